@@ -1,0 +1,28 @@
+"""Where Agent Queue keeps its database, logs and settings: the only caller of platformdirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import PlatformDirs
+
+APP_NAME = "agent-queue"
+_dirs = PlatformDirs(APP_NAME, appauthor=False)
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("AGENTQ_DATA_DIR") or _dirs.user_data_dir)
+
+
+def log_dir() -> Path:
+    return Path(os.environ.get("AGENTQ_LOG_DIR") or _dirs.user_log_dir)
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("AGENTQ_CONFIG_DIR") or _dirs.user_config_dir)
+
+
+def default_database_url() -> str:
+    """AGENTQ_DATABASE_URL, or queue.db in the user data folder."""
+    return os.environ.get("AGENTQ_DATABASE_URL") or f"sqlite:///{data_dir() / 'queue.db'}"

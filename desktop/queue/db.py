@@ -1,0 +1,167 @@
+"""Opening the database: engine settings, SQLite done right, start-up checks and migrations."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import QueuePool
+
+from desktop.errors import DatabaseFileError
+
+log = logging.getLogger(__name__)
+
+MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
+BUSY_TIMEOUT_MS = 30_000
+WRITE = "agentq_write"  # execution option: start the transaction with BEGIN IMMEDIATE
+
+
+def migrations_dir() -> Path:
+    """The alembic/ folder: beside the package in a checkout, or inside a frozen bundle."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    root = Path(bundle) if bundle else Path(__file__).resolve().parents[2]
+    return root / "alembic"
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_queue_engine(url: str | URL, *, pool_size: int = 8) -> Engine:
+    """An engine for the queue; on SQLite, one with WAL, a busy timeout and explicit BEGINs.
+
+    pysqlite's own transaction handling emits no BEGIN before a SELECT and starts writes as
+    deferred transactions, which fail at once with SQLITE_BUSY_SNAPSHOT under concurrency. So the
+    driver is put in autocommit mode and every transaction is begun here: ``BEGIN IMMEDIATE`` for
+    writes (it waits on the busy timeout for the write lock) and a plain ``BEGIN`` for reads.
+    ``synchronous=NORMAL`` in WAL mode survives a crash of the app or the OS process; only a power
+    cut can lose the last commits.
+    """
+    url = make_url(url)
+    if not is_sqlite(url):
+        return create_engine(url, pool_size=pool_size, max_overflow=4 * pool_size, pool_pre_ping=True)
+    path = _sqlite_path(url)
+    check_sqlite_file(path)
+    engine = create_engine(
+        url,
+        poolclass=QueuePool,
+        pool_size=pool_size,
+        max_overflow=4 * pool_size,
+        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            f"busy_timeout={BUSY_TIMEOUT_MS}",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _sqlite_path(url: URL) -> Path:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        raise DatabaseFileError(
+            "The queue needs a database file shared by its workers; an in-memory SQLite database "
+            "cannot be shared. Use a URL such as sqlite:///path/to/queue.db."
+        )
+    return Path(database).expanduser().resolve()
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a file that SQLite cannot use, before anything writes to it.
+
+    Raises DatabaseFileError naming the file for: an old SQLite library, a folder that cannot be
+    written, a read-only file, a file that is not a database or is corrupt, and a SQLite database
+    that belongs to another program. The file is left exactly as it was.
+    """
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise DatabaseFileError(
+            f"SQLite {sqlite3.sqlite_version} is too old: Agent Queue needs 3.35 or newer "
+            "(for UPDATE ... RETURNING). Install a newer Python or SQLite library."
+        )
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+        raise DatabaseFileError(
+            f"Cannot write to the folder {folder}, which holds the database {path.name}. "
+            "Choose a database location you can write to."
+        )
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    if not os.access(path, os.W_OK):
+        raise DatabaseFileError(
+            f"The database file {path} is read-only. Make it writable, or open another database."
+        )
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseFileError(
+            f"The file {path} is not a usable Agent Queue database ({exc}). It was left untouched; "
+            "move it aside or restore a backup, then start again to create a new one."
+        ) from exc
+    if problems != ["ok"]:
+        raise DatabaseFileError(
+            f"The database {path} is corrupt ({problems[0]}). It was left untouched; restore a "
+            "backup, or move it aside to start with an empty queue."
+        )
+    if tables and "alembic_version" not in tables:
+        raise DatabaseFileError(
+            f"The file {path} is a SQLite database of another program (it has the tables "
+            f"{', '.join(sorted(tables)[:5])}). It was left untouched; choose another file."
+        )
+
+
+def alembic_config(url: str | URL | None = None) -> Config:
+    """An alembic Config that needs no alembic.ini: the script folder is found from the package."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    if url is not None:
+        cfg.set_main_option(
+            "sqlalchemy.url", make_url(url).render_as_string(hide_password=False).replace("%", "%%")
+        )
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run pending migrations in one write transaction (safe to run again if it was killed)."""
+    cfg = alembic_config()
+    script = ScriptDirectory.from_config(cfg)
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+        conn.rollback()
+    if set(current) == set(script.get_heads()) and revision == "head":
+        return
+    with engine.execution_options(**{WRITE: True}).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    log.info("database migrated from %s to %s", current or "empty", revision)

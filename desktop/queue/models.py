@@ -1,0 +1,158 @@
+"""The schema, as SQLAlchemy 2.x ORM models. Alembic migrations are written from these.
+
+Times are stored as UTC epoch seconds (a double): comparisons and averages are plain arithmetic on
+SQLite and PostgreSQL alike, and the service turns them into timezone-aware datetimes. Payloads and
+results are stored as JSON text that the service serialises once, while validating their size.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Timestamp = Float(53)
+
+READY = "status IN ('pending', 'retrying')"
+RUNNING = "status = 'running'"
+UNFINISHED = "status IN ('pending', 'blocked', 'running', 'retrying')"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AgentRow(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(100))
+    config: Mapped[str] = mapped_column(Text, default="{}")
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    timeout_s: Mapped[float | None] = mapped_column(Float(53))
+    max_retries: Mapped[int | None] = mapped_column(Integer)
+    retry_base_s: Mapped[float | None] = mapped_column(Float(53))
+    retry_cap_s: Mapped[float | None] = mapped_column(Float(53))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
+    created_at: Mapped[float] = mapped_column(Timestamp)
+    updated_at: Mapped[float] = mapped_column(Timestamp)
+
+
+class TaskRow(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent: Mapped[str] = mapped_column(String(100))
+    task_type: Mapped[str | None] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(Text, default="null")
+    priority: Mapped[int] = mapped_column(Integer, default=3)
+    status: Mapped[str] = mapped_column(String(16))
+    scheduled_for: Mapped[float] = mapped_column(Timestamp)
+    created_at: Mapped[float] = mapped_column(Timestamp)
+    started_at: Mapped[float | None] = mapped_column(Timestamp)
+    finished_at: Mapped[float | None] = mapped_column(Timestamp)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_retries: Mapped[int] = mapped_column(Integer)
+    retry_base_s: Mapped[float] = mapped_column(Float(53))
+    retry_cap_s: Mapped[float] = mapped_column(Float(53))
+    lock_key: Mapped[str | None] = mapped_column(String(500))
+    unique_key: Mapped[str | None] = mapped_column(String(500))
+    timeout_s: Mapped[float | None] = mapped_column(Float(53))
+    result: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    progress_message: Mapped[str | None] = mapped_column(String(500))
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_token: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[float | None] = mapped_column(Timestamp)
+    cancel_requested: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("0")
+    )
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        # Claim order: the scan stops at the first eligible row, whatever the finished rows.
+        Index(
+            "ix_tasks_ready",
+            text("priority DESC"),
+            "scheduled_for",
+            "id",
+            sqlite_where=text(READY),
+            postgresql_where=text(READY),
+        ),
+        # Concurrency counts, lock checks and lease recovery only look at running rows.
+        Index(
+            "ix_tasks_running",
+            "agent",
+            "lease_expires_at",
+            sqlite_where=text(RUNNING),
+            postgresql_where=text(RUNNING),
+        ),
+        # The database itself refuses a second running task with the same lock key.
+        Index(
+            "ux_tasks_running_lock",
+            "lock_key",
+            unique=True,
+            sqlite_where=text(f"{RUNNING} AND lock_key IS NOT NULL"),
+            postgresql_where=text(f"{RUNNING} AND lock_key IS NOT NULL"),
+        ),
+        # ...and a second unfinished task with the same unique key.
+        Index(
+            "ux_tasks_unfinished_unique",
+            "unique_key",
+            unique=True,
+            sqlite_where=text(f"{UNFINISHED} AND unique_key IS NOT NULL"),
+            postgresql_where=text(f"{UNFINISHED} AND unique_key IS NOT NULL"),
+        ),
+        Index("ix_tasks_status_agent", "status", "agent"),
+        Index("ix_tasks_status_id", "status", "id"),
+        Index("ix_tasks_agent_id", "agent", "id"),
+        Index("ix_tasks_finished_at", "finished_at"),
+    )
+
+
+class AttemptRow(Base):
+    __tablename__ = "task_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    worker_id: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[float] = mapped_column(Timestamp)
+    finished_at: Mapped[float | None] = mapped_column(Timestamp)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)
+    output_tail: Mapped[str | None] = mapped_column(Text)
+
+
+class DependencyRow(Base):
+    __tablename__ = "task_dependencies"
+
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    depends_on_id: Mapped[int] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class QueueStateRow(Base):
+    """Small key/value settings shared by every process, such as the global pause flag."""
+
+    __tablename__ = "queue_state"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

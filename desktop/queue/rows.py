@@ -1,0 +1,82 @@
+"""Turning database rows into the plain values of desktop.queue.types."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from desktop.queue.types import Agent, Attempt, Task, TaskStatus
+
+
+def to_datetime(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def task_from_row(row: Mapping[str, Any]) -> Task:
+    return Task(
+        id=row["id"],
+        agent=row["agent"],
+        payload=_json(row["payload"]),
+        priority=row["priority"],
+        status=TaskStatus(row["status"]),
+        scheduled_for=datetime.fromtimestamp(row["scheduled_for"], UTC),
+        created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        attempts=row["attempts"],
+        max_retries=row["max_retries"],
+        retry_base_s=row["retry_base_s"],
+        retry_cap_s=row["retry_cap_s"],
+        task_type=row["task_type"],
+        lock_key=row["lock_key"],
+        unique_key=row["unique_key"],
+        timeout_s=row["timeout_s"],
+        result=_json(row["result"]),
+        last_error=row["last_error"],
+        progress=row["progress"],
+        progress_message=row["progress_message"],
+        started_at=to_datetime(row["started_at"]),
+        finished_at=to_datetime(row["finished_at"]),
+        lease_owner=row["lease_owner"],
+        lease_token=row["lease_token"],
+        lease_expires_at=to_datetime(row["lease_expires_at"]),
+        cancel_requested=bool(row["cancel_requested"]),
+        created_by=row["created_by"],
+    )
+
+
+def agent_from_row(row: Mapping[str, Any]) -> Agent:
+    return Agent(
+        id=row["id"],
+        name=row["name"],
+        kind=row["kind"],
+        config=json.loads(row["config"]),
+        concurrency=row["concurrency"],
+        timeout_s=row["timeout_s"],
+        max_retries=row["max_retries"],
+        retry_base_s=row["retry_base_s"],
+        retry_cap_s=row["retry_cap_s"],
+        paused=bool(row["paused"]),
+        created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        updated_at=datetime.fromtimestamp(row["updated_at"], UTC),
+    )
+
+
+def attempt_from_row(row: Mapping[str, Any]) -> Attempt:
+    return Attempt(
+        id=row["id"],
+        task_id=row["task_id"],
+        number=row["number"],
+        worker_id=row["worker_id"],
+        started_at=datetime.fromtimestamp(row["started_at"], UTC),
+        finished_at=to_datetime(row["finished_at"]),
+        duration_ms=row["duration_ms"],
+        outcome=row["outcome"],
+        error=row["error"],
+        traceback=row["traceback"],
+        output_tail=row["output_tail"],
+    )

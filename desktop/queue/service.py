@@ -1,0 +1,981 @@
+"""TaskQueueService: the durable task queue every part of Agent Queue stands on.
+
+Every operation is one short transaction. On SQLite, writes begin with BEGIN IMMEDIATE, so
+concurrent claimers in threads and processes queue up on the write lock instead of failing; the
+database's partial unique indexes make "one running task per lock key" and "one unfinished task per
+unique key" hold even if a caller bypasses the service.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from desktop.errors import (
+    DatabaseFileError,
+    LeaseLostError,
+    NotFoundError,
+    TaskStateError,
+    TaskValidationError,
+)
+from desktop.queue import validation as check
+from desktop.queue.db import WRITE, create_queue_engine, upgrade
+from desktop.queue.events import Signal
+from desktop.queue.models import READY, AgentRow, AttemptRow, DependencyRow, QueueStateRow, TaskRow
+from desktop.queue.retry import RetryPolicy
+from desktop.queue.rows import agent_from_row, attempt_from_row, task_from_row, to_datetime
+from desktop.queue.types import (
+    FINISHED_STATUSES,
+    Agent,
+    Attempt,
+    LockInfo,
+    QueueStats,
+    Task,
+    TaskStatus,
+)
+
+log = logging.getLogger(__name__)
+
+T = TaskRow.__table__
+A = AttemptRow.__table__
+G = AgentRow.__table__
+D = DependencyRow.__table__
+S = QueueStateRow.__table__
+
+DEFAULT_LEASE_S = 60.0
+MAX_ERROR_CHARS = 10_000
+MAX_TRACEBACK_CHARS = 100_000
+MAX_OUTPUT_TAIL_CHARS = 64 * 1024
+_FINISHED = tuple(s.value for s in FINISHED_STATUSES)
+_AGENT_FIELDS = frozenset(
+    {"kind", "config", "concurrency", "timeout_s", "max_retries", "retry_base_s", "retry_cap_s", "paused"}
+)
+_LEASE_CLEARED = {"lease_owner": None, "lease_token": None, "lease_expires_at": None}
+
+AgentValidator = Callable[[str, dict[str, Any]], None]
+
+
+def _tail(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return "…" + text[-(limit - 1):]
+
+
+class TaskQueueService:
+    """The queue's API: agents, tasks, claiming with leases, retries, locks and statistics.
+
+    Thread-safe: each call checks a connection out of the engine's pool for its own transaction.
+    Values returned are frozen dataclasses, safe to hand to other threads.
+
+    Signals:
+        enqueued: sent with the list of new tasks after they are committed, so an in-process
+            worker pool can claim them at once instead of waiting for its next poll.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], float] = time.time,
+        retry_policy: RetryPolicy = RetryPolicy(),
+        max_payload_bytes: int = check.MAX_PAYLOAD_BYTES,
+        validate_agent: AgentValidator | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(**{WRITE: True})
+        self.clock = clock
+        self.retry_policy = retry_policy
+        self.max_payload_bytes = max_payload_bytes
+        self.validate_agent = validate_agent
+        self._rand = rand
+        self.enqueued: Signal[list[Task]] = Signal()
+
+    @classmethod
+    def open(cls, url: str, **options: Any) -> TaskQueueService:
+        """Open (creating or migrating) the queue database at `url`, e.g. ``sqlite:///queue.db``."""
+        engine = create_queue_engine(url)
+        try:
+            upgrade(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            raise _storage_error(exc, url) from exc
+        return cls(engine, **options)
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return make_url(self.engine.url).render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> TaskQueueService:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- transactions ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise _storage_error(exc, self.url) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise _storage_error(exc, self.url) from exc
+
+    # -- agents ---------------------------------------------------------------------------------
+
+    def add_agent(
+        self,
+        name: str,
+        kind: str,
+        config: dict[str, Any] | None = None,
+        *,
+        concurrency: int = 1,
+        timeout_s: float | None = None,
+        max_retries: int | None = None,
+        retry_base_s: float | None = None,
+        retry_cap_s: float | None = None,
+        paused: bool = False,
+    ) -> Agent:
+        """Define an agent. Its config is checked by `validate_agent` (the agent kinds) if set."""
+        values = self._agent_values(
+            {
+                "kind": kind, "config": config, "concurrency": concurrency, "timeout_s": timeout_s,
+                "max_retries": max_retries, "retry_base_s": retry_base_s,
+                "retry_cap_s": retry_cap_s, "paused": paused,
+            }
+        )
+        now = self.clock()
+        values.update(name=check.agent_name(name), created_at=now, updated_at=now)
+        try:
+            with self._write() as conn:
+                row = conn.execute(insert(G).values(values).returning(*G.c)).one()
+        except IntegrityError as exc:
+            raise TaskValidationError("name", f"an agent named {name!r} already exists") from exc
+        return agent_from_row(row._mapping)
+
+    def _agent_values(self, fields: Mapping[str, Any], current: Agent | None = None) -> dict[str, Any]:
+        unknown = sorted(set(fields) - _AGENT_FIELDS)
+        if unknown:
+            raise TaskValidationError(unknown[0], "is not an agent setting")
+        values: dict[str, Any] = {}
+        if "kind" in fields:
+            values["kind"] = check.label("kind", fields["kind"]) or ""
+            if not values["kind"].strip():
+                raise TaskValidationError("kind", "must name an agent kind")
+        if "config" in fields:
+            values["config"] = check.agent_config(fields["config"])
+        if "concurrency" in fields:
+            values["concurrency"] = check.concurrency(fields["concurrency"])
+        if "timeout_s" in fields:
+            values["timeout_s"] = check.positive_seconds("timeout_s", fields["timeout_s"])
+        if "max_retries" in fields:
+            values["max_retries"] = check.non_negative_int("max_retries", fields["max_retries"])
+        for name in ("retry_base_s", "retry_cap_s"):
+            if name in fields:
+                values[name] = check.non_negative_seconds(name, fields[name])
+        if "paused" in fields:
+            values["paused"] = bool(fields["paused"])
+        if self.validate_agent is not None and ("kind" in fields or "config" in fields):
+            kind = fields.get("kind", current.kind if current else "")
+            config = fields.get("config", current.config if current else {}) or {}
+            self.validate_agent(kind, config)
+        return values
+
+    def get_agent(self, name: str) -> Agent:
+        with self._read() as conn:
+            row = conn.execute(select(G).where(G.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"agent: there is no agent named {name!r}")
+        return agent_from_row(row._mapping)
+
+    def list_agents(self) -> list[Agent]:
+        with self._read() as conn:
+            rows = conn.execute(select(G).order_by(G.c.name)).all()
+        return [agent_from_row(r._mapping) for r in rows]
+
+    def update_agent(self, name: str, **changes: Any) -> Agent:
+        """Change an agent's settings (kind, config, concurrency, timeout_s, retries, paused)."""
+        current = self.get_agent(name)
+        values = self._agent_values(changes, current)
+        values["updated_at"] = self.clock()
+        with self._write() as conn:
+            row = conn.execute(update(G).where(G.c.name == name).values(values).returning(*G.c)).first()
+        if row is None:
+            raise NotFoundError(f"agent: there is no agent named {name!r}")
+        return agent_from_row(row._mapping)
+
+    def remove_agent(self, name: str, *, cancel_tasks: bool = False) -> None:
+        """Delete an agent. Refused while it has unfinished tasks, unless `cancel_tasks` is set.
+
+        Finished tasks keep the agent's name in the history.
+        """
+        with self._write() as conn:
+            if conn.execute(select(G.c.id).where(G.c.name == name)).first() is None:
+                raise NotFoundError(f"agent: there is no agent named {name!r}")
+            unfinished = conn.execute(
+                select(T.c.id).where(T.c.agent == name, T.c.status.not_in(_FINISHED))
+            ).scalars().all()
+            running = conn.execute(
+                select(func.count()).where(T.c.agent == name, T.c.status == TaskStatus.RUNNING.value)
+            ).scalar_one()
+            if unfinished and not cancel_tasks:
+                raise TaskStateError(
+                    f"agent {name!r} has {len(unfinished)} unfinished tasks; cancel them first "
+                    "or remove it with cancel_tasks"
+                )
+            if running:
+                raise TaskStateError(
+                    f"agent {name!r} has {running} running tasks; wait for them or cancel them first"
+                )
+            for task_id in unfinished:
+                self._cancel_now(conn, task_id, "cancelled: its agent was removed")
+            conn.execute(delete(G).where(G.c.name == name))
+
+    # -- enqueue --------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        agent: str,
+        payload: Any = None,
+        *,
+        priority: int = 3,
+        scheduled_for: datetime | str | None = None,
+        max_retries: int | None = None,
+        lock_key: str | None = None,
+        unique_key: str | None = None,
+        depends_on: Iterable[int] = (),
+        task_type: str | None = None,
+        timeout_s: float | None = None,
+        retry_base_s: float | None = None,
+        retry_cap_s: float | None = None,
+        created_by: str | None = None,
+    ) -> Task:
+        """Add a task. Settings left as None come from the agent, then from the retry policy.
+
+        If `unique_key` matches an unfinished task, that task is returned and nothing is written.
+        """
+        item = check.new_task(
+            agent, payload, priority=priority, scheduled_for=scheduled_for,
+            max_retries=max_retries, lock_key=lock_key, unique_key=unique_key,
+            depends_on=depends_on, task_type=task_type, timeout_s=timeout_s,
+            retry_base_s=retry_base_s, retry_cap_s=retry_cap_s, created_by=created_by,
+            max_payload_bytes=self.max_payload_bytes,
+        )
+        return self._insert([item])[0]
+
+    def enqueue_many(self, items: Iterable[Mapping[str, Any]]) -> list[Task]:
+        """Add many tasks in one transaction: all are validated first, then all or none are written."""
+        return self._insert(check.new_tasks(items, self.max_payload_bytes))
+
+    def _insert(self, items: Sequence[check.NewTask]) -> list[Task]:
+        if not items:
+            return []
+        now = self.clock()
+        policy = self.retry_policy
+        with self._write() as conn:
+            agents = {
+                r.name: r
+                for r in conn.execute(
+                    select(G.c.name, G.c.timeout_s, G.c.max_retries, G.c.retry_base_s, G.c.retry_cap_s)
+                    .where(G.c.name.in_({i.agent for i in items}))
+                )
+            }
+            dep_status = self._dependency_statuses(conn, {d for i in items for d in i.depends_on})
+            existing = self._unfinished_by_unique_key(conn, {i.unique_key for i in items if i.unique_key})
+            results: list[Task | int] = []  # a Task that already existed, or an index into rows
+            rows: list[dict[str, Any]] = []
+            pending_unique: dict[str, int] = {}
+            for index, item in enumerate(items):
+                prefix = f"items[{index}]." if len(items) > 1 else ""
+                agent = agents.get(item.agent)
+                if agent is None:
+                    raise TaskValidationError(prefix + "agent", f"there is no agent named {item.agent!r}")
+                if item.unique_key in existing:
+                    results.append(existing[item.unique_key])
+                    continue
+                if item.unique_key in pending_unique:
+                    results.append(pending_unique[item.unique_key])
+                    continue
+                status = self._initial_status(prefix, item.depends_on, dep_status)
+                if item.unique_key:
+                    pending_unique[item.unique_key] = len(rows)
+                results.append(len(rows))
+                rows.append(
+                    {
+                        "agent": item.agent,
+                        "task_type": item.task_type,
+                        "payload": item.payload_json,
+                        "priority": item.priority,
+                        "status": status,
+                        "scheduled_for": item.scheduled_for if item.scheduled_for is not None else now,
+                        "created_at": now,
+                        "attempts": 0,
+                        "max_retries": _first(item.max_retries, agent.max_retries, policy.max_retries),
+                        "retry_base_s": _first(item.retry_base_s, agent.retry_base_s, policy.base_s),
+                        "retry_cap_s": _first(item.retry_cap_s, agent.retry_cap_s, policy.cap_s),
+                        "lock_key": item.lock_key,
+                        "unique_key": item.unique_key,
+                        "timeout_s": _first(item.timeout_s, agent.timeout_s),
+                        "progress": 0,
+                        "cancel_requested": False,
+                        "created_by": item.created_by,
+                    }
+                )
+            inserted = self._insert_rows(conn, rows)
+            deps = [
+                {"task_id": inserted[results[i]].id, "depends_on_id": d}  # type: ignore[index]
+                for i, item in enumerate(items)
+                if isinstance(results[i], int)
+                for d in item.depends_on
+            ]
+            if deps:
+                conn.execute(insert(D), deps)
+        if inserted:
+            self.enqueued.send(inserted)
+        return [inserted[e] if isinstance(e, int) else e for e in results]
+
+    def _insert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Task]:
+        if not rows:
+            return []
+        result = conn.execute(insert(T).returning(*T.c, sort_by_parameter_order=True), rows)
+        return [task_from_row(r._mapping) for r in result]
+
+    @staticmethod
+    def _dependency_statuses(conn: Connection, ids: set[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        return dict(conn.execute(select(T.c.id, T.c.status).where(T.c.id.in_(ids))).tuples().all())
+
+    @staticmethod
+    def _unfinished_by_unique_key(conn: Connection, keys: set[str | None]) -> dict[str, Task]:
+        if not keys:
+            return {}
+        rows = conn.execute(select(T).where(T.c.unique_key.in_(keys), T.c.status.not_in(_FINISHED)))
+        return {r.unique_key: task_from_row(r._mapping) for r in rows}
+
+    @staticmethod
+    def _initial_status(prefix: str, depends_on: tuple[int, ...], statuses: dict[int, str]) -> str:
+        waiting = False
+        for dep in depends_on:
+            status = statuses.get(dep)
+            if status is None:
+                raise TaskValidationError(prefix + "depends_on", f"task {dep} does not exist")
+            if status in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
+                raise TaskValidationError(
+                    prefix + "depends_on", f"task {dep} is {status}, so this task could never run"
+                )
+            waiting = waiting or status != TaskStatus.COMPLETED.value
+        return TaskStatus.BLOCKED.value if waiting else TaskStatus.PENDING.value
+
+    # -- claiming and finishing -----------------------------------------------------------------
+
+    def dequeue(
+        self,
+        worker_id: str,
+        *,
+        agents: Iterable[str] | None = None,
+        task_types: Iterable[str] | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+    ) -> Task | None:
+        """Claim the next runnable task for `worker_id`, or return None.
+
+        Order: priority (5 first), then scheduled_for, then id. Skipped: tasks scheduled for the
+        future, blocked ones, a paused queue or agent, agents at their concurrency limit, and
+        tasks whose lock key is held by a running task. The claim is one UPDATE ... RETURNING in
+        a write transaction, so no two claimers ever get the same task.
+        """
+        now = self.clock()
+        wanted = None if agents is None else set(agents)
+        types = None if task_types is None else list(task_types)
+        with self._write() as conn:
+            names = [
+                name
+                for name, free in conn.execute(_CAPACITY)
+                if free > 0 and (wanted is None or name in wanted)
+            ]
+            if not names:
+                return None
+            row = conn.execute(
+                _CLAIM,
+                {
+                    "now": now,
+                    "worker": worker_id,
+                    "token": secrets.token_hex(16),
+                    "expires": now + lease_s,
+                    "agents": names,
+                    "any_type": types is None,
+                    "types": types or [],
+                },
+            ).first()
+            if row is None:
+                return None
+            conn.execute(_NEW_ATTEMPT, {"task_id": row.id, "worker_id": worker_id, "now": now})
+        return task_from_row(row._mapping)
+
+    def heartbeat(
+        self,
+        task_id: int,
+        lease_token: str,
+        *,
+        lease_s: float = DEFAULT_LEASE_S,
+        progress: int | None = None,
+        message: str | None = None,
+        output_tail: str | None = None,
+    ) -> bool:
+        """Renew the lease and record progress. Returns True if a cancel was requested.
+
+        Raises LeaseLostError when `lease_token` is no longer the task's lease.
+        """
+        values: dict[str, Any] = {"lease_expires_at": self.clock() + lease_s}
+        if progress is not None:
+            values["progress"] = max(0, min(100, int(progress)))
+        if message is not None:
+            values["progress_message"] = message[:500]
+        with self._write() as conn:
+            row = conn.execute(
+                update(T)
+                .where(T.c.id == task_id, T.c.lease_token == lease_token, T.c.status == TaskStatus.RUNNING.value)
+                .values(values)
+                .returning(T.c.cancel_requested)
+            ).first()
+            if row is None:
+                raise LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
+            if output_tail is not None:
+                conn.execute(
+                    update(A)
+                    .where(A.c.task_id == task_id, A.c.outcome == "running")
+                    .values(output_tail=_tail(output_tail, MAX_OUTPUT_TAIL_CHARS))
+                )
+        return bool(row.cancel_requested)
+
+    def complete(
+        self, task_id: int, lease_token: str, result: Any = None, *, output_tail: str | None = None
+    ) -> Task:
+        """Mark a claimed task completed and release dependents whose dependencies are all done."""
+        result_json = check.json_text("result", result, self.max_payload_bytes)
+        now = self.clock()
+        with self._write() as conn:
+            row = conn.execute(
+                update(T)
+                .where(T.c.id == task_id, T.c.lease_token == lease_token, T.c.status == TaskStatus.RUNNING.value)
+                .values(
+                    status=TaskStatus.COMPLETED.value,
+                    finished_at=now,
+                    result=result_json,
+                    progress=100,
+                    **_LEASE_CLEARED,
+                )
+                .returning(*T.c)
+            ).first()
+            if row is None:
+                raise LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
+            self._end_attempt(conn, task_id, now, "completed", output_tail=output_tail)
+            conn.execute(_UNBLOCK, {"done": task_id})
+        return task_from_row(row._mapping)
+
+    def fail(
+        self,
+        task_id: int,
+        lease_token: str,
+        error: str,
+        *,
+        traceback: str | None = None,
+        retryable: bool = True,
+        output_tail: str | None = None,
+    ) -> Task:
+        """Record a failed attempt: retry after a backoff, or fail for good.
+
+        The task fails for good when `retryable` is False or its retries are used up; it becomes
+        cancelled instead if a cancel was requested while it ran. Dependents of a task that fails
+        for good are cancelled.
+        """
+        now = self.clock()
+        with self._write() as conn:
+            row = conn.execute(
+                select(T).where(
+                    T.c.id == task_id, T.c.lease_token == lease_token, T.c.status == TaskStatus.RUNNING.value
+                )
+            ).first()
+            if row is None:
+                raise LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
+            self._settle_failure(conn, row, now, error, traceback, retryable, output_tail, "failed")
+            return self._get(conn, task_id)
+
+    def _settle_failure(
+        self,
+        conn: Connection,
+        row: Any,
+        now: float,
+        error: str,
+        traceback: str | None,
+        retryable: bool,
+        output_tail: str | None,
+        outcome: str,
+    ) -> None:
+        error = _tail(str(error), MAX_ERROR_CHARS) or ""
+        values: dict[str, Any] = {"last_error": error, **_LEASE_CLEARED}
+        if row.cancel_requested:
+            values.update(status=TaskStatus.CANCELLED.value, finished_at=now)
+            outcome = "cancelled"
+        elif retryable and row.attempts <= row.max_retries:
+            policy = RetryPolicy(row.max_retries, row.retry_base_s, row.retry_cap_s, self.retry_policy.jitter)
+            values.update(
+                status=TaskStatus.RETRYING.value,
+                scheduled_for=now + policy.delay_s(row.attempts, self._rand),
+            )
+        else:
+            values.update(status=TaskStatus.FAILED.value, finished_at=now)
+        conn.execute(update(T).where(T.c.id == row.id).values(values))
+        self._end_attempt(
+            conn, row.id, now, outcome, error=error, traceback=traceback, output_tail=output_tail
+        )
+        if values["status"] != TaskStatus.RETRYING.value:
+            self._cancel_dependents(conn, row.id, values["status"])
+
+    @staticmethod
+    def _end_attempt(
+        conn: Connection,
+        task_id: int,
+        now: float,
+        outcome: str,
+        *,
+        error: str | None = None,
+        traceback: str | None = None,
+        output_tail: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "finished_at": now,
+            "duration_ms": func.cast((now - A.c.started_at) * 1000, AttemptRow.duration_ms.type),
+            "outcome": outcome,
+            "error": error,
+            "traceback": _tail(traceback, MAX_TRACEBACK_CHARS),
+        }
+        if output_tail is not None:
+            values["output_tail"] = _tail(output_tail, MAX_OUTPUT_TAIL_CHARS)
+        conn.execute(update(A).where(A.c.task_id == task_id, A.c.outcome == "running").values(values))
+
+    def recover_expired_leases(self) -> list[int]:
+        """Put back tasks whose lease expired (their worker died or hung); returns their ids.
+
+        Each counts as a failed attempt: it is retried after the backoff, or fails for good when
+        its retries are used up. Live leases are never touched.
+        """
+        now = self.clock()
+        with self._write() as conn:
+            rows = conn.execute(
+                select(T).where(T.c.status == TaskStatus.RUNNING.value, T.c.lease_expires_at < now)
+            ).all()
+            for row in rows:
+                log.warning("task %s: lease of worker %s expired; putting it back", row.id, row.lease_owner)
+                error = f"lease expired: worker {row.lease_owner} stopped renewing it (crashed or hung)"
+                self._settle_failure(conn, row, now, error, None, True, None, "lost")
+        return [row.id for row in rows]
+
+    # -- cancel, retry, pause -------------------------------------------------------------------
+
+    def cancel(self, task_id: int) -> Task:
+        """Cancel a pending, retrying or blocked task now; flag a running one for its worker to stop."""
+        with self._write() as conn:
+            status = self._status(conn, task_id)
+            if status == TaskStatus.RUNNING:
+                conn.execute(update(T).where(T.c.id == task_id).values(cancel_requested=True))
+            elif status in FINISHED_STATUSES:
+                raise TaskStateError(f"task {task_id} is already {status}; there is nothing to cancel")
+            else:
+                self._cancel_now(conn, task_id, "cancelled by the user")
+            return self._get(conn, task_id)
+
+    def cancel_many(self, ids: Iterable[int]) -> list[Task]:
+        """Cancel every unfinished task of `ids` in one transaction; finished ones are skipped."""
+        acted = []
+        with self._write() as conn:
+            for task_id in dict.fromkeys(ids):
+                status = self._status(conn, task_id)
+                if status in FINISHED_STATUSES:
+                    continue
+                if status == TaskStatus.RUNNING:
+                    conn.execute(update(T).where(T.c.id == task_id).values(cancel_requested=True))
+                else:
+                    self._cancel_now(conn, task_id, "cancelled by the user")
+                acted.append(self._get(conn, task_id))
+        return acted
+
+    def _cancel_now(self, conn: Connection, task_id: int, reason: str) -> None:
+        conn.execute(
+            update(T)
+            .where(T.c.id == task_id)
+            .values(status=TaskStatus.CANCELLED.value, finished_at=self.clock(), last_error=reason)
+        )
+        self._cancel_dependents(conn, task_id, TaskStatus.CANCELLED.value)
+
+    def _cancel_dependents(self, conn: Connection, task_id: int, status: str) -> None:
+        """Cancel, transitively, the blocked tasks that wait on a task that will never complete."""
+        now = self.clock()
+        frontier = [(task_id, status)]
+        while frontier:
+            cause, cause_status = frontier.pop()
+            dependents = conn.execute(
+                select(T.c.id)
+                .join(D, D.c.task_id == T.c.id)
+                .where(D.c.depends_on_id == cause, T.c.status == TaskStatus.BLOCKED.value)
+            ).scalars().all()
+            for dep_id in dependents:
+                conn.execute(
+                    update(T)
+                    .where(T.c.id == dep_id)
+                    .values(
+                        status=TaskStatus.CANCELLED.value,
+                        finished_at=now,
+                        last_error=f"cancelled because task {cause}, which it depends on, was {cause_status}",
+                    )
+                )
+                frontier.append((dep_id, TaskStatus.CANCELLED.value))
+
+    def retry(self, task_id: int) -> Task:
+        """Run a failed, cancelled or retrying task again now, with a fresh set of retries."""
+        with self._write() as conn:
+            status = self._status(conn, task_id)
+            if status not in (TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.RETRYING):
+                raise TaskStateError(
+                    f"task {task_id} is {status}; only failed, cancelled or retrying tasks can be retried"
+                )
+            deps = conn.execute(
+                select(T.c.id, T.c.status).join(D, D.c.depends_on_id == T.c.id).where(D.c.task_id == task_id)
+            ).all()
+            for dep_id, dep_status in deps:
+                if dep_status in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
+                    raise TaskStateError(
+                        f"task {task_id} depends on task {dep_id}, which is {dep_status}; retry that first"
+                    )
+            waiting = any(s != TaskStatus.COMPLETED.value for _, s in deps)
+            try:
+                conn.execute(
+                    update(T)
+                    .where(T.c.id == task_id)
+                    .values(
+                        status=(TaskStatus.BLOCKED if waiting else TaskStatus.PENDING).value,
+                        scheduled_for=self.clock(),
+                        attempts=0,
+                        finished_at=None,
+                        cancel_requested=False,
+                        progress=0,
+                        progress_message=None,
+                    )
+                )
+            except IntegrityError as exc:
+                raise TaskStateError(
+                    f"task {task_id}: another unfinished task has the same unique key"
+                ) from exc
+            return self._get(conn, task_id)
+
+    def pause(self, agent: str | None = None) -> None:
+        """Stop new claims for the whole queue, or for one agent. Running tasks go on."""
+        self._set_paused(agent, True)
+
+    def resume(self, agent: str | None = None) -> None:
+        self._set_paused(agent, False)
+
+    def _set_paused(self, agent: str | None, paused: bool) -> None:
+        with self._write() as conn:
+            if agent is None:
+                value = "1" if paused else "0"
+                if not conn.execute(update(S).where(S.c.key == "paused").values(value=value)).rowcount:
+                    conn.execute(insert(S).values(key="paused", value=value))
+                return
+            done = conn.execute(
+                update(G).where(G.c.name == agent).values(paused=paused, updated_at=self.clock())
+            ).rowcount
+        if not done:
+            raise NotFoundError(f"agent: there is no agent named {agent!r}")
+
+    def is_paused(self, agent: str | None = None) -> bool:
+        with self._read() as conn:
+            if agent is None:
+                return conn.execute(select(S.c.value).where(S.c.key == "paused")).scalar() == "1"
+            paused = conn.execute(select(G.c.paused).where(G.c.name == agent)).scalar()
+        if paused is None:
+            raise NotFoundError(f"agent: there is no agent named {agent!r}")
+        return bool(paused)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get(self, task_id: int) -> Task:
+        with self._read() as conn:
+            return self._get(conn, task_id)
+
+    @staticmethod
+    def _get(conn: Connection, task_id: int) -> Task:
+        row = conn.execute(select(T).where(T.c.id == task_id)).first()
+        if row is None:
+            raise NotFoundError(f"task {task_id} does not exist")
+        return task_from_row(row._mapping)
+
+    @staticmethod
+    def _status(conn: Connection, task_id: int) -> TaskStatus:
+        status = conn.execute(select(T.c.status).where(T.c.id == task_id)).scalar()
+        if status is None:
+            raise NotFoundError(f"task {task_id} does not exist")
+        return TaskStatus(status)
+
+    def peek(self, limit: int = 10) -> list[Task]:
+        """The pending and retrying tasks in the order they would be claimed (ignoring pauses)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(T).where(text(READY)).order_by(T.c.priority.desc(), T.c.scheduled_for, T.c.id).limit(limit)
+            ).all()
+        return [task_from_row(r._mapping) for r in rows]
+
+    def list_tasks(
+        self,
+        status: str | Iterable[str] | None = None,
+        agent: str | None = None,
+        search: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        *,
+        before_id: int | None = None,
+    ) -> list[Task]:
+        """Tasks, newest first, filtered by status(es), agent and a text search.
+
+        `search` matches the id, agent, task type, lock key, payload and last error. Page with
+        `offset`, or faster on large tables with `before_id` (the last id of the previous page).
+        """
+        query = self._filtered(select(T), status, agent, search)
+        if before_id is not None:
+            query = query.where(T.c.id < before_id)
+        query = query.order_by(T.c.id.desc()).offset(offset).limit(limit)
+        with self._read() as conn:
+            return [task_from_row(r._mapping) for r in conn.execute(query)]
+
+    def count_tasks(
+        self, status: str | Iterable[str] | None = None, agent: str | None = None, search: str | None = None
+    ) -> int:
+        with self._read() as conn:
+            return conn.execute(self._filtered(select(func.count()).select_from(T), status, agent, search)).scalar_one()
+
+    @staticmethod
+    def _filtered(query: Any, status: str | Iterable[str] | None, agent: str | None, search: str | None) -> Any:
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            query = query.where(T.c.status.in_([TaskStatus(s).value for s in statuses]))
+        if agent is not None:
+            query = query.where(T.c.agent == agent)
+        if search:
+            pattern = f"%{search}%"
+            terms = [
+                T.c.agent.like(pattern),
+                T.c.task_type.like(pattern),
+                T.c.lock_key.like(pattern),
+                T.c.payload.like(pattern),
+                T.c.last_error.like(pattern),
+            ]
+            if search.strip().lstrip("#").isdigit():
+                terms.append(T.c.id == int(search.strip().lstrip("#")))
+            query = query.where(or_(*terms))
+        return query
+
+    def dependencies(self, task_id: int) -> list[int]:
+        """Ids of the tasks `task_id` waits for."""
+        with self._read() as conn:
+            return list(conn.execute(select(D.c.depends_on_id).where(D.c.task_id == task_id)).scalars())
+
+    def attempts(self, task_id: int) -> list[Attempt]:
+        """The action log of a task, oldest attempt first."""
+        with self._read() as conn:
+            rows = conn.execute(select(A).where(A.c.task_id == task_id).order_by(A.c.number)).all()
+        return [attempt_from_row(r._mapping) for r in rows]
+
+    def locks(self) -> list[LockInfo]:
+        """Lock keys held now: one per running task that has a lock key."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(T.c.lock_key, T.c.id, T.c.agent, T.c.lease_owner, T.c.started_at, T.c.lease_expires_at)
+                .where(T.c.status == TaskStatus.RUNNING.value, T.c.lock_key.is_not(None))
+                .order_by(T.c.started_at)
+            ).all()
+        return [
+            LockInfo(r.lock_key, r.id, r.agent, r.lease_owner, to_datetime(r.started_at), to_datetime(r.lease_expires_at))
+            for r in rows
+        ]
+
+    def stats(self) -> QueueStats:
+        """Counts by status and agent; wait, run time and success rate over the last hour."""
+        now = self.clock()
+        done = T.c.status == TaskStatus.COMPLETED.value
+        ended = T.c.status.in_([TaskStatus.COMPLETED.value, TaskStatus.FAILED.value])
+        with self._read() as conn:
+            counts = conn.execute(
+                select(T.c.status, T.c.agent, func.count()).group_by(T.c.status, T.c.agent)
+            ).all()
+            window = conn.execute(
+                select(
+                    func.sum(_case(done, 1)),
+                    func.sum(_case(and_(done, T.c.finished_at >= now - 60), 1)),
+                    func.sum(_case(ended, 1)),
+                    func.avg(_case(ended, T.c.started_at - T.c.scheduled_for)),
+                    func.avg(_case(ended, T.c.finished_at - T.c.started_at)),
+                ).where(T.c.finished_at >= now - 3600)
+            ).one()
+            last = conn.execute(select(func.max(T.c.finished_at))).scalar()
+            paused = conn.execute(select(S.c.value).where(S.c.key == "paused")).scalar() == "1"
+        by_status = {s.value: 0 for s in TaskStatus}
+        by_agent: dict[str, dict[str, int]] = {}
+        for status, agent, count in counts:
+            by_status[status] = by_status.get(status, 0) + count
+            by_agent.setdefault(agent, {})[status] = count
+        hour_done, minute_done, hour_ended, avg_wait, avg_run = window
+        return QueueStats(
+            by_status=by_status,
+            by_agent=by_agent,
+            avg_wait_s=None if avg_wait is None else max(0.0, float(avg_wait)),
+            avg_run_s=None if avg_run is None else float(avg_run),
+            success_rate=(hour_done or 0) / hour_ended if hour_ended else None,
+            throughput_last_minute=int(minute_done or 0),
+            throughput_last_hour=int(hour_done or 0),
+            last_finished_at=to_datetime(last),
+            paused=paused,
+            total=sum(by_status.values()),
+        )
+
+    # -- retention ------------------------------------------------------------------------------
+
+    def cleanup(self, older_than: timedelta | float, *, batch: int = 5_000) -> int:
+        """Delete finished tasks (and their attempts) that finished more than `older_than` ago.
+
+        Deletes in batches, each its own short transaction, so workers are never held up for
+        long. Returns how many tasks were deleted.
+        """
+        seconds = check.non_negative_seconds("older_than", older_than)
+        cutoff = self.clock() - (seconds or 0.0)
+        deleted = 0
+        while True:
+            with self._write() as conn:
+                ids = conn.execute(
+                    select(T.c.id)
+                    .where(T.c.finished_at < cutoff, T.c.status.in_(_FINISHED))
+                    .limit(batch)
+                ).scalars().all()
+                if not ids:
+                    return deleted
+                conn.execute(delete(T).where(T.c.id.in_(ids)))
+            deleted += len(ids)
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def _case(condition: Any, value: Any) -> Any:
+    return case((condition, value), else_=None)
+
+
+# The claim: one UPDATE ... RETURNING whose subquery picks the first claimable task in claim order.
+# INDEXED BY: without statistics SQLite may pick ix_tasks_status_agent and sort every ready row,
+# while ix_tasks_ready yields rows in claim order, so the scan stops at the first that fits.
+_CLAIM = text(
+    """
+    UPDATE tasks
+    SET status = 'running', attempts = attempts + 1, started_at = :now, lease_owner = :worker,
+        lease_token = :token, lease_expires_at = :expires, progress = 0, progress_message = NULL
+    WHERE id = (
+        SELECT t.id FROM tasks AS t INDEXED BY ix_tasks_ready
+        WHERE t.status IN ('pending', 'retrying')
+          AND t.scheduled_for <= :now
+          AND t.agent IN :agents
+          AND (:any_type OR t.task_type IN :types)
+          AND (t.lock_key IS NULL OR NOT EXISTS (
+                SELECT 1 FROM tasks AS held WHERE held.lock_key = t.lock_key AND held.status = 'running'))
+        ORDER BY t.priority DESC, t.scheduled_for, t.id
+        LIMIT 1)
+    RETURNING *
+    """
+).bindparams(bindparam("agents", expanding=True), bindparam("types", expanding=True))
+
+
+# Free slots per unpaused agent; no rows at all while the whole queue is paused.
+_CAPACITY = text(
+    """
+    SELECT a.name, a.concurrency - (
+        SELECT count(*) FROM tasks r WHERE r.status = 'running' AND r.agent = a.name
+    ) AS free
+    FROM agents a
+    WHERE a.paused = false
+      AND NOT EXISTS (SELECT 1 FROM queue_state s WHERE s.key = 'paused' AND s.value = '1')
+    """
+)
+
+# Attempts are numbered across manual retries, which reset the task's own attempt counter.
+_NEW_ATTEMPT = text(
+    """
+    INSERT INTO task_attempts (task_id, number, worker_id, started_at, outcome)
+    SELECT :task_id, coalesce(max(number), 0) + 1, :worker_id, :now, 'running'
+    FROM task_attempts WHERE task_id = :task_id
+    """
+)
+
+# A completed task frees the blocked tasks whose dependencies have now all completed.
+_UNBLOCK = text(
+    """
+    UPDATE tasks SET status = 'pending'
+    WHERE status = 'blocked'
+      AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = :done)
+      AND NOT EXISTS (
+        SELECT 1 FROM task_dependencies d JOIN tasks p ON p.id = d.depends_on_id
+        WHERE d.task_id = tasks.id AND p.status != 'completed'
+      )
+    """
+)
+
+
+def _storage_error(exc: OperationalError, where: str) -> Exception:
+    """Turn SQLite's environment errors into messages a user can act on; re-raise the rest."""
+    message = str(exc.orig)
+    if "disk is full" in message or "database or disk is full" in message:
+        return DatabaseFileError(
+            f"The disk holding {where} is full; nothing was written. Free some space and try again."
+        )
+    if "readonly" in message or "read-only" in message:
+        return DatabaseFileError(f"The database {where} is read-only; nothing was written.")
+    if "malformed" in message or "not a database" in message:
+        return DatabaseFileError(f"The database {where} is corrupt ({message}). Restore a backup.")
+    if "locked" in message:
+        return DatabaseFileError(
+            f"The database {where} stayed locked by another program for too long; try again."
+        )
+    return exc

@@ -1,0 +1,127 @@
+"""Plain, immutable values the queue hands out: safe to pass between threads and processes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class TaskStatus(str, enum.Enum):
+    """Where a task is in its life; the values are what the database stores."""
+
+    PENDING = "pending"  # ready, or waiting for its scheduled_for
+    BLOCKED = "blocked"  # waiting for its dependencies to complete
+    RUNNING = "running"
+    RETRYING = "retrying"  # an attempt failed; waiting for the backoff to pass
+    COMPLETED = "completed"
+    FAILED = "failed"  # retries exhausted, or a permanent error
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_finished(self) -> bool:
+        return self in FINISHED_STATUSES
+
+
+FINISHED_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+UNFINISHED_STATUSES = frozenset(set(TaskStatus) - FINISHED_STATUSES)
+READY_STATUSES = (TaskStatus.PENDING.value, TaskStatus.RETRYING.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """An agent definition: what kind of action runs its tasks and with which limits."""
+
+    id: int
+    name: str
+    kind: str
+    config: dict[str, Any]
+    concurrency: int
+    timeout_s: float | None
+    max_retries: int | None
+    retry_base_s: float | None
+    retry_cap_s: float | None
+    paused: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A snapshot of one task row. `attempts` counts the attempts of the current retry run."""
+
+    id: int
+    agent: str
+    payload: Any
+    priority: int
+    status: TaskStatus
+    scheduled_for: datetime
+    created_at: datetime
+    attempts: int
+    max_retries: int
+    retry_base_s: float
+    retry_cap_s: float
+    task_type: str | None = None
+    lock_key: str | None = None
+    unique_key: str | None = None
+    timeout_s: float | None = None
+    result: Any = None
+    last_error: str | None = None
+    progress: int = 0
+    progress_message: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_token: str | None = None
+    lease_expires_at: datetime | None = None
+    cancel_requested: bool = False
+    created_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One row of the action log: a single try at running a task."""
+
+    id: int
+    task_id: int
+    number: int
+    worker_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    outcome: str  # running, completed, failed, lost, cancelled
+    error: str | None
+    traceback: str | None
+    output_tail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LockInfo:
+    """A lock key held now by a running task."""
+
+    key: str
+    task_id: int
+    agent: str
+    worker_id: str | None
+    since: datetime | None
+    lease_expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Counts and rates for the window and the CLI. Rates cover tasks finished in the last hour."""
+
+    by_status: dict[str, int]
+    by_agent: dict[str, dict[str, int]]
+    avg_wait_s: float | None
+    avg_run_s: float | None
+    success_rate: float | None
+    throughput_last_minute: int
+    throughput_last_hour: int
+    last_finished_at: datetime | None
+    paused: bool = False
+    total: int = field(default=0)
