@@ -69,7 +69,8 @@ def upgrade() -> None:
     sa.Column('lease_expires_at', sa.Float(precision=53), nullable=True),
     sa.Column('cancel_requested', sa.Boolean(), server_default=sa.text('0'), nullable=False),
     sa.Column('created_by', sa.String(length=200), nullable=True),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.create_index(

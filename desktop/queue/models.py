@@ -117,6 +117,8 @@ class TaskRow(Base):
         Index("ix_tasks_status_id", "status", "id"),
         Index("ix_tasks_agent_id", "agent", "id"),
         Index("ix_tasks_finished_at", "finished_at"),
+        # Ids are never reused, even after the newest tasks are cleaned up.
+        {"sqlite_autoincrement": True},
     )
 
 

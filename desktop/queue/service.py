@@ -8,6 +8,7 @@ unique key" hold even if a caller bypasses the service.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import secrets
@@ -15,13 +16,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import (
     Connection,
     Engine,
     and_,
-    bindparam,
     delete,
     case,
     func,
@@ -41,6 +41,7 @@ from desktop.errors import (
     TaskStateError,
     TaskValidationError,
 )
+from desktop.queue import queries
 from desktop.queue import validation as check
 from desktop.queue.db import WRITE, create_queue_engine, upgrade
 from desktop.queue.events import Signal
@@ -107,6 +108,8 @@ class TaskQueueService:
     ) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE: True})
+        # Hot paths talk to the driver directly, so its own errors are translated as well.
+        self._storage_errors = (OperationalError, engine.dialect.loaded_dbapi.OperationalError)
         self.clock = clock
         self.retry_policy = retry_policy
         self.max_payload_bytes = max_payload_bytes
@@ -122,7 +125,7 @@ class TaskQueueService:
             upgrade(engine)
         except OperationalError as exc:
             engine.dispose()
-            raise _storage_error(exc, url) from exc
+            _raise_storage_error(exc, url)
         return cls(engine, **options)
 
     @property
@@ -146,16 +149,16 @@ class TaskQueueService:
         try:
             with self._writer.begin() as conn:
                 yield conn
-        except OperationalError as exc:
-            raise _storage_error(exc, self.url) from exc
+        except self._storage_errors as exc:
+            _raise_storage_error(exc, self.url)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except OperationalError as exc:
-            raise _storage_error(exc, self.url) from exc
+        except self._storage_errors as exc:
+            _raise_storage_error(exc, self.url)
 
     # -- agents ---------------------------------------------------------------------------------
 
@@ -373,14 +376,28 @@ class TaskQueueService:
     def _insert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Task]:
         if not rows:
             return []
-        result = conn.execute(insert(T).returning(*T.c, sort_by_parameter_order=True), rows)
-        return [task_from_row(r._mapping) for r in result]
+        if conn.dialect.name != "sqlite":
+            result = conn.execute(insert(T).returning(*T.c, sort_by_parameter_order=True), rows)
+            return [task_from_row(r._mapping) for r in result]
+        # SQLAlchemy inserts row by row on SQLite when it must return ids in order; the driver's
+        # executemany is several times faster. Under the write lock no one else inserts, and ids
+        # only grow (AUTOINCREMENT), so the ids above the previous maximum are ours, in order.
+        before = conn.execute(select(func.coalesce(func.max(T.c.id), 0))).scalar_one()
+        columns = list(rows[0])
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.executemany(
+            f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})", rows
+        )
+        cursor.close()
+        ids = conn.execute(select(T.c.id).where(T.c.id > before).order_by(T.c.id)).scalars().all()
+        defaults = {c.name: None for c in T.c}
+        return [task_from_row({**defaults, **row, "id": task_id}) for row, task_id in zip(rows, ids)]
 
     @staticmethod
     def _dependency_statuses(conn: Connection, ids: set[int]) -> dict[int, str]:
         if not ids:
             return {}
-        return dict(conn.execute(select(T.c.id, T.c.status).where(T.c.id.in_(ids))).tuples().all())
+        return dict(conn.execute(select(T.c.id, T.c.status).where(T.c.id.in_(ids))).all())
 
     @staticmethod
     def _unfinished_by_unique_key(conn: Connection, keys: set[str | None]) -> dict[str, Task]:
@@ -421,32 +438,23 @@ class TaskQueueService:
         a write transaction, so no two claimers ever get the same task.
         """
         now = self.clock()
-        wanted = None if agents is None else set(agents)
-        types = None if task_types is None else list(task_types)
         with self._write() as conn:
-            names = [
-                name
-                for name, free in conn.execute(_CAPACITY)
-                if free > 0 and (wanted is None or name in wanted)
-            ]
-            if not names:
-                return None
-            row = conn.execute(
-                _CLAIM,
+            row = queries.fetch_one(
+                conn,
+                "claim",
                 {
                     "now": now,
                     "worker": worker_id,
                     "token": secrets.token_hex(16),
                     "expires": now + lease_s,
-                    "agents": names,
-                    "any_type": types is None,
-                    "types": types or [],
+                    "agents": None if agents is None else json.dumps(list(agents)),
+                    "types": None if task_types is None else json.dumps(list(task_types)),
                 },
-            ).first()
+            )
             if row is None:
                 return None
-            conn.execute(_NEW_ATTEMPT, {"task_id": row.id, "worker_id": worker_id, "now": now})
-        return task_from_row(row._mapping)
+            queries.execute(conn, "new_attempt", {"task_id": row["id"], "worker": worker_id, "now": now})
+        return task_from_row(row)
 
     def heartbeat(
         self,
@@ -491,23 +499,14 @@ class TaskQueueService:
         result_json = check.json_text("result", result, self.max_payload_bytes)
         now = self.clock()
         with self._write() as conn:
-            row = conn.execute(
-                update(T)
-                .where(T.c.id == task_id, T.c.lease_token == lease_token, T.c.status == TaskStatus.RUNNING.value)
-                .values(
-                    status=TaskStatus.COMPLETED.value,
-                    finished_at=now,
-                    result=result_json,
-                    progress=100,
-                    **_LEASE_CLEARED,
-                )
-                .returning(*T.c)
-            ).first()
+            row = queries.fetch_one(
+                conn, "complete", {"id": task_id, "token": lease_token, "now": now, "result": result_json}
+            )
             if row is None:
                 raise LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
             self._end_attempt(conn, task_id, now, "completed", output_tail=output_tail)
-            conn.execute(_UNBLOCK, {"done": task_id})
-        return task_from_row(row._mapping)
+            queries.execute(conn, "unblock", {"done": task_id})
+        return task_from_row(row)
 
     def fail(
         self,
@@ -579,16 +578,18 @@ class TaskQueueService:
         traceback: str | None = None,
         output_tail: str | None = None,
     ) -> None:
-        values: dict[str, Any] = {
-            "finished_at": now,
-            "duration_ms": func.cast((now - A.c.started_at) * 1000, AttemptRow.duration_ms.type),
-            "outcome": outcome,
-            "error": error,
-            "traceback": _tail(traceback, MAX_TRACEBACK_CHARS),
-        }
-        if output_tail is not None:
-            values["output_tail"] = _tail(output_tail, MAX_OUTPUT_TAIL_CHARS)
-        conn.execute(update(A).where(A.c.task_id == task_id, A.c.outcome == "running").values(values))
+        queries.execute(
+            conn,
+            "end_attempt",
+            {
+                "task_id": task_id,
+                "now": now,
+                "outcome": outcome,
+                "error": error,
+                "traceback": _tail(traceback, MAX_TRACEBACK_CHARS),
+                "output_tail": _tail(output_tail, MAX_OUTPUT_TAIL_CHARS),
+            },
+        )
 
     def recover_expired_leases(self) -> list[int]:
         """Put back tasks whose lease expired (their worker died or hung); returns their ids.
@@ -905,67 +906,15 @@ def _case(condition: Any, value: Any) -> Any:
     return case((condition, value), else_=None)
 
 
-# The claim: one UPDATE ... RETURNING whose subquery picks the first claimable task in claim order.
-# INDEXED BY: without statistics SQLite may pick ix_tasks_status_agent and sort every ready row,
-# while ix_tasks_ready yields rows in claim order, so the scan stops at the first that fits.
-_CLAIM = text(
-    """
-    UPDATE tasks
-    SET status = 'running', attempts = attempts + 1, started_at = :now, lease_owner = :worker,
-        lease_token = :token, lease_expires_at = :expires, progress = 0, progress_message = NULL
-    WHERE id = (
-        SELECT t.id FROM tasks AS t INDEXED BY ix_tasks_ready
-        WHERE t.status IN ('pending', 'retrying')
-          AND t.scheduled_for <= :now
-          AND t.agent IN :agents
-          AND (:any_type OR t.task_type IN :types)
-          AND (t.lock_key IS NULL OR NOT EXISTS (
-                SELECT 1 FROM tasks AS held WHERE held.lock_key = t.lock_key AND held.status = 'running'))
-        ORDER BY t.priority DESC, t.scheduled_for, t.id
-        LIMIT 1)
-    RETURNING *
-    """
-).bindparams(bindparam("agents", expanding=True), bindparam("types", expanding=True))
+def _raise_storage_error(exc: Exception, where: str) -> NoReturn:
+    """Raise SQLite's environment errors as messages a user can act on; re-raise the rest."""
+    error = _storage_error(str(getattr(exc, "orig", exc)), where)
+    if error is None:
+        raise exc
+    raise error from exc
 
 
-# Free slots per unpaused agent; no rows at all while the whole queue is paused.
-_CAPACITY = text(
-    """
-    SELECT a.name, a.concurrency - (
-        SELECT count(*) FROM tasks r WHERE r.status = 'running' AND r.agent = a.name
-    ) AS free
-    FROM agents a
-    WHERE a.paused = false
-      AND NOT EXISTS (SELECT 1 FROM queue_state s WHERE s.key = 'paused' AND s.value = '1')
-    """
-)
-
-# Attempts are numbered across manual retries, which reset the task's own attempt counter.
-_NEW_ATTEMPT = text(
-    """
-    INSERT INTO task_attempts (task_id, number, worker_id, started_at, outcome)
-    SELECT :task_id, coalesce(max(number), 0) + 1, :worker_id, :now, 'running'
-    FROM task_attempts WHERE task_id = :task_id
-    """
-)
-
-# A completed task frees the blocked tasks whose dependencies have now all completed.
-_UNBLOCK = text(
-    """
-    UPDATE tasks SET status = 'pending'
-    WHERE status = 'blocked'
-      AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = :done)
-      AND NOT EXISTS (
-        SELECT 1 FROM task_dependencies d JOIN tasks p ON p.id = d.depends_on_id
-        WHERE d.task_id = tasks.id AND p.status != 'completed'
-      )
-    """
-)
-
-
-def _storage_error(exc: OperationalError, where: str) -> Exception:
-    """Turn SQLite's environment errors into messages a user can act on; re-raise the rest."""
-    message = str(exc.orig)
+def _storage_error(message: str, where: str) -> DatabaseFileError | None:
     if "disk is full" in message or "database or disk is full" in message:
         return DatabaseFileError(
             f"The disk holding {where} is full; nothing was written. Free some space and try again."
@@ -978,4 +927,4 @@ def _storage_error(exc: OperationalError, where: str) -> Exception:
         return DatabaseFileError(
             f"The database {where} stayed locked by another program for too long; try again."
         )
-    return exc
+    return None

@@ -1,0 +1,487 @@
+"""Leases (tokens, heartbeats, expiry and recovery), failures, backoff and the attempt log."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Protocol
+
+import pytest
+
+from desktop.queue import (
+    LeaseLostError,
+    RetryPolicy,
+    Task,
+    TaskQueueService,
+    TaskStateError,
+    TaskStatus,
+)
+
+
+class Clock(Protocol):
+    now: float
+
+    def __call__(self) -> float: ...
+
+    def advance(self, seconds: float) -> None: ...
+
+
+@pytest.fixture
+def queue(service: TaskQueueService) -> TaskQueueService:
+    service.add_agent("echo", "echo", concurrency=10)
+    return service
+
+
+def at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def claim(service: TaskQueueService, task_id: int, worker: str = "w1", **options: float) -> Task:
+    """Claim the next task and check that it is `task_id`."""
+    task = service.dequeue(worker, **options)  # type: ignore[arg-type]
+    assert task is not None and task.id == task_id
+    assert task.lease_token is not None
+    return task
+
+
+def token(task: Task) -> str:
+    assert task.lease_token is not None
+    return task.lease_token
+
+
+# -- lease tokens ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["wrong", "stale"])
+def test_a_token_that_is_not_the_lease_changes_nothing(queue: TaskQueueService, clock: Clock, which: str) -> None:
+    task = queue.enqueue("echo")
+    first = claim(queue, task.id)
+    if which == "wrong":
+        bad = "0" * 32
+    else:
+        queue.fail(task.id, token(first), "boom")
+        clock.advance(60)
+        claim(queue, task.id, "w2")
+        bad = token(first)
+    before = (queue.get(task.id), queue.attempts(task.id))
+
+    with pytest.raises(LeaseLostError):
+        queue.heartbeat(task.id, bad, progress=50, message="halfway", output_tail="out")
+    with pytest.raises(LeaseLostError):
+        queue.complete(task.id, bad, {"ok": True}, output_tail="out")
+    with pytest.raises(LeaseLostError):
+        queue.fail(task.id, bad, "late failure", traceback="tb", output_tail="out")
+    with pytest.raises(LeaseLostError):
+        queue.fail(task.id, bad, "late failure", retryable=False)
+
+    assert (queue.get(task.id), queue.attempts(task.id)) == before
+    assert queue.get(task.id).status is TaskStatus.RUNNING
+
+
+def test_a_finished_task_refuses_its_old_token(queue: TaskQueueService) -> None:
+    task = queue.enqueue("echo")
+    lease = token(claim(queue, task.id))
+    done = queue.complete(task.id, lease, {"answer": 42})
+    assert done.status is TaskStatus.COMPLETED and done.result == {"answer": 42}
+    assert done.lease_token is None and done.lease_owner is None and done.lease_expires_at is None
+
+    for call in (
+        lambda: queue.heartbeat(task.id, lease),
+        lambda: queue.complete(task.id, lease, {"answer": 0}),
+        lambda: queue.fail(task.id, lease, "boom"),
+    ):
+        with pytest.raises(LeaseLostError):
+            call()
+    assert queue.get(task.id) == done
+
+
+def test_heartbeat_renews_the_lease_and_records_progress(queue: TaskQueueService, clock: Clock) -> None:
+    task = queue.enqueue("echo")
+    lease = token(claim(queue, task.id, lease_s=10))
+    clock.advance(8)
+
+    assert queue.heartbeat(task.id, lease, lease_s=30, progress=140, message="copying") is False
+
+    now = queue.get(task.id)
+    assert now.lease_expires_at == at(clock.now + 30)
+    assert now.progress == 100  # clamped to 0..100
+    assert now.progress_message == "copying"
+    queue.heartbeat(task.id, lease, progress=-5)
+    assert queue.get(task.id).progress == 0
+
+
+def test_cancel_of_a_running_task_is_reported_by_heartbeat_and_fail_cancels(queue: TaskQueueService) -> None:
+    task = queue.enqueue("echo")
+    lease = token(claim(queue, task.id))
+
+    flagged = queue.cancel(task.id)
+    assert flagged.status is TaskStatus.RUNNING and flagged.cancel_requested is True
+    assert queue.heartbeat(task.id, lease) is True
+
+    ended = queue.fail(task.id, lease, "stopped on request")
+    assert ended.status is TaskStatus.CANCELLED
+    assert ended.finished_at is not None
+    assert queue.attempts(task.id)[-1].outcome == "cancelled"
+    assert queue.dequeue("w1") is None  # not put back for a retry
+
+
+# -- failures and backoff -------------------------------------------------------------------------
+
+
+def test_default_backoff_doubles_then_fails_after_max_retries(queue: TaskQueueService, clock: Clock) -> None:
+    task = queue.enqueue("echo")
+    assert (task.max_retries, task.retry_base_s, task.retry_cap_s) == (3, 60.0, 3600.0)
+
+    for number, delay in enumerate([60, 120, 240], start=1):
+        lease = token(claim(queue, task.id))
+        failed = queue.fail(task.id, lease, f"failure {number}")
+        assert failed.status is TaskStatus.RETRYING
+        assert failed.attempts == number
+        assert failed.scheduled_for == at(clock.now + delay)
+        assert failed.last_error == f"failure {number}"
+        assert failed.finished_at is None and failed.lease_token is None
+        clock.advance(delay - 1)
+        assert queue.dequeue("w1") is None
+        clock.advance(1)
+
+    lease = token(claim(queue, task.id))
+    final = queue.fail(task.id, lease, "failure 4")
+    assert final.status is TaskStatus.FAILED
+    assert final.attempts == 4
+    assert final.finished_at == at(clock.now)
+    assert final.last_error == "failure 4"
+    assert [a.outcome for a in queue.attempts(task.id)] == ["failed"] * 4
+    clock.advance(10_000)
+    assert queue.dequeue("w1") is None
+
+
+def test_non_retryable_failure_fails_at_once(queue: TaskQueueService, clock: Clock) -> None:
+    task = queue.enqueue("echo")
+    lease = token(claim(queue, task.id))
+
+    failed = queue.fail(task.id, lease, "bad input", retryable=False)
+
+    assert failed.status is TaskStatus.FAILED
+    assert failed.attempts == 1
+    assert failed.finished_at == at(clock.now)
+    assert failed.last_error == "bad input"
+
+
+def test_per_task_retry_settings_override_the_defaults(queue: TaskQueueService, clock: Clock) -> None:
+    task = queue.enqueue("echo", max_retries=4, retry_base_s=10, retry_cap_s=25)
+    delays = []
+    for _ in range(4):
+        failed = queue.fail(task.id, token(claim(queue, task.id)), "boom")
+        assert failed.status is TaskStatus.RETRYING
+        delays.append((failed.scheduled_for - at(clock.now)).total_seconds())
+        clock.advance(delays[-1])
+    assert delays == [10, 20, 25, 25]
+    assert queue.fail(task.id, token(claim(queue, task.id)), "boom").status is TaskStatus.FAILED
+
+
+def test_max_retries_zero_means_a_single_attempt(queue: TaskQueueService) -> None:
+    task = queue.enqueue("echo", max_retries=0)
+    assert queue.fail(task.id, token(claim(queue, task.id)), "boom").status is TaskStatus.FAILED
+
+
+def test_agent_retry_defaults_apply_and_task_settings_win(service: TaskQueueService, clock: Clock) -> None:
+    service.add_agent("flaky", "echo", max_retries=1, retry_base_s=5, retry_cap_s=7)
+    task = service.enqueue("flaky")
+    assert (task.max_retries, task.retry_base_s, task.retry_cap_s) == (1, 5.0, 7.0)
+
+    failed = service.fail(task.id, token(claim(service, task.id)), "boom")
+    assert failed.scheduled_for == at(clock.now + 5)
+    clock.advance(5)
+    assert service.fail(task.id, token(claim(service, task.id)), "boom").status is TaskStatus.FAILED
+
+    own = service.enqueue("flaky", max_retries=2, retry_base_s=1)
+    assert (own.max_retries, own.retry_base_s, own.retry_cap_s) == (2, 1.0, 7.0)
+    failed = service.fail(own.id, token(claim(service, own.id)), "boom")
+    assert failed.status is TaskStatus.RETRYING
+    assert failed.scheduled_for == at(clock.now + 1)
+
+
+def test_jitter_comes_from_the_service_random_source(db_url: str, clock: Clock) -> None:
+    with TaskQueueService.open(
+        db_url, clock=clock, retry_policy=RetryPolicy(jitter=0.5), rand=lambda: 0.0
+    ) as service:
+        service.add_agent("echo", "echo")
+        task = service.enqueue("echo")
+        failed = service.fail(task.id, token(claim(service, task.id)), "boom")
+        assert failed.scheduled_for == at(clock.now + 30)  # 60 s * (1 - 0.5)
+
+
+# -- lease expiry and recovery --------------------------------------------------------------------
+
+
+def test_recovery_puts_an_expired_task_back_for_a_retry(queue: TaskQueueService, clock: Clock) -> None:
+    task = queue.enqueue("echo")
+    claim(queue, task.id, "dead-worker", lease_s=30)
+
+    clock.advance(30)
+    assert queue.recover_expired_leases() == []  # expires_at == now: not expired yet
+    clock.advance(0.5)
+    assert queue.recover_expired_leases() == [task.id]
+
+    back = queue.get(task.id)
+    assert back.status is TaskStatus.RETRYING
+    assert back.scheduled_for == at(clock.now + 60)
+    assert back.lease_owner is None and back.lease_token is None and back.lease_expires_at is None
+    assert back.last_error and "dead-worker" in back.last_error
+    [attempt] = queue.attempts(task.id)
+    assert attempt.outcome == "lost"
+    assert attempt.worker_id == "dead-worker"
+    assert attempt.finished_at == at(clock.now)
+    assert attempt.duration_ms == 30_500
+    assert attempt.error == back.last_error
+    assert queue.recover_expired_leases() == []
+
+
+def test_recovery_leaves_live_leases_alone(queue: TaskQueueService, clock: Clock) -> None:
+    alive = queue.enqueue("echo")
+    dead = queue.enqueue("echo")
+    alive_lease = token(claim(queue, alive.id, "alive", lease_s=20))
+    claim(queue, dead.id, "dead", lease_s=20)
+
+    clock.advance(15)
+    queue.heartbeat(alive.id, alive_lease, lease_s=20)
+    clock.advance(10)
+
+    assert queue.recover_expired_leases() == [dead.id]
+    still = queue.get(alive.id)
+    assert still.status is TaskStatus.RUNNING and still.lease_token == alive_lease
+    assert [a.outcome for a in queue.attempts(alive.id)] == ["running"]
+    assert queue.complete(alive.id, alive_lease).status is TaskStatus.COMPLETED
+
+
+def test_recovery_fails_a_task_whose_retries_are_used_up(queue: TaskQueueService, clock: Clock) -> None:
+    task = queue.enqueue("echo", max_retries=0)
+    claim(queue, task.id, lease_s=10)
+    clock.advance(11)
+
+    assert queue.recover_expired_leases() == [task.id]
+
+    gone = queue.get(task.id)
+    assert gone.status is TaskStatus.FAILED
+    assert gone.finished_at == at(clock.now)
+    assert queue.attempts(task.id)[0].outcome == "lost"
+
+
+def test_old_worker_cannot_finish_after_recovery_and_reclaim(queue: TaskQueueService, clock: Clock) -> None:
+    task = queue.enqueue("echo")
+    old = token(claim(queue, task.id, "old", lease_s=10))
+    clock.advance(11)
+    queue.recover_expired_leases()
+    clock.advance(60)
+    new = token(claim(queue, task.id, "new"))
+    assert new != old
+
+    with pytest.raises(LeaseLostError):
+        queue.complete(task.id, old, {"by": "old"})
+    with pytest.raises(LeaseLostError):
+        queue.heartbeat(task.id, old)
+
+    done = queue.complete(task.id, new, {"by": "new"})
+    assert done.status is TaskStatus.COMPLETED and done.result == {"by": "new"}
+    assert [(a.worker_id, a.outcome) for a in queue.attempts(task.id)] == [
+        ("old", "lost"),
+        ("new", "completed"),
+    ]
+
+
+# -- the attempt log ------------------------------------------------------------------------------
+
+
+def test_attempt_log_has_one_row_per_attempt(queue: TaskQueueService, clock: Clock) -> None:
+    task = queue.enqueue("echo")
+    start1 = clock.now
+    lease = token(claim(queue, task.id, "worker-1"))
+    queue.heartbeat(task.id, lease, output_tail="step 1\n")
+
+    [running] = queue.attempts(task.id)
+    assert (running.number, running.worker_id, running.outcome) == (1, "worker-1", "running")
+    assert running.finished_at is None and running.duration_ms is None
+    assert running.output_tail == "step 1\n"
+
+    clock.advance(1.5)
+    queue.fail(task.id, lease, "boom", traceback="Traceback: boom", output_tail="out 1")
+    clock.advance(60)
+    start2 = clock.now
+    lease = token(claim(queue, task.id, "worker-2"))
+    clock.advance(0.25)
+    queue.complete(task.id, lease, output_tail="out 2")
+
+    first, second = queue.attempts(task.id)
+    assert (first.task_id, first.number, first.worker_id) == (task.id, 1, "worker-1")
+    assert (first.started_at, first.finished_at) == (at(start1), at(start1 + 1.5))
+    assert first.duration_ms == 1500
+    assert (first.outcome, first.error, first.traceback, first.output_tail) == (
+        "failed", "boom", "Traceback: boom", "out 1",
+    )
+    assert (second.task_id, second.number, second.worker_id) == (task.id, 2, "worker-2")
+    assert (second.started_at, second.finished_at) == (at(start2), at(start2 + 0.25))
+    assert second.duration_ms == 250
+    assert (second.outcome, second.error, second.traceback, second.output_tail) == (
+        "completed", None, None, "out 2",
+    )
+
+
+def test_attempt_log_keeps_the_heartbeat_output_when_the_end_gives_none(queue: TaskQueueService) -> None:
+    task = queue.enqueue("echo")
+    lease = token(claim(queue, task.id))
+    queue.heartbeat(task.id, lease, output_tail="last lines")
+    queue.complete(task.id, lease)
+    assert queue.attempts(task.id)[0].output_tail == "last lines"
+
+
+def test_attempt_logs_are_kept_per_task(queue: TaskQueueService) -> None:
+    a = queue.enqueue("echo")
+    b = queue.enqueue("echo")
+    lease_a = token(claim(queue, a.id, "wa"))
+    lease_b = token(claim(queue, b.id, "wb"))
+    queue.fail(a.id, lease_a, "a broke", output_tail="a out")
+    queue.complete(b.id, lease_b, output_tail="b out")
+
+    assert [(x.worker_id, x.outcome, x.output_tail) for x in queue.attempts(a.id)] == [("wa", "failed", "a out")]
+    assert [(x.worker_id, x.outcome, x.output_tail) for x in queue.attempts(b.id)] == [("wb", "completed", "b out")]
+
+
+# -- manual retry ---------------------------------------------------------------------------------
+
+
+def _failed_for_good(queue: TaskQueueService, clock: Clock) -> Task:
+    task = queue.enqueue("echo", max_retries=1)
+    queue.fail(task.id, token(claim(queue, task.id)), "one")
+    clock.advance(60)
+    assert queue.fail(task.id, token(claim(queue, task.id)), "two").status is TaskStatus.FAILED
+    return task
+
+
+def test_retry_of_a_failed_task_runs_it_now_with_fresh_retries(queue: TaskQueueService, clock: Clock) -> None:
+    task = _failed_for_good(queue, clock)
+    clock.advance(1000)
+
+    again = queue.retry(task.id)
+    assert again.status is TaskStatus.PENDING
+    assert again.attempts == 0
+    assert again.scheduled_for == at(clock.now)
+    assert again.finished_at is None
+
+    lease = token(claim(queue, task.id))
+    assert queue.get(task.id).attempts == 1
+    # A fresh set of retries: this failure is retried, with the first backoff again.
+    failed = queue.fail(task.id, lease, "three")
+    assert failed.status is TaskStatus.RETRYING
+    assert failed.scheduled_for == at(clock.now + 60)
+    assert [a.number for a in queue.attempts(task.id)] == [1, 2, 3]
+
+
+def test_retry_of_a_cancelled_task(queue: TaskQueueService, clock: Clock) -> None:
+    task = queue.enqueue("echo")
+    queue.cancel(task.id)
+    clock.advance(5)
+
+    again = queue.retry(task.id)
+    assert again.status is TaskStatus.PENDING and again.scheduled_for == at(clock.now)
+    assert claim(queue, task.id).attempts == 1
+
+
+def test_retry_of_a_retrying_task_skips_the_backoff(queue: TaskQueueService, clock: Clock) -> None:
+    task = queue.enqueue("echo")
+    queue.fail(task.id, token(claim(queue, task.id)), "boom")
+    assert queue.dequeue("w1") is None
+
+    again = queue.retry(task.id)
+    assert again.status is TaskStatus.PENDING
+    assert again.attempts == 0
+    assert again.scheduled_for == at(clock.now)
+    second = claim(queue, task.id)
+    assert second.attempts == 1
+    queue.complete(task.id, token(second))
+    assert [(a.number, a.outcome) for a in queue.attempts(task.id)] == [(1, "failed"), (2, "completed")]
+
+
+def test_retry_of_a_cancel_requested_task_clears_the_request(queue: TaskQueueService) -> None:
+    task = queue.enqueue("echo")
+    lease = token(claim(queue, task.id))
+    queue.cancel(task.id)
+    queue.fail(task.id, lease, "stopped")
+
+    again = queue.retry(task.id)
+    assert again.cancel_requested is False
+    lease = token(claim(queue, task.id))
+    assert queue.heartbeat(task.id, lease) is False
+    assert queue.fail(task.id, lease, "boom").status is TaskStatus.RETRYING
+
+
+@pytest.mark.parametrize("state", ["pending", "running", "completed", "blocked"])
+def test_retry_of_a_task_that_has_not_failed_is_refused(queue: TaskQueueService, state: str) -> None:
+    task = queue.enqueue("echo")
+    if state == "running":
+        claim(queue, task.id)
+    elif state == "completed":
+        queue.complete(task.id, token(claim(queue, task.id)))
+    elif state == "blocked":
+        task = queue.enqueue("echo", depends_on=[task.id])
+    before = queue.get(task.id)
+    assert before.status.value == state
+
+    with pytest.raises(TaskStateError, match=state):
+        queue.retry(task.id)
+    assert queue.get(task.id) == before
+
+
+# -- the retry policy itself ----------------------------------------------------------------------
+
+
+def test_policy_delays_without_jitter_double_and_stop_at_the_cap() -> None:
+    policy = RetryPolicy(jitter=0)
+    assert [policy.delay_s(n) for n in range(1, 9)] == [60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert RetryPolicy(base_s=10, cap_s=50, jitter=0).delay_s(100) == 50
+
+
+@pytest.mark.parametrize("retry_number", [1, 2, 3, 5, 7, 12])
+def test_policy_jitter_stays_within_its_bounds(retry_number: int) -> None:
+    policy = RetryPolicy(base_s=60, cap_s=3600, jitter=0.2)
+    raw = min(3600.0, 60 * 2 ** (retry_number - 1))
+    rng = random.Random(retry_number)
+    delays = [policy.delay_s(retry_number, rng.random) for _ in range(500)]
+
+    assert all(raw * 0.8 <= d < raw * 1.2 for d in delays)
+    assert min(delays) < raw < max(delays)  # it does spread both ways
+    assert policy.delay_s(retry_number, lambda: 0.0) == pytest.approx(raw * 0.8)
+    assert policy.delay_s(retry_number, lambda: 0.5) == pytest.approx(raw)
+    assert policy.delay_s(retry_number, lambda: 0.999999) == pytest.approx(raw * 1.2, rel=1e-5)
+
+
+def test_policy_cap_limits_the_delay_before_jitter() -> None:
+    # The documented rule: min(cap_s, base_s * 2 ** (n - 1)), then scaled by [1 - jitter, 1 + jitter].
+    policy = RetryPolicy(base_s=60, cap_s=100, jitter=0.1)
+    rng = random.Random(7)
+    delays = [policy.delay_s(30, rng.random) for _ in range(500)]
+    assert all(90 <= d < 110 for d in delays)
+    assert RetryPolicy(base_s=60, cap_s=100, jitter=0).delay_s(30) == 100
+
+
+def test_policy_should_retry_and_argument_checks() -> None:
+    policy = RetryPolicy(max_retries=2)
+    assert [policy.should_retry(n) for n in (1, 2, 3)] == [True, True, False]
+    for bad in (
+        {"max_retries": -1},
+        {"base_s": -1},
+        {"cap_s": -0.5},
+        {"jitter": 1.0},
+        {"jitter": -0.1},
+    ):
+        with pytest.raises(ValueError):
+            RetryPolicy(**bad)  # type: ignore[arg-type]
+
+
+def test_long_failure_text_keeps_its_end(queue: TaskQueueService) -> None:
+    task = queue.enqueue("echo", max_retries=0)
+    error = "E" * 20_000
+    failed = queue.fail(task.id, token(claim(queue, task.id)), error, traceback="T" * 10)
+    # Very long errors keep their end (where the cause usually is), within the 10,000 limit.
+    assert failed.last_error is not None and len(failed.last_error) == 10_000
+    assert failed.last_error.endswith("E" * 100)
+    assert queue.attempts(task.id)[0].traceback == "T" * 10
