@@ -43,6 +43,7 @@ class AgentRow(Base):
     retry_base_s: Mapped[float | None] = mapped_column(Float(53))
     retry_cap_s: Mapped[float | None] = mapped_column(Float(53))
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
+    notify_url: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[float] = mapped_column(Timestamp)
     updated_at: Mapped[float] = mapped_column(Timestamp)
 
@@ -78,6 +79,7 @@ class TaskRow(Base):
         Boolean, default=False, server_default=text("0")
     )
     created_by: Mapped[str | None] = mapped_column(String(200))
+    notify_url: Mapped[str | None] = mapped_column(String(2000))
 
     __table_args__ = (
         # Claim order: the scan stops at the first eligible row, whatever the finished rows.
@@ -158,3 +160,23 @@ class QueueStateRow(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class ScheduleRow(Base):
+    """A recurring task: a cron expression in a time zone, and the task to enqueue at each fire."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    cron: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    agent: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(Text, default="null")
+    priority: Mapped[int] = mapped_column(Integer, default=3)
+    lock_key: Mapped[str | None] = mapped_column(String(500))
+    task_type: Mapped[str | None] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("1"))
+    next_fire_at: Mapped[float] = mapped_column(Timestamp, index=True)
+    last_fired_at: Mapped[float | None] = mapped_column(Timestamp)
+    created_at: Mapped[float] = mapped_column(Timestamp)

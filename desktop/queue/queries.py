@@ -53,7 +53,7 @@ SQLITE: dict[str, str] = {
     # Closes the running attempt; an output tail sent earlier by heartbeats is kept.
     "end_attempt": """
         UPDATE task_attempts
-        SET finished_at = :now, duration_ms = CAST((:now - started_at) * 1000 AS INTEGER),
+        SET finished_at = :now, duration_ms = CAST(round((:now - started_at) * 1000) AS INTEGER),
             outcome = :outcome, error = :error, traceback = :traceback,
             output_tail = coalesce(:output_tail, output_tail)
         WHERE task_id = :task_id AND outcome = 'running'

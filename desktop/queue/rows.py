@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from desktop.queue.types import Agent, Attempt, Task, TaskStatus
+from desktop.queue.types import Agent, Attempt, Schedule, Task, TaskStatus
 
 
 def to_datetime(value: float | None) -> datetime | None:
@@ -46,6 +46,7 @@ def task_from_row(row: Mapping[str, Any]) -> Task:
         lease_expires_at=to_datetime(row["lease_expires_at"]),
         cancel_requested=bool(row["cancel_requested"]),
         created_by=row["created_by"],
+        notify_url=row["notify_url"],
     )
 
 
@@ -63,6 +64,24 @@ def agent_from_row(row: Mapping[str, Any]) -> Agent:
         paused=bool(row["paused"]),
         created_at=datetime.fromtimestamp(row["created_at"], UTC),
         updated_at=datetime.fromtimestamp(row["updated_at"], UTC),
+        notify_url=row["notify_url"],
+    )
+
+
+def schedule_from_row(row: Mapping[str, Any]) -> Schedule:
+    return Schedule(
+        id=row["id"],
+        name=row["name"],
+        cron=row["cron"],
+        timezone=row["timezone"],
+        agent=row["agent"],
+        payload=_json(row["payload"]),
+        priority=row["priority"],
+        lock_key=row["lock_key"],
+        task_type=row["task_type"],
+        enabled=bool(row["enabled"]),
+        next_fire_at=datetime.fromtimestamp(row["next_fire_at"], UTC),
+        last_fired_at=to_datetime(row["last_fired_at"]),
     )
 
 

@@ -47,6 +47,7 @@ from desktop.queue.db import WRITE, create_queue_engine, upgrade
 from desktop.queue.events import Signal
 from desktop.queue.models import READY, AgentRow, AttemptRow, DependencyRow, QueueStateRow, TaskRow
 from desktop.queue.retry import RetryPolicy
+from desktop.queue.schedules import ScheduleOps
 from desktop.queue.rows import agent_from_row, attempt_from_row, task_from_row, to_datetime
 from desktop.queue.types import (
     FINISHED_STATUSES,
@@ -72,8 +73,12 @@ MAX_TRACEBACK_CHARS = 100_000
 MAX_OUTPUT_TAIL_CHARS = 64 * 1024
 _FINISHED = tuple(s.value for s in FINISHED_STATUSES)
 _AGENT_FIELDS = frozenset(
-    {"kind", "config", "concurrency", "timeout_s", "max_retries", "retry_base_s", "retry_cap_s", "paused"}
+    {
+        "kind", "config", "concurrency", "timeout_s", "max_retries", "retry_base_s", "retry_cap_s",
+        "paused", "notify_url",
+    }
 )
+NOTIFY_AGENT = "agentq-notify"  # the http agent that delivers completion webhooks
 _LEASE_CLEARED = {"lease_owner": None, "lease_token": None, "lease_expires_at": None}
 
 AgentValidator = Callable[[str, dict[str, Any]], None]
@@ -85,7 +90,7 @@ def _tail(text: str | None, limit: int) -> str | None:
     return "…" + text[-(limit - 1):]
 
 
-class TaskQueueService:
+class TaskQueueService(ScheduleOps):
     """The queue's API: agents, tasks, claiming with leases, retries, locks and statistics.
 
     Thread-safe: each call checks a connection out of the engine's pool for its own transaction.
@@ -174,13 +179,14 @@ class TaskQueueService:
         retry_base_s: float | None = None,
         retry_cap_s: float | None = None,
         paused: bool = False,
+        notify_url: str | None = None,
     ) -> Agent:
         """Define an agent. Its config is checked by `validate_agent` (the agent kinds) if set."""
         values = self._agent_values(
             {
                 "kind": kind, "config": config, "concurrency": concurrency, "timeout_s": timeout_s,
                 "max_retries": max_retries, "retry_base_s": retry_base_s,
-                "retry_cap_s": retry_cap_s, "paused": paused,
+                "retry_cap_s": retry_cap_s, "paused": paused, "notify_url": notify_url,
             }
         )
         now = self.clock()
@@ -214,6 +220,8 @@ class TaskQueueService:
                 values[name] = check.non_negative_seconds(name, fields[name])
         if "paused" in fields:
             values["paused"] = bool(fields["paused"])
+        if "notify_url" in fields:
+            values["notify_url"] = check.url("notify_url", fields["notify_url"])
         if self.validate_agent is not None and ("kind" in fields or "config" in fields):
             kind = fields.get("kind", current.kind if current else "")
             config = fields.get("config", current.config if current else {}) or {}
@@ -288,6 +296,7 @@ class TaskQueueService:
         retry_base_s: float | None = None,
         retry_cap_s: float | None = None,
         created_by: str | None = None,
+        notify_url: str | None = None,
     ) -> Task:
         """Add a task. Settings left as None come from the agent, then from the retry policy.
 
@@ -298,80 +307,94 @@ class TaskQueueService:
             max_retries=max_retries, lock_key=lock_key, unique_key=unique_key,
             depends_on=depends_on, task_type=task_type, timeout_s=timeout_s,
             retry_base_s=retry_base_s, retry_cap_s=retry_cap_s, created_by=created_by,
-            max_payload_bytes=self.max_payload_bytes,
+            notify_url=notify_url, max_payload_bytes=self.max_payload_bytes,
         )
-        return self._insert([item])[0]
+        return self._insert([item], batch=False)[0]
 
     def enqueue_many(self, items: Iterable[Mapping[str, Any]]) -> list[Task]:
         """Add many tasks in one transaction: all are validated first, then all or none are written."""
-        return self._insert(check.new_tasks(items, self.max_payload_bytes))
+        return self._insert(check.new_tasks(items, self.max_payload_bytes), batch=True)
 
-    def _insert(self, items: Sequence[check.NewTask]) -> list[Task]:
+    def _insert(self, items: Sequence[check.NewTask], *, batch: bool) -> list[Task]:
         if not items:
             return []
-        now = self.clock()
-        policy = self.retry_policy
         with self._write() as conn:
-            agents = {
-                r.name: r
-                for r in conn.execute(
-                    select(G.c.name, G.c.timeout_s, G.c.max_retries, G.c.retry_base_s, G.c.retry_cap_s)
-                    .where(G.c.name.in_({i.agent for i in items}))
-                )
-            }
-            dep_status = self._dependency_statuses(conn, {d for i in items for d in i.depends_on})
-            existing = self._unfinished_by_unique_key(conn, {i.unique_key for i in items if i.unique_key})
-            results: list[Task | int] = []  # a Task that already existed, or an index into rows
-            rows: list[dict[str, Any]] = []
-            pending_unique: dict[str, int] = {}
-            for index, item in enumerate(items):
-                prefix = f"items[{index}]." if len(items) > 1 else ""
-                agent = agents.get(item.agent)
-                if agent is None:
-                    raise TaskValidationError(prefix + "agent", f"there is no agent named {item.agent!r}")
-                if item.unique_key in existing:
-                    results.append(existing[item.unique_key])
-                    continue
-                if item.unique_key in pending_unique:
-                    results.append(pending_unique[item.unique_key])
-                    continue
-                status = self._initial_status(prefix, item.depends_on, dep_status)
-                if item.unique_key:
-                    pending_unique[item.unique_key] = len(rows)
-                results.append(len(rows))
-                rows.append(
-                    {
-                        "agent": item.agent,
-                        "task_type": item.task_type,
-                        "payload": item.payload_json,
-                        "priority": item.priority,
-                        "status": status,
-                        "scheduled_for": item.scheduled_for if item.scheduled_for is not None else now,
-                        "created_at": now,
-                        "attempts": 0,
-                        "max_retries": _first(item.max_retries, agent.max_retries, policy.max_retries),
-                        "retry_base_s": _first(item.retry_base_s, agent.retry_base_s, policy.base_s),
-                        "retry_cap_s": _first(item.retry_cap_s, agent.retry_cap_s, policy.cap_s),
-                        "lock_key": item.lock_key,
-                        "unique_key": item.unique_key,
-                        "timeout_s": _first(item.timeout_s, agent.timeout_s),
-                        "progress": 0,
-                        "cancel_requested": False,
-                        "created_by": item.created_by,
-                    }
-                )
-            inserted = self._insert_rows(conn, rows)
-            deps = [
-                {"task_id": inserted[results[i]].id, "depends_on_id": d}  # type: ignore[index]
-                for i, item in enumerate(items)
-                if isinstance(results[i], int)
-                for d in item.depends_on
-            ]
-            if deps:
-                conn.execute(insert(D), deps)
+            tasks, inserted = self._insert_in(conn, items, batch=batch)
         if inserted:
             self.enqueued.send(inserted)
-        return [inserted[e] if isinstance(e, int) else e for e in results]
+        return tasks
+
+    def _insert_in(
+        self, conn: Connection, items: Sequence[check.NewTask], *, batch: bool = False
+    ) -> tuple[list[Task], list[Task]]:
+        """Insert validated tasks in the caller's write transaction (see enqueue for the rules).
+
+        Returns the task for each item (an existing one for a known unique key) and the new ones.
+        With `batch`, errors name the item (``items[3].agent``), as enqueue_many's validation does.
+        """
+        now = self.clock()
+        policy = self.retry_policy
+        agents = {
+            r.name: r
+            for r in conn.execute(
+                select(
+                G.c.name, G.c.timeout_s, G.c.max_retries, G.c.retry_base_s, G.c.retry_cap_s, G.c.notify_url
+            )
+                .where(G.c.name.in_({i.agent for i in items}))
+            )
+        }
+        dep_status = self._dependency_statuses(conn, {d for i in items for d in i.depends_on})
+        existing = self._unfinished_by_unique_key(conn, {i.unique_key for i in items if i.unique_key})
+        results: list[Task | int] = []  # a Task that already existed, or an index into rows
+        rows: list[dict[str, Any]] = []
+        pending_unique: dict[str, int] = {}
+        for index, item in enumerate(items):
+            prefix = f"items[{index}]." if batch else ""
+            agent = agents.get(item.agent)
+            if agent is None:
+                raise TaskValidationError(prefix + "agent", f"there is no agent named {item.agent!r}")
+            if item.unique_key in existing:
+                results.append(existing[item.unique_key])
+                continue
+            if item.unique_key in pending_unique:
+                results.append(pending_unique[item.unique_key])
+                continue
+            status = self._initial_status(prefix, item.depends_on, dep_status)
+            if item.unique_key:
+                pending_unique[item.unique_key] = len(rows)
+            results.append(len(rows))
+            rows.append(
+                {
+                    "agent": item.agent,
+                    "task_type": item.task_type,
+                    "payload": item.payload_json,
+                    "priority": item.priority,
+                    "status": status,
+                    "scheduled_for": item.scheduled_for if item.scheduled_for is not None else now,
+                    "created_at": now,
+                    "attempts": 0,
+                    "max_retries": _first(item.max_retries, agent.max_retries, policy.max_retries),
+                    "retry_base_s": _first(item.retry_base_s, agent.retry_base_s, policy.base_s),
+                    "retry_cap_s": _first(item.retry_cap_s, agent.retry_cap_s, policy.cap_s),
+                    "lock_key": item.lock_key,
+                    "unique_key": item.unique_key,
+                    "timeout_s": _first(item.timeout_s, agent.timeout_s),
+                    "progress": 0,
+                    "cancel_requested": False,
+                    "created_by": item.created_by,
+                    "notify_url": _first(item.notify_url, agent.notify_url),
+                }
+            )
+        inserted = self._insert_rows(conn, rows)
+        deps = [
+            {"task_id": inserted[results[i]].id, "depends_on_id": d}  # type: ignore[index]
+            for i, item in enumerate(items)
+            if isinstance(results[i], int)
+            for d in item.depends_on
+        ]
+        if deps:
+            conn.execute(insert(D), deps)
+        return [inserted[e] if isinstance(e, int) else e for e in results], inserted
 
     def _insert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Task]:
         if not rows:
@@ -506,7 +529,10 @@ class TaskQueueService:
                 raise LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
             self._end_attempt(conn, task_id, now, "completed", output_tail=output_tail)
             queries.execute(conn, "unblock", {"done": task_id})
-        return task_from_row(row)
+            task = task_from_row(row)
+            if task.notify_url:
+                self._notify(conn, task)
+        return task
 
     def fail(
         self,
@@ -566,6 +592,8 @@ class TaskQueueService:
         )
         if values["status"] != TaskStatus.RETRYING.value:
             self._cancel_dependents(conn, row.id, values["status"])
+        if values["status"] == TaskStatus.FAILED.value and row.notify_url:
+            self._notify(conn, self._get(conn, row.id))
 
     @staticmethod
     def _end_attempt(
@@ -590,6 +618,60 @@ class TaskQueueService:
                 "output_tail": _tail(output_tail, MAX_OUTPUT_TAIL_CHARS),
             },
         )
+
+    def release(self, task_id: int, lease_token: str, reason: str = "worker shut down") -> Task:
+        """Give a claimed task back without counting the attempt (used on graceful shutdown).
+
+        The task becomes pending again at once; its attempt is logged as ``interrupted``.
+        """
+        now = self.clock()
+        with self._write() as conn:
+            done = conn.execute(
+                update(T)
+                .where(T.c.id == task_id, T.c.lease_token == lease_token, T.c.status == TaskStatus.RUNNING.value)
+                .values(
+                    status=TaskStatus.PENDING.value,
+                    attempts=T.c.attempts - 1,
+                    scheduled_for=now,
+                    **_LEASE_CLEARED,
+                )
+            ).rowcount
+            if not done:
+                raise LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
+            self._end_attempt(conn, task_id, now, "interrupted", error=reason)
+            return self._get(conn, task_id)
+
+    def _notify(self, conn: Connection, task: Task) -> None:
+        """Queue a webhook delivery for a task that ended for good, in the same transaction.
+
+        Deliveries are tasks of the built-in http agent NOTIFY_AGENT, so they retry with backoff
+        and never hold up the worker that finished the task.
+        """
+        now = self.clock()
+        if conn.execute(select(G.c.id).where(G.c.name == NOTIFY_AGENT)).first() is None:
+            config = {"url": "{url}", "method": "POST", "body_key": "body", "timeout_s": 10}
+            conn.execute(
+                insert(G).values(
+                    name=NOTIFY_AGENT, kind="http", config=check.agent_config(config), concurrency=4,
+                    max_retries=8, retry_base_s=10.0, retry_cap_s=600.0, created_at=now, updated_at=now,
+                )
+            )
+        started = task.started_at.timestamp() if task.started_at else now
+        body = {
+            "task_id": task.id,
+            "agent": task.agent,
+            "status": task.status.value,
+            "result": task.result,
+            "error": task.last_error if task.status is TaskStatus.FAILED else None,
+            "attempts": task.attempts,
+            "duration_s": round(now - started, 3),
+        }
+        item = check.new_task(
+            NOTIFY_AGENT, {"url": task.notify_url, "body": body}, priority=4,
+            task_type="notification", unique_key=f"notify:{task.id}:{int(now * 1000)}",
+            created_by=f"task:{task.id}",
+        )
+        self._insert_in(conn, [item])
 
     def recover_expired_leases(self) -> list[int]:
         """Put back tasks whose lease expired (their worker died or hung); returns their ids.
@@ -755,10 +837,14 @@ class TaskQueueService:
         return TaskStatus(status)
 
     def peek(self, limit: int = 10) -> list[Task]:
-        """The pending and retrying tasks in the order they would be claimed (ignoring pauses)."""
+        """The pending and retrying tasks in the order they would be claimed (ignoring pauses):
+        the tasks due now first, then those scheduled for later or waiting out a backoff."""
         with self._read() as conn:
             rows = conn.execute(
-                select(T).where(text(READY)).order_by(T.c.priority.desc(), T.c.scheduled_for, T.c.id).limit(limit)
+                select(T)
+                .where(text(READY))
+                .order_by(T.c.scheduled_for > self.clock(), T.c.priority.desc(), T.c.scheduled_for, T.c.id)
+                .limit(limit)
             ).all()
         return [task_from_row(r._mapping) for r in rows]
 
@@ -798,14 +884,9 @@ class TaskQueueService:
         if agent is not None:
             query = query.where(T.c.agent == agent)
         if search:
-            pattern = f"%{search}%"
-            terms = [
-                T.c.agent.like(pattern),
-                T.c.task_type.like(pattern),
-                T.c.lock_key.like(pattern),
-                T.c.payload.like(pattern),
-                T.c.last_error.like(pattern),
-            ]
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            columns = (T.c.agent, T.c.task_type, T.c.lock_key, T.c.payload, T.c.last_error)
+            terms = [column.like(pattern, escape="\\") for column in columns]
             if search.strip().lstrip("#").isdigit():
                 terms.append(T.c.id == int(search.strip().lstrip("#")))
             query = query.where(or_(*terms))
@@ -821,6 +902,17 @@ class TaskQueueService:
         with self._read() as conn:
             rows = conn.execute(select(A).where(A.c.task_id == task_id).order_by(A.c.number)).all()
         return [attempt_from_row(r._mapping) for r in rows]
+
+    def attempt_totals(self) -> list[tuple[str, str, int, float]]:
+        """(agent, outcome, attempts, total seconds) over the whole action log, for metrics."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(T.c.agent, A.c.outcome, func.count(), func.coalesce(func.sum(A.c.duration_ms), 0))
+                .join(T, T.c.id == A.c.task_id)
+                .group_by(T.c.agent, A.c.outcome)
+                .order_by(T.c.agent, A.c.outcome)
+            ).all()
+        return [(agent, outcome, count, total_ms / 1000) for agent, outcome, count, total_ms in rows]
 
     def locks(self) -> list[LockInfo]:
         """Lock keys held now: one per running task that has a lock key."""

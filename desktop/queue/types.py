@@ -48,6 +48,7 @@ class Agent:
     paused: bool
     created_at: datetime
     updated_at: datetime
+    notify_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +81,25 @@ class Task:
     lease_expires_at: datetime | None = None
     cancel_requested: bool = False
     created_by: str | None = None
+    notify_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A recurring task: enqueued at each fire time of `cron` in `timezone`."""
+
+    id: int
+    name: str
+    cron: str
+    timezone: str
+    agent: str
+    payload: Any
+    priority: int
+    lock_key: str | None
+    task_type: str | None
+    enabled: bool
+    next_fire_at: datetime
+    last_fired_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from desktop.errors import TaskValidationError
 
 MAX_PAYLOAD_BYTES = 1 << 20
 MAX_KEY_LENGTH = 500
 MAX_LABEL_LENGTH = 100
+MAX_CREATED_BY_LENGTH = 200
 PRIORITY_MIN, PRIORITY_MAX = 1, 5
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -22,6 +24,7 @@ ENQUEUE_FIELDS = frozenset(
     {
         "agent", "payload", "priority", "scheduled_for", "max_retries", "lock_key", "unique_key",
         "depends_on", "task_type", "timeout_s", "retry_base_s", "retry_cap_s", "created_by",
+        "notify_url",
     }
 )
 
@@ -43,6 +46,7 @@ class NewTask:
     retry_base_s: float | None
     retry_cap_s: float | None
     created_by: str | None
+    notify_url: str | None = None
 
 
 def new_task(
@@ -60,6 +64,7 @@ def new_task(
     retry_base_s: float | None = None,
     retry_cap_s: float | None = None,
     created_by: str | None = None,
+    notify_url: str | None = None,
     max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     prefix: str = "",
 ) -> NewTask:
@@ -79,7 +84,8 @@ def new_task(
         timeout_s=positive_seconds(prefix + "timeout_s", timeout_s),
         retry_base_s=non_negative_seconds(prefix + "retry_base_s", retry_base_s),
         retry_cap_s=non_negative_seconds(prefix + "retry_cap_s", retry_cap_s),
-        created_by=label(prefix + "created_by", created_by, MAX_KEY_LENGTH),
+        created_by=label(prefix + "created_by", created_by, MAX_CREATED_BY_LENGTH),
+        notify_url=url(prefix + "notify_url", notify_url),
     )
 
 
@@ -195,6 +201,16 @@ def task_ids(field: str, values: Iterable[int]) -> tuple[int, ...]:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise TaskValidationError(field, f"must hold task ids, positive integers (got {value!r})")
     return ids
+
+
+def url(field: str, value: Any) -> str | None:
+    """None, or an http(s) URL with a host."""
+    if value is None:
+        return None
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 2000:
+        raise TaskValidationError(field, "must be an http:// or https:// URL")
+    return value
 
 
 def agent_name(value: Any) -> str:

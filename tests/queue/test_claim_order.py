@@ -214,6 +214,7 @@ def test_dequeue_task_types_filter(queue: TaskQueueService) -> None:
     test2 = queue.enqueue("alpha", task_type="test", priority=2)
 
     assert queue.dequeue("w1", task_types=["deploy"]) is None
+    assert queue.dequeue("w1", task_types=[]) is None
     assert claim_all(queue, task_types=["test"]) == [test.id, test2.id]
     assert queue.dequeue("w1", task_types=["test", "build"]).id == build.id  # type: ignore[union-attr]
     assert queue.dequeue("w1", task_types=["test", "build"]) is None
@@ -253,16 +254,32 @@ def test_peek_includes_retrying_tasks(queue: TaskQueueService, clock: Clock) -> 
     task = queue.enqueue("alpha", priority=2)
     claimed = queue.dequeue("w1")
     queue.fail(task.id, claimed.lease_token, "boom")  # type: ignore[union-attr]
+    clock.advance(60)  # the backoff has passed
     other = queue.enqueue("alpha", priority=1)
 
     assert [(t.id, t.status) for t in queue.peek()] == [
         (task.id, TaskStatus.RETRYING),
         (other.id, TaskStatus.PENDING),
     ]
-    # ...but the retrying one is not claimed before its backoff has passed.
-    assert queue.dequeue("w1").id == other.id  # type: ignore[union-attr]
-    clock.advance(60)
-    assert queue.dequeue("w1").id == task.id  # type: ignore[union-attr]
+    assert claim_all(queue) == [task.id, other.id]
+
+
+@pytest.mark.xfail(
+    reason="BUG: TaskQueueService.peek() orders every pending/retrying task by priority, "
+    "scheduled_for, id without regard to whether it is due, so a higher-priority task still in "
+    "its backoff (or scheduled for later) is listed first although dequeue() claims the due "
+    "lower-priority task first; its docstring promises 'the order they would be claimed'",
+    strict=True,
+)
+def test_peek_puts_a_task_in_backoff_after_the_tasks_that_are_due(queue: TaskQueueService) -> None:
+    task = queue.enqueue("alpha", priority=2)
+    claimed = queue.dequeue("w1")
+    queue.fail(task.id, claimed.lease_token, "boom")  # type: ignore[union-attr]
+    ready = queue.enqueue("alpha", priority=1)
+
+    first_peeked = queue.peek()[0]
+    assert queue.dequeue("w1").id == ready.id  # type: ignore[union-attr]
+    assert first_peeked.id == ready.id
 
 
 def test_peek_ignores_pauses(queue: TaskQueueService) -> None:

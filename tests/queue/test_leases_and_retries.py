@@ -289,6 +289,20 @@ def test_old_worker_cannot_finish_after_recovery_and_reclaim(queue: TaskQueueSer
     ]
 
 
+def test_recovery_of_a_task_with_a_cancel_request_cancels_it(queue: TaskQueueService, clock: Clock) -> None:
+    task = queue.enqueue("echo")
+    claim(queue, task.id, "hung", lease_s=10)
+    queue.cancel(task.id)
+    clock.advance(11)
+
+    assert queue.recover_expired_leases() == [task.id]
+
+    assert queue.get(task.id).status is TaskStatus.CANCELLED
+    assert queue.attempts(task.id)[0].outcome == "cancelled"
+    clock.advance(3600)
+    assert queue.dequeue("w1") is None
+
+
 # -- the attempt log ------------------------------------------------------------------------------
 
 
@@ -344,6 +358,23 @@ def test_attempt_logs_are_kept_per_task(queue: TaskQueueService) -> None:
 
     assert [(x.worker_id, x.outcome, x.output_tail) for x in queue.attempts(a.id)] == [("wa", "failed", "a out")]
     assert [(x.worker_id, x.outcome, x.output_tail) for x in queue.attempts(b.id)] == [("wb", "completed", "b out")]
+
+
+@pytest.mark.xfail(
+    reason="BUG: TaskQueueService._end_attempt stores duration_ms as CAST((now - started_at) * 1000 "
+    "AS INTEGER), which truncates the float difference: a 10 ms attempt is logged as 9 ms, a 1 ms "
+    "one as 0 ms (about half of all durations come out 1 ms short); it should round",
+    strict=True,
+)
+@pytest.mark.parametrize("seconds", [0.001, 0.01, 0.004])
+def test_attempt_duration_is_rounded_to_the_millisecond(
+    queue: TaskQueueService, clock: Clock, seconds: float
+) -> None:
+    task = queue.enqueue("echo")
+    lease = token(claim(queue, task.id))
+    clock.advance(seconds)
+    queue.complete(task.id, lease)
+    assert queue.attempts(task.id)[0].duration_ms == round(seconds * 1000)
 
 
 # -- manual retry ---------------------------------------------------------------------------------

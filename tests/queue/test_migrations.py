@@ -14,7 +14,7 @@ from desktop.queue import TaskQueueService, TaskStatus
 from desktop.queue.db import alembic_config, create_queue_engine, upgrade
 
 REPO = Path(__file__).resolve().parents[2]
-FIRST_REVISION = "0001"
+FIRST_REVISION = "0001"  # the test seeds this schema, then upgrades to head
 NOW = 1_800_000_000.0
 
 

@@ -1,0 +1,96 @@
+"""What every agent kind implements, and the context a running task gets.
+
+An agent kind turns a task's payload and its agent's config into an action: run a command, call
+a URL, call a Python function. Kinds import no Qt, so the headless worker and tests use them as is.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from desktop.queue.types import Task
+
+OUTPUT_TAIL_LINES = 200
+OUTPUT_TAIL_CHARS = 16 * 1024
+
+
+class PermanentError(Exception):
+    """Raised by an action to fail its task at once, skipping any retries left."""
+
+
+class TaskTimeout(Exception):
+    """Raised when an action ran past its task's timeout."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"timed out after {seconds:g} s")
+        self.seconds = seconds
+
+
+class TaskCancelled(Exception):
+    """Raised when an action stopped because its task was cancelled."""
+
+
+@dataclass
+class TaskContext:
+    """Handed to an action: progress, output, cancellation and the time it has left.
+
+    Thread-safe: the worker's lease keeper sets `cancel_event` from another thread, and the
+    window reads the output tail while the action writes it.
+    """
+
+    task: Task
+    timeout_s: float | None = None
+    log_path: Path | None = None
+    on_progress: Callable[[int, str | None], None] | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    _tail: deque[str] = field(default_factory=lambda: deque(maxlen=OUTPUT_TAIL_LINES))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise TaskCancelled if the task was cancelled; call it at safe points in long work."""
+        if self.cancel_event.is_set():
+            raise TaskCancelled("cancelled while running")
+
+    def progress(self, percent: int, message: str | None = None) -> None:
+        if self.on_progress is not None:
+            self.on_progress(max(0, min(100, int(percent))), message)
+
+    def log(self, line: str) -> None:
+        """Add a line of output: kept in a bounded tail, and appended to the task's log file."""
+        line = line.rstrip("\n")
+        with self._lock:
+            self._tail.append(line)
+            if self.log_path is not None:
+                with self.log_path.open("a", encoding="utf-8", errors="replace") as handle:
+                    handle.write(line + "\n")
+
+    def output_tail(self) -> str:
+        with self._lock:
+            text = "\n".join(self._tail)
+        return text[-OUTPUT_TAIL_CHARS:]
+
+
+class AgentKind(Protocol):
+    """An agent kind. `name` is what agents store in their `kind` column."""
+
+    name: str
+    description: str
+
+    def validate(self, config: dict[str, Any]) -> None:
+        """Raise TaskValidationError naming the field (e.g. ``config.argv``) if config is wrong."""
+
+    def run(self, task: Task, config: dict[str, Any], ctx: TaskContext) -> Any:
+        """Do the task's work; return a JSON-serialisable result.
+
+        Raise PermanentError to fail without retries, TaskTimeout when past `ctx.timeout_s`,
+        TaskCancelled after stopping for a cancel; any other exception is a retryable failure.
+        """

@@ -1,0 +1,211 @@
+"""Settings: the development / test / production profiles, the settings file, and retry helpers.
+
+One table of defaults feeds the worker pool, the CLI and the window. The profile comes from
+AGENTQ_ENV (default: development); the settings file (settings.json in the user config folder)
+overrides any value; each agent and task can override timeout and retries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import functools
+import inspect
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from desktop import paths
+from desktop.agents.base import TaskTimeout
+from desktop.errors import TaskValidationError
+from desktop.queue.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker pool and the window need to know; see PROFILES for the defaults."""
+
+    profile: str = "development"
+    concurrency: int = 2
+    timeout_s: float = 30.0
+    max_retries: int = 3
+    retry_base_s: float = 60.0
+    retry_cap_s: float = 3600.0
+    poll_interval_s: float = 1.0
+    lease_s: float = 60.0
+    shutdown_grace_s: float = 10.0
+    retention_days: float = 30.0
+    log_level: str = "INFO"
+    database_url: str | None = None
+    start_minimized: bool = False
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_retries, self.retry_base_s, self.retry_cap_s)
+
+    def validate(self) -> Settings:
+        """Return self, or raise TaskValidationError naming the first bad setting."""
+        positive = ("concurrency", "timeout_s", "poll_interval_s", "lease_s")
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise TaskValidationError(name, f"must be a number above 0 (got {value!r})")
+        for name in ("max_retries", "retry_base_s", "retry_cap_s", "shutdown_grace_s", "retention_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise TaskValidationError(name, f"must be a number, 0 or more (got {value!r})")
+        if not isinstance(self.concurrency, int):
+            raise TaskValidationError("concurrency", "must be a whole number")
+        if self.profile not in PROFILES:
+            raise TaskValidationError("profile", f"must be one of {', '.join(PROFILES)}")
+        if logging.getLevelName(str(self.log_level).upper()) == f"Level {str(self.log_level).upper()}":
+            raise TaskValidationError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
+        return self
+
+
+PROFILES: dict[str, Settings] = {
+    "development": Settings(profile="development", concurrency=2, timeout_s=30.0),
+    "test": Settings(profile="test", concurrency=1, timeout_s=10.0),
+    "production": Settings(profile="production", concurrency=10, timeout_s=60.0),
+}
+_FIELDS = {f.name for f in dataclasses.fields(Settings)}
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / "settings.json"
+
+
+def load_settings(profile: str | None = None, path: Path | None = None) -> Settings:
+    """The profile's defaults (AGENTQ_ENV when `profile` is None) overlaid with the settings file.
+
+    The file may name its own profile; unknown keys are ignored with a warning, and bad values
+    raise TaskValidationError naming the setting.
+    """
+    path = path or settings_path()
+    stored: dict[str, Any] = {}
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise TaskValidationError("settings", f"{path} is not valid JSON ({exc})") from exc
+        if not isinstance(stored, dict):
+            raise TaskValidationError("settings", f"{path} must hold a JSON object")
+    name = profile or os.environ.get("AGENTQ_ENV") or stored.get("profile") or "development"
+    if name not in PROFILES:
+        raise TaskValidationError("profile", f"must be one of {', '.join(PROFILES)} (got {name!r})")
+    unknown = sorted(set(stored) - _FIELDS)
+    if unknown:
+        log.warning("ignoring unknown settings in %s: %s", path, ", ".join(unknown))
+    overrides = {k: v for k, v in stored.items() if k in _FIELDS and k != "profile"}
+    return dataclasses.replace(PROFILES[name], **overrides).validate()
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write the settings that differ from their profile's defaults; returns the file's path."""
+    path = path or settings_path()
+    base = PROFILES[settings.validate().profile]
+    changed = {
+        f: getattr(settings, f) for f in _FIELDS if getattr(settings, f) != getattr(base, f) or f == "profile"
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(changed, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def with_retry(
+    policy: RetryPolicy | None = None,
+    *,
+    retry_on: tuple[type[BaseException], ...] = (Exception,),
+    sleep: Callable[[float], None] = time.sleep,
+) -> Callable[[F], F]:
+    """Retry a sync or async function with the retry policy's exponential backoff and jitter.
+
+    Each failed try is logged with its traceback; after ``policy.max_retries`` retries the last
+    exception propagates. Example: ``@with_retry(RetryPolicy(max_retries=2, base_s=0.5))``.
+    """
+    policy = policy or RetryPolicy()
+
+    def decorate(func: F) -> F:
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                for attempt in range(1, policy.max_retries + 2):
+                    try:
+                        return await func(*args, **kwargs)
+                    except retry_on:
+                        if attempt > policy.max_retries:
+                            raise
+                        delay = _log_try(func, attempt, policy)
+                        await asyncio.sleep(delay)
+                raise AssertionError("unreachable")
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            for attempt in range(1, policy.max_retries + 2):
+                try:
+                    return func(*args, **kwargs)
+                except retry_on:
+                    if attempt > policy.max_retries:
+                        raise
+                    sleep(_log_try(func, attempt, policy))
+            raise AssertionError("unreachable")
+
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
+def _log_try(func: Callable[..., Any], attempt: int, policy: RetryPolicy) -> float:
+    delay = policy.delay_s(attempt)
+    log.warning(
+        "%s failed (try %d of %d); retrying in %.2f s",
+        getattr(func, "__qualname__", func), attempt, policy.max_retries + 1, delay, exc_info=True,
+    )
+    return delay
+
+
+def with_timeout(seconds: float) -> Callable[[F], F]:
+    """Raise TaskTimeout when a sync or async function runs longer than `seconds`.
+
+    An async function is cancelled. A sync one runs in a helper thread that Python cannot stop:
+    the caller gets TaskTimeout on time, and the thread finishes in the background.
+    """
+
+    def decorate(func: F) -> F:
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await asyncio.wait_for(func(*args, **kwargs), seconds)
+                except asyncio.TimeoutError:
+                    raise TaskTimeout(seconds) from None
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+            try:
+                return executor.submit(func, *args, **kwargs).result(timeout=seconds)
+            except concurrent.futures.TimeoutError:
+                raise TaskTimeout(seconds) from None
+            finally:
+                executor.shutdown(wait=False)
+
+        return run  # type: ignore[return-value]
+
+    return decorate

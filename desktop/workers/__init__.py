@@ -1,0 +1,1 @@
+"""The worker pool: runs queued tasks on a QThreadPool. It may use QtCore, never widgets."""

@@ -1,0 +1,64 @@
+"""`agentq worker`: the worker pool in a QCoreApplication, stopped gracefully by SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import signal
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QTimer
+
+from desktop import paths
+from desktop.config import Settings
+from desktop.queue import TaskQueueService
+from desktop.workers.pool import WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(
+    service: TaskQueueService,
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    poll_interval_s: float | None = None,
+    agents: list[str] | None = None,
+    worker_id: str | None = None,
+    burst: bool = False,
+    grace_s: float | None = None,
+) -> int:
+    """Run until a signal (or, with `burst`, until nothing is left to run). Returns the exit code."""
+    changes: dict[str, Any] = {}
+    if concurrency is not None:
+        changes["concurrency"] = concurrency
+    if poll_interval_s is not None:
+        changes["poll_interval_s"] = poll_interval_s
+    if grace_s is not None:
+        changes["shutdown_grace_s"] = grace_s
+    settings = dataclasses.replace(settings, **changes).validate()
+    app = QCoreApplication.instance() or QCoreApplication([])
+    pool = WorkerPool(
+        service, settings, worker_id=worker_id, agents=agents, burst=burst,
+        output_dir=paths.data_dir() / "task-logs",
+    )
+    pool.drained.connect(app.quit)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        app.quit()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    # Python runs signal handlers only when it holds the interpreter: tick so Qt lets it in.
+    ticker = QTimer()
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+    pool.start()
+    try:
+        app.exec()
+    finally:
+        ticker.stop()
+        pool.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0

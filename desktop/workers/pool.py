@@ -1,0 +1,296 @@
+"""The worker pool: claims tasks and runs their actions on a QThreadPool. QtCore only.
+
+A dispatcher thread (plain Python, so the GUI thread never waits on the database) claims as many
+tasks as the pool has free slots, renews the leases of running tasks, enforces timeouts, recovers
+expired leases and fires due schedules. Each claimed task runs in a QRunnable. Qt signals announce
+what happens, so the window can follow live through queued connections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from desktop.agents.base import AgentKind, TaskContext
+from desktop.agents.registry import load_kinds
+from desktop.config import Settings
+from desktop.errors import AgentQueueError, LeaseLostError
+from desktop.queue import Task, TaskQueueService
+from desktop.workers.execution import RunningTask, StopReason, execute, give_up
+
+log = logging.getLogger(__name__)
+
+RECOVER_EVERY_S = 15.0
+TIMEOUT_GRACE_S = 2.0  # after the deadline: ask the action to stop
+GIVE_UP_AFTER_S = 5.0  # after asking: fail the task and free the slot
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class _Runnable(QRunnable):
+    def __init__(self, pool: WorkerPool, running: RunningTask, kind: AgentKind, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._args = (pool, running, kind, config)
+
+    def run(self) -> None:
+        pool, running, kind, config = self._args
+        pool._run(running, kind, config)
+
+
+class WorkerPool(QObject):
+    """Runs queued tasks with their agents' actions.
+
+    Signals:
+        task_started(Task): a task was claimed and its action started.
+        task_progress(int, int, str): task id, percent, message.
+        task_finished(Task): a task's attempt ended; its status says how (completed, failed,
+            retrying, cancelled, or pending when it was given back on shutdown).
+        drained(): burst mode only: nothing runnable is left and nothing is running.
+        state_changed(str): "running", "stopping" or "stopped".
+    """
+
+    task_started = Signal(object)
+    task_progress = Signal(int, int, str)
+    task_finished = Signal(object)
+    drained = Signal()
+    state_changed = Signal(str)
+
+    def __init__(
+        self,
+        service: TaskQueueService,
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+        agents: list[str] | None = None,
+        kinds: dict[str, AgentKind] | None = None,
+        burst: bool = False,
+        output_dir: Path | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.settings = settings
+        self.worker_id = worker_id or default_worker_id()
+        self.agents = agents
+        self.kinds = kinds if kinds is not None else load_kinds()
+        self.burst = burst
+        self.output_dir = output_dir
+        self._threads = QThreadPool(self)
+        self._threads.setMaxThreadCount(settings.concurrency)
+        self._running: dict[int, RunningTask] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._dispatcher: threading.Thread | None = None
+        self.service.enqueued.connect(self._on_enqueued)
+
+    # -- control ----------------------------------------------------------------------------
+
+    @property
+    def is_running(self) -> bool:
+        return self._dispatcher is not None and self._dispatcher.is_alive()
+
+    def start(self) -> None:
+        if self.is_running:
+            return
+        self._stopping.clear()
+        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="agentq-dispatcher", daemon=True)
+        self._dispatcher.start()
+        self.state_changed.emit("running")
+        log.info("worker %s started: concurrency %d", self.worker_id, self.settings.concurrency)
+
+    def wake(self) -> None:
+        """Claim now instead of at the next poll (after an enqueue, a resume, a finished task)."""
+        self._wake.set()
+
+    def set_concurrency(self, concurrency: int) -> None:
+        self.settings = dataclasses.replace(self.settings, concurrency=concurrency)
+        self._threads.setMaxThreadCount(concurrency)
+        self.wake()
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop claiming, let running tasks finish for `grace_s`, then give the rest back.
+
+        Tasks still running after the grace period are asked to stop and released: they become
+        pending again, with no attempt counted and nothing marked failed.
+        """
+        if not self.is_running:
+            return
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        self.state_changed.emit("stopping")
+        self._stopping.set()
+        self._wake.set()
+        assert self._dispatcher is not None
+        self._dispatcher.join()
+        self._wait_idle(grace)
+        for running in self.running_tasks():
+            running.stop(StopReason.SHUTDOWN)
+        self._wait_idle(GIVE_UP_AFTER_S)
+        for running in self.running_tasks():  # actions that ignored the request: release for them
+            self._release_abandoned(running)
+        self.service.enqueued.disconnect(self._on_enqueued)
+        self.state_changed.emit("stopped")
+        log.info("worker %s stopped", self.worker_id)
+
+    def running_tasks(self) -> list[RunningTask]:
+        with self._lock:
+            return list(self._running.values())
+
+    def output_tail(self, task_id: int) -> str:
+        with self._lock:
+            running = self._running.get(task_id)
+        return running.ctx.output_tail() if running else ""
+
+    def cancel_running(self, task_id: int) -> None:
+        """Stop a running task of this pool now (after `service.cancel` flagged it)."""
+        with self._lock:
+            running = self._running.get(task_id)
+        if running is not None:
+            running.stop(StopReason.CANCEL)
+
+    # -- dispatcher thread ------------------------------------------------------------------
+
+    def _on_enqueued(self, _tasks: list[Task]) -> None:
+        self._wake.set()
+
+    def _dispatch_loop(self) -> None:
+        last_recover = last_beat = 0.0
+        beat_every = min(self.settings.lease_s / 3, 2.0)
+        while not self._stopping.is_set():
+            self._wake.clear()
+            now = time.monotonic()
+            try:
+                if now - last_recover >= RECOVER_EVERY_S:
+                    self._recover()
+                    last_recover = now
+                self.service.fire_due_schedules()
+                claimed_all = self._fill()
+                if now - last_beat >= beat_every:
+                    self._heartbeat()
+                    last_beat = now
+                self._enforce_timeouts()
+            except AgentQueueError as exc:
+                log.error("dispatcher: %s", exc)
+                claimed_all = False
+            except Exception:
+                log.exception("dispatcher: unexpected error; retrying at the next poll")
+                claimed_all = False
+            if self.burst and claimed_all and not self.running_tasks():
+                self.drained.emit()
+                return
+            self._wake.wait(min(self.settings.poll_interval_s, beat_every))
+
+    def _recover(self) -> None:
+        recovered = self.service.recover_expired_leases()
+        if recovered:
+            log.warning("recovered %d tasks whose worker stopped renewing its lease: %s", len(recovered), recovered)
+
+    def _fill(self) -> bool:
+        """Claim while slots are free. True when the queue had nothing more to give."""
+        while len(self.running_tasks()) < self.settings.concurrency and not self._stopping.is_set():
+            task = self.service.dequeue(self.worker_id, agents=self.agents, lease_s=self.settings.lease_s)
+            if task is None:
+                return True
+            self._launch(task)
+        return False
+
+    def _launch(self, task: Task) -> None:
+        try:
+            agent = self.service.get_agent(task.agent)
+            kind = self.kinds.get(agent.kind)
+        except AgentQueueError as exc:
+            agent, kind, error = None, None, str(exc)
+        else:
+            error = f"agent kind {agent.kind!r} is not installed on worker {self.worker_id}"
+        timeout = task.timeout_s or (agent.timeout_s if agent else None) or self.settings.timeout_s
+        ctx = TaskContext(task=task, timeout_s=timeout, log_path=self._log_path(task))
+        running = RunningTask(task=task, ctx=ctx, timeout_s=timeout)
+        ctx.on_progress = lambda percent, message: self.task_progress.emit(task.id, percent, message or "")
+        if kind is None or agent is None:
+            log.error("task %s: %s", task.id, error)
+            self.service.fail(task.id, task.lease_token or "", error)
+            return
+        with self._lock:
+            self._running[task.id] = running
+        self.task_started.emit(task)
+        self._threads.start(_Runnable(self, running, kind, agent.config))
+
+    def _log_path(self, task: Task) -> Path | None:
+        if self.output_dir is None:
+            return None
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        return self.output_dir / f"task-{task.id}.log"
+
+    def _heartbeat(self) -> None:
+        for running in self.running_tasks():
+            task = running.task
+            try:
+                cancel = self.service.heartbeat(
+                    task.id, task.lease_token or "", lease_s=self.settings.lease_s,
+                    output_tail=running.ctx.output_tail() or None,
+                )
+            except LeaseLostError:
+                log.warning("task %s: lease lost; stopping its action", task.id)
+                running.stop(StopReason.LOST)
+                continue
+            if cancel:
+                running.stop(StopReason.CANCEL)
+
+    def _enforce_timeouts(self) -> None:
+        now = time.monotonic()
+        for running in self.running_tasks():
+            if now < running.deadline + TIMEOUT_GRACE_S:
+                continue
+            if running.stop_reason is None:
+                log.warning("task %s: past its %g s timeout; stopping it", running.task.id, running.timeout_s)
+                running.stop(StopReason.TIMEOUT)
+            elif now >= running.deadline + TIMEOUT_GRACE_S + GIVE_UP_AFTER_S:
+                ended = give_up(self.service, running)
+                self._forget(running)
+                if ended is not None:
+                    self.task_finished.emit(ended)
+
+    def _release_abandoned(self, running: RunningTask) -> None:
+        with running.lock:
+            if running.abandoned:
+                return
+            running.abandoned = True
+        try:
+            self.service.release(running.task.id, running.task.lease_token or "")
+        except LeaseLostError:
+            pass
+        self._forget(running)
+
+    # -- pool threads -----------------------------------------------------------------------
+
+    def _run(self, running: RunningTask, kind: AgentKind, config: dict[str, Any]) -> None:
+        try:
+            ended = execute(self.service, running, kind, config)
+        except Exception:  # the database failed while settling: the lease will expire and recover
+            log.exception("task %s: could not record the outcome", running.task.id)
+            ended = None
+        self._forget(running)
+        if ended is not None:
+            self.task_finished.emit(ended)
+        self._wake.set()
+
+    def _forget(self, running: RunningTask) -> None:
+        with self._lock:
+            self._running.pop(running.task.id, None)
+
+    def _wait_idle(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self.running_tasks() and time.monotonic() < deadline:
+            time.sleep(0.02)
