@@ -19,11 +19,13 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import (
+    Integer,
     Connection,
     Engine,
     and_,
     delete,
     case,
+    cast,
     func,
     insert,
     or_,
@@ -79,6 +81,7 @@ _AGENT_FIELDS = frozenset(
     }
 )
 NOTIFY_AGENT = "agentq-notify"  # the http agent that delivers completion webhooks
+_UNCHANGED: Any = object()
 _LEASE_CLEARED = {"lease_owner": None, "lease_token": None, "lease_expires_at": None}
 
 AgentValidator = Callable[[str, dict[str, Any]], None]
@@ -750,8 +753,14 @@ class TaskQueueService(ScheduleOps):
                 )
                 frontier.append((dep_id, TaskStatus.CANCELLED.value))
 
-    def retry(self, task_id: int) -> Task:
-        """Run a failed, cancelled or retrying task again now, with a fresh set of retries."""
+    def retry(self, task_id: int, *, payload: Any = _UNCHANGED) -> Task:
+        """Run a failed, cancelled or retrying task again now, with a fresh set of retries.
+
+        Pass `payload` to retry with an edited payload (validated like enqueue's).
+        """
+        values: dict[str, Any] = {}
+        if payload is not _UNCHANGED:
+            values["payload"] = check.json_text("payload", payload, self.max_payload_bytes)
         with self._write() as conn:
             status = self._status(conn, task_id)
             if status not in (TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.RETRYING):
@@ -779,6 +788,7 @@ class TaskQueueService(ScheduleOps):
                         cancel_requested=False,
                         progress=0,
                         progress_message=None,
+                        **values,
                     )
                 )
             except IntegrityError as exc:
@@ -786,6 +796,21 @@ class TaskQueueService(ScheduleOps):
                     f"task {task_id}: another unfinished task has the same unique key"
                 ) from exc
             return self._get(conn, task_id)
+
+    def delete_tasks(self, ids: Iterable[int]) -> int:
+        """Delete finished tasks (and their action log); unfinished ones are refused as a whole."""
+        ids = list(dict.fromkeys(ids))
+        with self._write() as conn:
+            statuses = dict(conn.execute(select(T.c.id, T.c.status).where(T.c.id.in_(ids))).all())
+            missing = [i for i in ids if i not in statuses]
+            if missing:
+                raise NotFoundError(f"task {missing[0]} does not exist")
+            busy = [i for i in ids if statuses[i] not in _FINISHED]
+            if busy:
+                raise TaskStateError(
+                    f"task {busy[0]} is {statuses[busy[0]]}; cancel it before deleting it"
+                )
+            return conn.execute(delete(T).where(T.c.id.in_(ids))).rowcount
 
     def pause(self, agent: str | None = None) -> None:
         """Stop new claims for the whole queue, or for one agent. Running tasks go on."""
@@ -902,6 +927,32 @@ class TaskQueueService(ScheduleOps):
         with self._read() as conn:
             rows = conn.execute(select(A).where(A.c.task_id == task_id).order_by(A.c.number)).all()
         return [attempt_from_row(r._mapping) for r in rows]
+
+    def throughput_series(self, minutes: int = 60) -> list[tuple[datetime, int, int]]:
+        """Per minute over the last `minutes`: (minute start, completed, failed), oldest first."""
+        now = self.clock()
+        start = (int(now) // 60 - minutes + 1) * 60
+        # floor() is missing from SQLite builds without math functions; CAST truncates there,
+        # which is floor for these positive times (PostgreSQL's CAST rounds, so it keeps floor).
+        minute = T.c.finished_at / 60
+        sqlite = self.engine.dialect.name == "sqlite"
+        bucket = cast(minute, Integer) if sqlite else func.floor(minute)
+        with self._read() as conn:
+            rows = conn.execute(
+                select(
+                    bucket,
+                    func.sum(_case(T.c.status == TaskStatus.COMPLETED.value, 1)),
+                    func.sum(_case(T.c.status == TaskStatus.FAILED.value, 1)),
+                )
+                .where(T.c.finished_at >= start)
+                .group_by(bucket)
+            ).all()
+        counts = {int(minute): (int(done or 0), int(failed or 0)) for minute, done, failed in rows}
+        series = []
+        for minute in range(start // 60, start // 60 + minutes):
+            done, failed = counts.get(minute, (0, 0))
+            series.append((to_datetime(minute * 60.0), done, failed))  # type: ignore[arg-type]
+        return series
 
     def attempt_totals(self) -> list[tuple[str, str, int, float]]:
         """(agent, outcome, attempts, total seconds) over the whole action log, for metrics."""

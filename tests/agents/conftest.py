@@ -1,47 +1,16 @@
-"""Helpers for the agent kind tests: real Task values and TaskContexts that record progress."""
+"""Fixtures for the agent kind tests."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from datetime import UTC, datetime
+import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from desktop.agents.base import TaskContext
-from desktop.queue.types import Task, TaskStatus
-
-
-def make_task(payload: Any = None, *, timeout_s: float | None = None, task_id: int = 1) -> Task:
-    """A running task as a worker would hand it to an agent kind."""
-    now = datetime.now(UTC)
-    return Task(
-        id=task_id,
-        agent="test-agent",
-        payload=payload,
-        priority=0,
-        status=TaskStatus.RUNNING,
-        scheduled_for=now,
-        created_at=now,
-        attempts=1,
-        max_retries=3,
-        retry_base_s=1.0,
-        retry_cap_s=60.0,
-        timeout_s=timeout_s,
-        started_at=now,
-    )
-
-
-class Recorder:
-    """Collects the progress reports a context sends."""
-
-    def __init__(self) -> None:
-        self.progress: list[tuple[int, str | None]] = []
-
-    def __call__(self, percent: int, message: str | None) -> None:
-        self.progress.append((percent, message))
+HERE = Path(__file__).parent
+if str(HERE) not in sys.path:  # agent_helpers and pykind_targets live next to the tests
+    sys.path.insert(0, str(HERE))
 
 
 @pytest.fixture
@@ -49,27 +18,10 @@ def log_path(tmp_path: Path) -> Path:
     return tmp_path / "task.log"
 
 
-@pytest.fixture
-def make_ctx(log_path: Path) -> Callable[..., TaskContext]:
-    """Build a TaskContext for `task` that logs to log_path and records progress."""
+@pytest.fixture(autouse=True)
+def _fresh_kind_cache() -> Iterator[None]:
+    """Tests that install plugins must not leave them in the registry's cache."""
+    yield
+    from desktop.agents import registry
 
-    def build(task: Task, *, timeout_s: float | None = None) -> TaskContext:
-        return TaskContext(task=task, timeout_s=timeout_s, log_path=log_path, on_progress=Recorder())
-
-    return build
-
-
-def process_gone(pid: int) -> bool:
-    """True once `pid` no longer runs (an unreaped zombie counts as gone)."""
-    stat_file = Path(f"/proc/{pid}/stat")
-    if Path("/proc/self").is_dir():
-        try:
-            stat = stat_file.read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            return True
-        return stat[stat.rfind(")") + 2] in "ZX"
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+    registry._kinds = None
