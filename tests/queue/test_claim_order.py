@@ -264,22 +264,19 @@ def test_peek_includes_retrying_tasks(queue: TaskQueueService, clock: Clock) -> 
     assert claim_all(queue) == [task.id, other.id]
 
 
-@pytest.mark.xfail(
-    reason="BUG: TaskQueueService.peek() orders every pending/retrying task by priority, "
-    "scheduled_for, id without regard to whether it is due, so a higher-priority task still in "
-    "its backoff (or scheduled for later) is listed first although dequeue() claims the due "
-    "lower-priority task first; its docstring promises 'the order they would be claimed'",
-    strict=True,
-)
-def test_peek_puts_a_task_in_backoff_after_the_tasks_that_are_due(queue: TaskQueueService) -> None:
-    task = queue.enqueue("alpha", priority=2)
+def test_peek_puts_tasks_that_are_not_due_after_those_that_are(queue: TaskQueueService, clock: Clock) -> None:
+    backoff = queue.enqueue("alpha", priority=4)
     claimed = queue.dequeue("w1")
-    queue.fail(task.id, claimed.lease_token, "boom")  # type: ignore[union-attr]
+    queue.fail(backoff.id, claimed.lease_token, "boom")  # type: ignore[union-attr]
+    later = queue.enqueue("alpha", priority=5, scheduled_for=at(clock.now + 30))
     ready = queue.enqueue("alpha", priority=1)
 
-    first_peeked = queue.peek()[0]
+    # In the order dequeue() hands them out: the due task now, the others when their time comes.
+    assert [t.id for t in queue.peek()] == [ready.id, later.id, backoff.id]
     assert queue.dequeue("w1").id == ready.id  # type: ignore[union-attr]
-    assert first_peeked.id == ready.id
+    clock.advance(60)
+    assert [t.id for t in queue.peek()] == [later.id, backoff.id]
+    assert claim_all(queue) == [later.id, backoff.id]
 
 
 def test_peek_ignores_pauses(queue: TaskQueueService) -> None:

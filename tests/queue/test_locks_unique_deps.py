@@ -313,6 +313,25 @@ def test_lease_recovery_that_fails_a_task_cancels_its_dependents(queue: TaskQueu
     assert queue.get(child.id).status is TaskStatus.CANCELLED
 
 
+def test_retry_of_a_dependent_respects_its_dependencies(queue: TaskQueueService) -> None:
+    root = queue.enqueue("echo", max_retries=0)
+    child = queue.enqueue("echo", depends_on=[root.id])
+    queue.cancel(child.id)
+
+    # Its dependency has not run yet: the retried task waits for it again.
+    assert queue.retry(child.id).status is TaskStatus.BLOCKED
+
+    fail_for_good(queue, root.id)
+    assert queue.get(child.id).status is TaskStatus.CANCELLED
+    with pytest.raises(TaskStateError, match=f"task {root.id}"):
+        queue.retry(child.id)  # it could never run
+
+    queue.retry(root.id)
+    assert queue.retry(child.id).status is TaskStatus.BLOCKED
+    complete(queue, root.id)
+    assert queue.get(child.id).status is TaskStatus.PENDING
+
+
 def test_depends_on_a_missing_task_is_refused(queue: TaskQueueService) -> None:
     a = queue.enqueue("echo")
     with pytest.raises(TaskValidationError) as info:

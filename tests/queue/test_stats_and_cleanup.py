@@ -235,19 +235,18 @@ def test_list_tasks_search_by_id(queue: TaskQueueService, mixed: dict[str, Task]
     assert queue.count_tasks(search=f" #{wanted.id} ") == 1
 
 
-@pytest.mark.xfail(
-    reason="BUG: TaskQueueService._filtered builds LIKE '%<search>%' without escaping, so '%' and '_' "
-    "in the search text act as wildcards: search='100%' also finds '1000 done', and search='_' "
-    "matches every task",
-    strict=True,
-)
 def test_list_tasks_search_treats_wildcard_characters_literally(queue: TaskQueueService) -> None:
     percent = queue.enqueue("alpha", {"text": "100% done"})
     queue.enqueue("alpha", {"text": "1000 done"})
     queue.enqueue("alpha", {"text": "plain"})
+    underscore = queue.enqueue("alpha", {"text": "snake_case"})
+    backslash = queue.enqueue("alpha", {"text": "back\\slash"})
 
     assert ids(queue.list_tasks(search="100%")) == [percent.id]
-    assert queue.count_tasks(search="_") == 0
+    assert ids(queue.list_tasks(search="e_c")) == [underscore.id]
+    assert queue.count_tasks(search="%") == 1
+    assert queue.count_tasks(search="_") == 1
+    assert ids(queue.list_tasks(search="k\\")) == [backslash.id]  # backslash in the payload's JSON text
 
 
 def test_list_tasks_pages(queue: TaskQueueService, mixed: dict[str, Task]) -> None:

@@ -118,21 +118,11 @@ def test_aware_scheduled_for_comes_back_as_utc(queue: TaskQueueService, value: d
         assert seen.tzinfo is UTC
 
 
-@pytest.mark.xfail(
-    reason="BUG: desktop/queue/validation.py new_task() accepts created_by up to MAX_KEY_LENGTH (500) "
-    "characters, but the tasks.created_by column is String(200) (models.py and migration 0001): "
-    "SQLite stores the longer text silently, PostgreSQL raises a raw DataError instead of a "
-    "TaskValidationError",
-    strict=True,
-)
-def test_the_longest_created_by_accepted_fits_its_column(queue: TaskQueueService) -> None:
-    column_length = TaskRow.__table__.c.created_by.type.length
-    try:
-        task = queue.enqueue("echo", created_by="c" * 500)
-    except TaskValidationError as error:
-        assert error.field == "created_by"  # refusing it is a fix too
-        return
-    assert task.created_by is not None and len(task.created_by) <= column_length
+def test_created_by_up_to_its_column_length_is_accepted(queue: TaskQueueService) -> None:
+    longest = TaskRow.__table__.c.created_by.type.length
+    assert queue.enqueue("echo", created_by="c" * longest).created_by == "c" * longest
+    refused(lambda: queue.enqueue("echo", created_by="c" * (longest + 1)), "created_by", f"at most {longest}")
+    assert queue.count_tasks() == 1
 
 
 # -- enqueue_many ---------------------------------------------------------------------------------
@@ -160,12 +150,6 @@ def test_enqueue_many_with_a_missing_dependency_writes_none(queue: TaskQueueServ
     assert queue.count_tasks() == 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: TaskQueueService._insert drops the 'items[i].' prefix when the batch has one item, "
-    "so enqueue_many([...one item with an unknown agent...]) reports field 'agent', "
-    "unlike every other enqueue_many error ('items[0].priority', ...)",
-    strict=True,
-)
 def test_enqueue_many_of_one_item_names_the_item_for_database_checks(queue: TaskQueueService) -> None:
     refused(lambda: queue.enqueue_many([{"agent": "ghost"}]), "items[0].agent", "ghost")
 
