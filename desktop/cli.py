@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from desktop import __version__, formatting
 from desktop.config import load_settings
@@ -42,8 +42,15 @@ def json_value(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from exc
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (with a pointer to --help), like every other agentq error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agentq", description="Agent Queue: a durable queue of work for local agents.")
+    parser = _Parser(prog="agentq", description="Agent Queue: a durable queue of work for local agents.")
     parser.add_argument("--version", action="version", version=f"agentq {__version__}")
     parser.add_argument("--db", metavar="URL", help="database URL (default: AGENTQ_DATABASE_URL or the user data folder)")
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR")

@@ -35,6 +35,7 @@ from desktop.queue.types import Task
 
 POLL_S = 0.1
 TERM_GRACE_S = 3.0
+KILL_WAIT_S = 2.0
 DRAIN_S = 2.0  # how long output may keep flowing after the program itself exited
 MAX_LINE_BYTES = 64 * 1024
 RESULT_TAIL_LINES = 50
@@ -211,10 +212,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             return
         time.sleep(0.05)
     _signal_group(pgid, signal.SIGKILL)
-    try:
-        proc.wait(TERM_GRACE_S)
-    except subprocess.TimeoutExpired:
-        pass
+    end = time.monotonic() + KILL_WAIT_S  # SIGKILL is sure, but takes a moment to land
+    while time.monotonic() < end:
+        if proc.poll() is not None and not _group_alive(pgid):
+            return
+        time.sleep(0.02)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

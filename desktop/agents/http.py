@@ -16,6 +16,7 @@ text; at most 64 KiB, with ``"truncated": true`` when cut). 5xx, 408, 429, timeo
 errors raise HttpError, which the queue retries. Other statuses raise PermanentError. Redirects
 are not followed, so credentials are never sent to a second address.
 
+User:password in the URL is sent as Basic auth (unless an Authorization header is set).
 Secrets: header values and any user:password in the URL never appear in error messages, in the
 task's log or in logging. Messages name the URL as scheme://host[:port]/path only — no
 credentials, query or fragment.
@@ -107,6 +108,8 @@ class HttpKind:
         filled = fill(config["url"], payload, "config.url", quote=_quote_component)
         url, auth, url_secrets = _split_credentials(filled)
         secrets += url_secrets
+        if any(name.lower() == "authorization" for name in headers):
+            auth = None  # an explicit Authorization header wins over user:password in the URL
         shown = _display(url)
         method = str(config.get("method", "POST")).upper()
 

@@ -140,6 +140,9 @@ class WorkerPool(QObject):
         self._wait_idle(GIVE_UP_AFTER_S)
         for running in self.running_tasks():  # actions that ignored the request: release for them
             self._release_abandoned(running)
+        # Runnables forget their task just before their last signal: let them return, so no pool
+        # thread is still in Python when the interpreter shuts down.
+        self._threads.waitForDone(int(GIVE_UP_AFTER_S * 1000))
         self.service.enqueued.disconnect(self._on_enqueued)
         self.state_changed.emit("stopped")
         log.info("worker %s stopped", self.worker_id)

@@ -1,0 +1,153 @@
+"""`agentq` as a user runs it: real subprocesses on a real database file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from desktop.queue import TaskQueueService, TaskStatus
+
+
+@pytest.fixture
+def env(tmp_path: Path, db_url: str) -> dict[str, str]:
+    config = tmp_path / "config"
+    config.mkdir()
+    # Short leases and no backoff, so a killed worker's task comes back within seconds.
+    (config / "settings.json").write_text(json.dumps({"lease_s": 2.0, "retry_base_s": 0.0, "poll_interval_s": 0.1}))
+    return {
+        **os.environ,
+        "AGENTQ_DATABASE_URL": db_url,
+        "AGENTQ_CONFIG_DIR": str(config),
+        "AGENTQ_DATA_DIR": str(tmp_path / "data"),
+        "AGENTQ_LOG_DIR": str(tmp_path / "logs"),
+        "AGENTQ_ENV": "test",
+    }
+
+
+def agentq(env: dict[str, str], *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop", *args], env=env, input=input, capture_output=True, text=True, timeout=120
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"agentq {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+    return result
+
+
+def test_enqueue_list_show_and_a_burst_worker(env: dict[str, str]) -> None:
+    agentq(env, "agents", "add", "echo", "echo")
+    out = agentq(env, "enqueue", "echo", "--payload", '{"n": 1}', "--priority", "5", "--json").stdout
+    [task] = json.loads(out)
+    assert task["priority"] == 5 and task["status"] == "pending"
+    agentq(env, "enqueue", "--file", "-", input='{"agent": "echo", "payload": 2}\n{"agent": "echo", "payload": 3}\n')
+    listed = json.loads(agentq(env, "list", "--json").stdout)
+    assert len(listed) == 3
+    agentq(env, "worker", "--burst")
+    listed = json.loads(agentq(env, "list", "--json").stdout)
+    assert {t["status"] for t in listed} == {"completed"}
+    shown = agentq(env, "show", str(task["id"])).stdout
+    assert "[completed]" in shown and "Attempt 1: completed" in shown
+    stats = json.loads(agentq(env, "stats", "--json").stdout)
+    assert stats["by_status"]["completed"] == 3
+    metrics = agentq(env, "metrics").stdout
+    assert 'agentq_tasks{agent="echo",status="completed"} 3' in metrics
+
+
+def test_bad_input_is_one_clear_line_with_a_nonzero_exit_and_writes_nothing(env: dict[str, str]) -> None:
+    agentq(env, "agents", "add", "echo", "echo")
+    cases = [
+        (("enqueue", "echo", "--priority", "9"), "priority"),
+        (("enqueue", "nobody"), "no agent named 'nobody'"),
+        (("enqueue", "echo", "--payload", "{not json"), "not valid JSON"),
+        (("schedules", "add", "nightly", "61 * * * *", "echo"), "cron"),
+        (("agents", "add", "bad", "command", "--config", '{"argv": []}'), "config.argv"),
+        (("show", "999"), "task 999 does not exist"),
+    ]
+    for args, expected in cases:
+        result = agentq(env, *args, check=False)
+        assert result.returncode != 0, args
+        assert expected in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    bad_batch = '{"agent": "echo"}\n{"agent": "echo", "priority": 0}\n'
+    result = agentq(env, "enqueue", "--file", "-", input=bad_batch, check=False)
+    assert result.returncode == 2 and "items[1].priority" in result.stderr
+    assert json.loads(agentq(env, "list", "--json").stdout) == []
+
+
+def test_pause_resume_locks_and_cleanup(env: dict[str, str], db_url: str) -> None:
+    agentq(env, "agents", "add", "echo", "echo")
+    agentq(env, "pause")
+    assert "PAUSED" in agentq(env, "stats").stdout
+    agentq(env, "resume")
+    agentq(env, "enqueue", "echo", "--repo", "git@github.com:user/repo.git")
+    service = TaskQueueService.open(db_url)
+    task = service.dequeue("test-worker")
+    assert task is not None and task.lock_key == "repo:github.com/user/repo"
+    locks = json.loads(agentq(env, "locks", "--json").stdout)
+    assert [(lk["key"], lk["task_id"]) for lk in locks] == [("repo:github.com/user/repo", task.id)]
+    service.complete(task.id, task.lease_token or "")
+    service.close()
+    assert "deleted 0" in agentq(env, "cleanup", "--older-than", "30d").stdout
+    assert "deleted 1" in agentq(env, "cleanup", "--older-than", "0s").stdout
+
+
+def test_a_worker_killed_with_sigkill_loses_no_task(env: dict[str, str], db_url: str) -> None:
+    agentq(env, "agents", "add", "slow", "sleep", "--concurrency", "2")
+    for _ in range(4):
+        agentq(env, "enqueue", "slow", "--payload", '{"seconds": 1.0}')
+    first = subprocess.Popen(
+        [sys.executable, "-m", "desktop", "worker", "--concurrency", "2", "--worker-id", "doomed"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    service = TaskQueueService.open(db_url)
+    try:
+        deadline = time.monotonic() + 30
+        while service.stats().by_status["running"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert service.stats().by_status["running"] == 2, "the first worker never started"
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        agentq(env, "worker", "--burst", "--worker-id", "rescuer")
+        # burst may end while the killed worker's leases are still live: run until all are done
+        deadline = time.monotonic() + 60
+        while service.stats().by_status["completed"] < 4 and time.monotonic() < deadline:
+            agentq(env, "worker", "--burst", "--worker-id", "rescuer")
+            time.sleep(0.2)
+        tasks = service.list_tasks()
+        assert [t.status for t in tasks] == [TaskStatus.COMPLETED] * 4
+        lost = [a for t in tasks for a in service.attempts(t.id) if a.outcome == "lost"]
+        assert len(lost) == 2 and all(a.worker_id == "doomed" for a in lost)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        service.close()
+
+
+def test_sigterm_stops_a_worker_gracefully_and_its_task_runs_again_later(env: dict[str, str], db_url: str) -> None:
+    agentq(env, "agents", "add", "slow", "sleep")
+    agentq(env, "enqueue", "slow", "--payload", '{"seconds": 30}')
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "desktop", "worker", "--grace", "0.2"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    service = TaskQueueService.open(db_url)
+    try:
+        deadline = time.monotonic() + 30
+        while service.stats().by_status["running"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
+        [task] = service.list_tasks()
+        assert task.status is TaskStatus.PENDING and task.attempts == 0
+        assert [a.outcome for a in service.attempts(task.id)] == ["interrupted"]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        service.close()

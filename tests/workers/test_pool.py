@@ -1,0 +1,185 @@
+"""The worker pool against a real database file, with real threads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from pytestqt.qtbot import QtBot
+
+from desktop.queue import TaskQueueService, TaskStatus
+from desktop.workers.pool import WorkerPool
+
+
+def _status(queue: TaskQueueService, task_id: int) -> TaskStatus:
+    return queue.get(task_id).status
+
+
+def test_pool_runs_tasks_to_completion_and_logs_each_attempt(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("echo", "echo")
+    tasks = [queue.enqueue("echo", {"n": i}) for i in range(10)]
+    pool = make_pool()
+    finished: list[int] = []
+    pool.task_finished.connect(lambda task: finished.append(task.id))
+    pool.start()
+    qtbot.waitUntil(lambda: len(finished) == 10, timeout=10_000)
+    for task in tasks:
+        done = queue.get(task.id)
+        assert done.status is TaskStatus.COMPLETED
+        assert done.result == {"n": task.payload["n"]}
+        [attempt] = queue.attempts(task.id)
+        assert attempt.outcome == "completed" and attempt.worker_id == pool.worker_id
+        assert attempt.duration_ms is not None
+
+
+def test_a_task_enqueued_in_process_starts_without_waiting_for_a_poll(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("echo", "echo")
+    pool = make_pool(poll_interval_s=30.0)  # a poll would take 30 s: only the wake-up can be fast
+    pool.start()
+    time.sleep(0.2)  # let the pool go idle
+    task = queue.enqueue("echo", {"hello": 1})
+    qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.COMPLETED, timeout=5_000)
+
+
+def test_global_and_per_agent_concurrency_limits_hold(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("slow", "sleep", concurrency=2)
+    queue.add_agent("single", "sleep", concurrency=1)
+    for _ in range(4):
+        queue.enqueue("slow", {"seconds": 0.3})
+        queue.enqueue("single", {"seconds": 0.3})
+    pool = make_pool(concurrency=3)
+    peak = {"all": 0, "slow": 0, "single": 0}
+
+    def sample(_task: object) -> None:
+        by_agent = queue.stats().by_agent
+        running = {name: by_agent.get(name, {}).get("running", 0) for name in ("slow", "single")}
+        peak["all"] = max(peak["all"], sum(running.values()))
+        for name, count in running.items():
+            peak[name] = max(peak[name], count)
+
+    pool.task_started.connect(sample)
+    pool.start()
+    qtbot.waitUntil(lambda: queue.stats().by_status["completed"] == 8, timeout=20_000)
+    assert peak["all"] <= 3 and peak["slow"] <= 2 and peak["single"] <= 1
+    assert peak["all"] >= 2, "the pool should run tasks side by side"
+
+
+def test_a_task_past_its_timeout_fails_with_a_clear_error_then_retries(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("slow", "sleep")
+    task = queue.enqueue("slow", {"seconds": 30}, timeout_s=0.3, max_retries=1)
+    pool = make_pool()
+    pool.start()
+    qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.FAILED, timeout=10_000)
+    attempts = queue.attempts(task.id)
+    assert [a.outcome for a in attempts] == ["failed", "failed"]
+    assert all("timed out after 0.3 s" in (a.error or "") for a in attempts)
+
+
+def test_cancelling_a_running_task_stops_it_within_a_second(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("slow", "sleep")
+    task = queue.enqueue("slow", {"seconds": 60})
+    pool = make_pool()
+    pool.start()
+    qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.RUNNING, timeout=5_000)
+    queue.cancel(task.id)
+    started = time.monotonic()
+    qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.CANCELLED, timeout=5_000)
+    assert time.monotonic() - started < 3.0  # heartbeat (≤ 2 s) + stop
+    pool.cancel_running(task.id)  # harmless once it is gone
+
+
+def test_cancel_reaches_a_cooperative_python_task(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("spin", "python", {"target": "tests.workers.helpers:cooperative_spin"})
+    task = queue.enqueue("spin")
+    pool = make_pool()
+    pool.start()
+    qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.RUNNING, timeout=5_000)
+    queue.cancel(task.id)
+    pool.cancel_running(task.id)  # what the window does: stop it now, without waiting for a heartbeat
+    qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.CANCELLED, timeout=2_000)
+
+
+def test_python_tasks_report_progress_and_async_functions_run(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("adder", "python", {"target": "tests.workers.helpers:add"})
+    queue.add_agent("doubler", "python", {"target": "tests.workers.helpers:async_double"})
+    add = queue.enqueue("adder", {"a": 2, "b": 3})
+    double = queue.enqueue("doubler", {"n": 21})
+    pool = make_pool()
+    progress: list[tuple[int, int, str]] = []
+    pool.task_progress.connect(lambda *args: progress.append(args))
+    pool.start()
+    qtbot.waitUntil(lambda: _status(queue, double.id) is TaskStatus.COMPLETED, timeout=5_000)
+    qtbot.waitUntil(lambda: _status(queue, add.id) is TaskStatus.COMPLETED, timeout=5_000)
+    assert queue.get(add.id).result == {"sum": 5}
+    assert queue.get(double.id).result == 42
+    assert (add.id, 50, "adding") in progress
+    assert "adding 2 and 3" in (queue.attempts(add.id)[0].output_tail or "")
+
+
+def test_pausing_stops_new_claims_and_resuming_restarts_them(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("echo", "echo")
+    queue.pause()
+    task = queue.enqueue("echo")
+    pool = make_pool()
+    pool.start()
+    time.sleep(0.5)
+    assert _status(queue, task.id) is TaskStatus.PENDING
+    queue.resume()
+    pool.wake()
+    qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.COMPLETED, timeout=5_000)
+
+
+def test_shutdown_gives_running_tasks_back_without_failing_them(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("slow", "sleep", concurrency=2)
+    tasks = [queue.enqueue("slow", {"seconds": 60}) for _ in range(2)]
+    pool = make_pool()
+    pool.start()
+    qtbot.waitUntil(lambda: all(_status(queue, t.id) is TaskStatus.RUNNING for t in tasks), timeout=5_000)
+    pool.stop(grace_s=0.2)
+    for task in tasks:
+        after = queue.get(task.id)
+        assert after.status is TaskStatus.PENDING
+        assert after.attempts == 0 and after.last_error is None
+        assert [a.outcome for a in queue.attempts(task.id)] == ["interrupted"]
+    assert queue.locks() == []
+
+
+def test_a_task_whose_agent_kind_is_missing_fails_with_a_clear_error(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("echo", "echo")
+    task = queue.enqueue("echo", max_retries=0)
+    pool = make_pool(kinds={})
+    pool.start()
+    qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.FAILED, timeout=5_000)
+    assert "agent kind 'echo' is not installed" in (queue.get(task.id).last_error or "")
+
+
+def test_burst_mode_announces_when_the_queue_is_drained(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("echo", "echo")
+    for i in range(20):
+        queue.enqueue("echo", {"n": i})
+    pool = make_pool(burst=True)
+    with qtbot.waitSignal(pool.drained, timeout=10_000):
+        pool.start()
+    assert queue.stats().by_status["completed"] == 20
