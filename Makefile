@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup bench
+.PHONY: run test setup bench system-deps
 
 $(BIN)/agentq: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,11 +13,15 @@ $(BIN)/agentq: pyproject.toml
 
 setup: $(BIN)/agentq
 
-run: setup
+system-deps:
+	bash scripts/system-deps.sh
+
+run: system-deps setup
 	$(BIN)/agentq
 
-test: setup
+test: system-deps setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/end_to_end.py

@@ -121,13 +121,15 @@ class HttpKind:
 
         ctx.check_cancelled()
         try:
-            with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
-                with client.stream(method, url, headers=headers, auth=auth, **body) as response:
-                    status = response.status_code
-                    raw, truncated = _read_bounded(response, MAX_BODY_BYTES)
-                    content_type = response.headers.get("content-type", "")
-                    charset = response.charset_encoding or "utf-8"
-                    retry_after = response.headers.get("retry-after")
+            with (
+                httpx.Client(timeout=timeout_s, follow_redirects=False) as client,
+                client.stream(method, url, headers=headers, auth=auth, **body) as response,
+            ):
+                status = response.status_code
+                raw, truncated = _read_bounded(response, MAX_BODY_BYTES)
+                content_type = response.headers.get("content-type", "")
+                charset = response.charset_encoding or "utf-8"
+                retry_after = response.headers.get("retry-after")
         except httpx.TimeoutException:
             if task_limited:
                 raise TaskTimeout(timeout_s) from None
@@ -169,7 +171,7 @@ def _split_credentials(url: str) -> tuple[str, httpx.BasicAuth | None, list[str]
     """Take any user:password out of `url`; return the bare URL, Basic auth and the secrets."""
     try:
         parsed = httpx.URL(url)
-    except Exception:
+    except (httpx.InvalidURL, ValueError, TypeError):
         stripped = re.sub(r"^([A-Za-z]+://)[^/?#]*@", r"\1", url)
         raise PermanentError(f"config.url is not a valid URL once filled: {_display_text(stripped)}") from None
     if not parsed.userinfo:
@@ -183,7 +185,7 @@ def _display(url: str) -> str:
     """scheme://host[:port]/path of `url`: no credentials, query or fragment."""
     try:
         parsed = httpx.URL(url)
-    except Exception:
+    except (httpx.InvalidURL, ValueError, TypeError):
         return _display_text(url)
     host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
     port = f":{parsed.port}" if parsed.port is not None else ""
@@ -192,7 +194,11 @@ def _display(url: str) -> str:
 
 
 def _display_text(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
+    """_display for text httpx cannot parse."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "(unparseable URL)"
     host = parts.netloc.rsplit("@", 1)[-1]
     return f"{parts.scheme}://{host}{parts.path}"
 

@@ -38,10 +38,9 @@ def _parse(template: str, field: str) -> list[tuple[str, str | None]]:
         raise TaskValidationError(field, f"{exc}; {_RULE}") from None
     pieces: list[tuple[str, str | None]] = []
     for literal, name, spec, conversion in parts:
-        if name is not None:
-            if spec or conversion is not None or not NAME_RE.fullmatch(name):
-                shown = "{" + name + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
-                raise TaskValidationError(field, f"{shown} is not allowed; {_RULE}")
+        if name is not None and (spec or conversion is not None or not NAME_RE.fullmatch(name)):
+            shown = "{" + name + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
+            raise TaskValidationError(field, f"{shown} is not allowed; {_RULE}")
         pieces.append((literal, name))
     return pieces
 

@@ -77,10 +77,7 @@ def _instantiate(obj: Any) -> AgentKind:
         if not callable(getattr(kind, method, None)):
             raise TypeError(f"{obj!r} has no {method}() method")
     if not isinstance(getattr(kind, "description", None), str):
-        try:
-            kind.description = ""
-        except Exception:
-            pass
+        raise TypeError(f"{obj!r} has no string 'description'")
     return kind  # type: ignore[no-any-return]
 
 

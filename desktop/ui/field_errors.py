@@ -68,7 +68,7 @@ class FieldErrors:
         """The message shown for field `name` now ('' if none): handy for tests."""
         widget_label = self._fields.get(name)
         if widget_label is None:
-            return self.general.text() if self.general.isVisibleTo(self.general.parentWidget()) else ""
+            return self.general.text() if not self.general.isHidden() else ""
         label = widget_label[1]
         return label.text() if not label.isHidden() else ""
 

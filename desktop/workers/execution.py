@@ -36,7 +36,8 @@ class RunningTask:
     timeout_s: float
     started: float = field(default_factory=time.monotonic)
     stop_reason: StopReason | None = None
-    abandoned: bool = False  # the pool settled the task itself; the action's outcome is dropped
+    abandoned: bool = False  # the task is settled: a later outcome of the action is dropped
+    given_up: bool = False  # the action ignored a stop past its timeout; its slot was handed on
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property

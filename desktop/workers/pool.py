@@ -24,7 +24,7 @@ from desktop.agents.base import AgentKind, TaskContext
 from desktop.agents.registry import load_kinds
 from desktop.config import Settings
 from desktop.errors import AgentQueueError, LeaseLostError
-from desktop.queue import Task, TaskQueueService
+from desktop.queue import Agent, Task, TaskQueueService
 from desktop.workers.execution import RunningTask, StopReason, execute, give_up
 
 log = logging.getLogger(__name__)
@@ -32,21 +32,28 @@ log = logging.getLogger(__name__)
 RECOVER_EVERY_S = 15.0
 TIMEOUT_GRACE_S = 2.0  # after the deadline: ask the action to stop
 GIVE_UP_AFTER_S = 5.0  # after asking: fail the task and free the slot
+AGENT_CACHE_S = 2.0
 
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class _Runnable(QRunnable):
-    def __init__(self, pool: WorkerPool, running: RunningTask, kind: AgentKind, config: dict[str, Any]) -> None:
+class _Slot(QRunnable):
+    """One unit of the pool's concurrency: runs a task, then claims and runs the next one itself.
+
+    Claiming the next task in the same thread saves a hand-off to the dispatcher per task; the
+    slot ends when the queue has nothing for it, and the dispatcher starts a new one when needed.
+    """
+
+    def __init__(self, pool: WorkerPool, first: Task) -> None:
         super().__init__()
         self.setAutoDelete(True)
-        self._args = (pool, running, kind, config)
+        self._pool = pool
+        self._first = first
 
     def run(self) -> None:
-        pool, running, kind, config = self._args
-        pool._run(running, kind, config)
+        self._pool._run_slot(self._first)
 
 
 class WorkerPool(QObject):
@@ -90,6 +97,8 @@ class WorkerPool(QObject):
         self._threads = QThreadPool(self)
         self._threads.setMaxThreadCount(settings.concurrency)
         self._running: dict[int, RunningTask] = {}
+        self._slots = 0  # slots started and not yet ended
+        self._agents: dict[str, tuple[Agent, float]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -190,7 +199,7 @@ class WorkerPool(QObject):
             except Exception:
                 log.exception("dispatcher: unexpected error; retrying at the next poll")
                 claimed_all = False
-            if self.burst and claimed_all and not self.running_tasks():
+            if self.burst and claimed_all and self._slots == 0:
                 self.drained.emit()
                 return
             self._wake.wait(min(self.settings.poll_interval_s, beat_every))
@@ -201,34 +210,43 @@ class WorkerPool(QObject):
             log.warning("recovered %d tasks whose worker stopped renewing its lease: %s", len(recovered), recovered)
 
     def _fill(self) -> bool:
-        """Claim while slots are free. True when the queue had nothing more to give."""
-        while len(self.running_tasks()) < self.settings.concurrency and not self._stopping.is_set():
-            task = self.service.dequeue(self.worker_id, agents=self.agents, lease_s=self.settings.lease_s)
+        """Start a slot per free unit of concurrency. True when the queue had nothing more to give."""
+        while self._slots < self.settings.concurrency and not self._stopping.is_set():
+            task = self._claim()
             if task is None:
                 return True
-            self._launch(task)
+            with self._lock:
+                self._slots += 1
+            self._threads.start(_Slot(self, task))
         return False
 
-    def _launch(self, task: Task) -> None:
+    def _claim(self) -> Task | None:
+        if self._stopping.is_set():
+            return None
+        return self.service.dequeue(self.worker_id, agents=self.agents, lease_s=self.settings.lease_s)
+
+    def _agent(self, name: str) -> Agent:
+        """The agent's definition, cached for a moment: a busy pool runs many tasks per agent."""
+        now = time.monotonic()
+        cached = self._agents.get(name)
+        if cached is None or now - cached[1] > AGENT_CACHE_S:
+            cached = (self.service.get_agent(name), now)
+            self._agents[name] = cached
+        return cached[0]
+
+    def _prepare(self, task: Task) -> tuple[RunningTask, AgentKind | None, dict[str, Any], str]:
         try:
-            agent = self.service.get_agent(task.agent)
-            kind = self.kinds.get(agent.kind)
+            agent = self._agent(task.agent)
         except AgentQueueError as exc:
             agent, kind, error = None, None, str(exc)
         else:
+            kind = self.kinds.get(agent.kind)
             error = f"agent kind {agent.kind!r} is not installed on worker {self.worker_id}"
         timeout = task.timeout_s or (agent.timeout_s if agent else None) or self.settings.timeout_s
         ctx = TaskContext(task=task, timeout_s=timeout, log_path=self._log_path(task))
-        running = RunningTask(task=task, ctx=ctx, timeout_s=timeout)
         ctx.on_progress = lambda percent, message: self.task_progress.emit(task.id, percent, message or "")
-        if kind is None or agent is None:
-            log.error("task %s: %s", task.id, error)
-            self.service.fail(task.id, task.lease_token or "", error)
-            return
-        with self._lock:
-            self._running[task.id] = running
-        self.task_started.emit(task)
-        self._threads.start(_Runnable(self, running, kind, agent.config))
+        running = RunningTask(task=task, ctx=ctx, timeout_s=timeout)
+        return running, kind, (agent.config if agent else {}), error
 
     def _log_path(self, task: Task) -> Path | None:
         if self.output_dir is None:
@@ -259,9 +277,15 @@ class WorkerPool(QObject):
             if running.stop_reason is None:
                 log.warning("task %s: past its %g s timeout; stopping it", running.task.id, running.timeout_s)
                 running.stop(StopReason.TIMEOUT)
-            elif now >= running.deadline + TIMEOUT_GRACE_S + GIVE_UP_AFTER_S:
+            elif now >= running.deadline + TIMEOUT_GRACE_S + GIVE_UP_AFTER_S and not running.given_up:
+                # The action ignores the request to stop. Fail the task, and hand its slot and
+                # thread to new work; the stuck thread leaves quietly when (if) the action returns.
+                running.given_up = True
                 ended = give_up(self.service, running)
                 self._forget(running)
+                with self._lock:
+                    self._slots -= 1
+                self._threads.releaseThread()
                 if ended is not None:
                     self.task_finished.emit(ended)
 
@@ -278,16 +302,36 @@ class WorkerPool(QObject):
 
     # -- pool threads -----------------------------------------------------------------------
 
-    def _run(self, running: RunningTask, kind: AgentKind, config: dict[str, Any]) -> None:
+    def _run_slot(self, task: Task | None) -> None:
+        try:
+            while task is not None:
+                running = self._run_one(task)
+                if running is not None and running.given_up:  # the slot was handed on meanwhile
+                    self._threads.reserveThread()
+                    return
+                task = self._claim()
+        except Exception:  # the database failed: leases expire and the tasks are recovered
+            log.exception("worker slot stopped after an error")
+        with self._lock:
+            self._slots -= 1
+        self._wake.set()
+
+    def _run_one(self, task: Task) -> RunningTask | None:
+        running, kind, config, error = self._prepare(task)
+        if kind is None:
+            log.error("task %s: %s", task.id, error)
+            self.task_finished.emit(self.service.fail(task.id, task.lease_token or "", error))
+            return None
+        with self._lock:
+            self._running[task.id] = running
+        self.task_started.emit(task)
         try:
             ended = execute(self.service, running, kind, config)
-        except Exception:  # the database failed while settling: the lease will expire and recover
-            log.exception("task %s: could not record the outcome", running.task.id)
-            ended = None
-        self._forget(running)
+        finally:
+            self._forget(running)
         if ended is not None:
             self.task_finished.emit(ended)
-        self._wake.set()
+        return running
 
     def _forget(self, running: RunningTask) -> None:
         with self._lock:
@@ -295,5 +339,5 @@ class WorkerPool(QObject):
 
     def _wait_idle(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
-        while self.running_tasks() and time.monotonic() < deadline:
+        while self._slots and time.monotonic() < deadline:
             time.sleep(0.02)

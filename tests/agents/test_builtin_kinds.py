@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 from agent_helpers import make_ctx, make_task
 
-from desktop.agents import EchoKind, FailKind, PermanentError, SleepKind, TaskCancelled, TaskTimeout
+from desktop.agents import (
+    EchoKind,
+    FailKind,
+    PermanentError,
+    SleepKind,
+    TaskCancelled,
+    TaskTimeout,
+)
 
 
 def run(kind: Any, payload: Any, *, timeout_s: float | None = None):

@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 from agent_helpers import make_ctx, make_task, process_gone
 
-from desktop.agents import CommandFailed, CommandKind, PermanentError, TaskCancelled, TaskTimeout
+from desktop.agents import (
+    CommandFailed,
+    CommandKind,
+    PermanentError,
+    TaskCancelled,
+    TaskTimeout,
+)
 from desktop.errors import TaskValidationError
 
 PY = sys.executable
@@ -213,7 +219,7 @@ def test_background_processes_left_holding_the_output_are_stopped(tmp_path: Path
         "print(c.pid, flush=True)\n"
     )
     start = time.monotonic()
-    result, ctx = run({"argv": [PY, "-c", code]})
+    result, _ = run({"argv": [PY, "-c", code]})
     assert time.monotonic() - start < 5.0
     assert result["exit_code"] == 0
     grandchild = int(result["output_tail"].splitlines()[0])

@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 from agent_helpers import make_ctx, make_task
 
-from desktop.agents import HttpError, HttpKind, PermanentError, TaskCancelled, TaskTimeout
+from desktop.agents import (
+    HttpError,
+    HttpKind,
+    PermanentError,
+    TaskCancelled,
+    TaskTimeout,
+)
 from desktop.errors import TaskValidationError
 
 KIND = HttpKind()
@@ -227,7 +233,7 @@ def test_secrets_never_reach_messages_logs_or_logging(
     config = secret_config(with_password(base(server) + path))
     error: BaseException | None = None
     try:
-        result, ctx = run(config, {"key": PAYLOAD_SECRET}, log_path=log_path)
+        result, _ = run(config, {"key": PAYLOAD_SECRET}, log_path=log_path)
     except (HttpError, PermanentError) as exc:
         error = exc
     sent = server.requests[0]["headers"]

@@ -131,8 +131,9 @@ def test_plugins_load_and_broken_ones_are_skipped(plugin_dir: Path, caplog: pyte
     ctx = make_ctx(make_task("Hello"))
     assert get_kind("shout").run(ctx.task, {}, ctx) == "HELLO"
     assert get_kind("whisper").run(ctx.task, {}, ctx) == "hello"
-    with pytest.raises(TaskValidationError, match="known kinds: command, echo, fail, http, python, shout, sleep, whisper"):
+    with pytest.raises(TaskValidationError) as info:
         get_kind("missing")
+    assert info.value.rule.endswith("known kinds: command, echo, fail, http, python, shout, sleep, whisper")
 
 
 def test_kinds_import_no_qt() -> None:

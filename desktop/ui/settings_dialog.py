@@ -1,0 +1,162 @@
+"""SettingsDialog: the profile and the values that override it, saved to the settings file."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from desktop.config import PROFILES, Settings, save_settings
+from desktop.ui.form_dialog import FormDialog
+from desktop.ui.jobs import Jobs
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _seconds(parent: QWidget, minimum: float, maximum: float, suffix: str = " s") -> QDoubleSpinBox:
+    box = QDoubleSpinBox(parent)
+    box.setRange(minimum, maximum)
+    box.setDecimals(2)
+    box.setSuffix(suffix)
+    return box
+
+
+class SettingsDialog(FormDialog):
+    """Edits a Settings value; OK validates it and writes the settings file.
+
+    Signals:
+        saved(Settings): the new settings, written to disk.
+    """
+
+    saved = Signal(object)
+
+    def __init__(
+        self,
+        settings: Settings,
+        jobs: Jobs,
+        database: str,
+        parent: QWidget | None = None,
+        *,
+        path: Path | None = None,
+    ) -> None:
+        super().__init__("Settings", jobs, parent)
+        self.original = settings
+        self.path = path
+        self.new_database_url: str | None = None
+
+        self.profile = QComboBox(self)
+        self.profile.addItems(list(PROFILES))
+        self.add_field("profile", "&Profile:", self.profile, "Picking a profile loads its defaults.")
+        self.concurrency = QSpinBox(self)
+        self.concurrency.setRange(1, 256)
+        self.add_field("concurrency", "&Concurrency:", self.concurrency, "Tasks this window runs at once; applies now.")
+        self.timeout = _seconds(self, 0.0, 7 * 86_400)
+        self.add_field("timeout_s", "Default &timeout:", self.timeout)
+        self.max_retries = QSpinBox(self)
+        self.max_retries.setRange(0, 100)
+        self.add_field("max_retries", "Max &retries:", self.max_retries)
+        self.retry_base = _seconds(self, 0.0, 86_400)
+        self.add_field("retry_base_s", "Retry &base delay:", self.retry_base)
+        self.retry_cap = _seconds(self, 0.0, 7 * 86_400)
+        self.add_field("retry_cap_s", "Retry delay ca&p:", self.retry_cap)
+        self.poll = _seconds(self, 0.0, 3600)
+        self.add_field("poll_interval_s", "Poll &interval:", self.poll, "How often to look for work other programs queued.")
+        self.grace = _seconds(self, 0.0, 3600)
+        self.add_field("shutdown_grace_s", "Shutdown &grace:", self.grace)
+        self.retention = _seconds(self, 0.0, 36_500, " days")
+        self.add_field("retention_days", "R&etention:", self.retention, "Finished tasks older than this can be cleaned up.")
+        self.log_level = QComboBox(self)
+        self.log_level.addItems(LOG_LEVELS)
+        self.add_field("log_level", "&Log level:", self.log_level)
+
+        where = QWidget(self)
+        row = QHBoxLayout(where)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.database = QLineEdit(database, where)
+        self.database.setReadOnly(True)
+        self.database.setCursorPosition(0)
+        self.open_other = QPushButton("Open another database…", where)
+        self.open_other.clicked.connect(self._choose_database)
+        row.addWidget(self.database, 1)
+        row.addWidget(self.open_other)
+        self.add_field("database_url", "Database:", where, "Another database is opened the next time Agent Queue starts.")
+        self.start_minimized = QCheckBox("Start minimised to the tray", self)
+        self.add_field("start_minimized", "", self.start_minimized)
+
+        self._fill(settings)
+        self.profile.currentTextChanged.connect(self._profile_changed)
+        self.resize(560, 620)
+
+    def _fill(self, s: Settings) -> None:
+        self.profile.setCurrentText(s.profile)
+        self.concurrency.setValue(s.concurrency)
+        self.timeout.setValue(s.timeout_s)
+        self.max_retries.setValue(s.max_retries)
+        self.retry_base.setValue(s.retry_base_s)
+        self.retry_cap.setValue(s.retry_cap_s)
+        self.poll.setValue(s.poll_interval_s)
+        self.grace.setValue(s.shutdown_grace_s)
+        self.retention.setValue(s.retention_days)
+        self.log_level.setCurrentText(str(s.log_level).upper())
+        self.start_minimized.setChecked(s.start_minimized)
+
+    def _profile_changed(self, name: str) -> None:
+        base = PROFILES.get(name)
+        if base is not None:
+            self._fill(dataclasses.replace(base, start_minimized=self.start_minimized.isChecked()))
+
+    def _choose_database(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Open another database", self.database.text().removeprefix("sqlite:///"),
+            "Agent Queue databases (*.db);;All files (*)",
+            options=QFileDialog.Option.DontConfirmOverwrite,
+        )
+        if path:
+            self.new_database_url = f"sqlite:///{path}"
+            self.database.setText(self.new_database_url + "  (after a restart)")
+
+    def settings(self) -> Settings:
+        """The settings as the form shows them, validated (TaskValidationError names the field)."""
+        return dataclasses.replace(
+            self.original,
+            profile=self.profile.currentText(),
+            concurrency=self.concurrency.value(),
+            timeout_s=self.timeout.value(),
+            max_retries=self.max_retries.value(),
+            retry_base_s=self.retry_base.value(),
+            retry_cap_s=self.retry_cap.value(),
+            poll_interval_s=self.poll.value(),
+            shutdown_grace_s=self.grace.value(),
+            retention_days=self.retention.value(),
+            log_level=self.log_level.currentText(),
+            start_minimized=self.start_minimized.isChecked(),
+            database_url=self.new_database_url or self.original.database_url,
+        ).validate()
+
+    def collect(self) -> Callable[[], Any]:
+        settings = self.settings()
+        path = self.path
+
+        def write() -> Settings:
+            save_settings(settings, path)
+            return settings
+
+        return write
+
+    def succeeded(self, result: Any) -> None:
+        self.saved.emit(result)
+        super().succeeded(result)
