@@ -5,10 +5,14 @@ Config::
     {"url": "https://api.example.com/repos/{repo}/jobs",  # required; http or https
      "method": "POST",                                    # GET, POST, PUT, PATCH or DELETE
      "headers": {"Authorization": "Bearer {token}"},      # optional
-     "timeout_s": 30}                                     # per network operation; default 30
+     "timeout_s": 30,                                     # per network operation; default 30
+     "body_key": "body"}                                  # optional: send payload["body"] only
 
 Placeholders in the URL are percent-encoded as a single URL component, so a payload value can
 never change the scheme, host, path structure or query of the URL (``a/b`` becomes ``a%2Fb``).
+The one exception is a URL that is nothing but one placeholder (``"url": "{url}"``): the agent
+then deliberately takes the whole URL from the payload (the queue's webhook deliveries do this),
+and the value must itself be an http(s) URL.
 Header values are filled as is, but must stay free of line breaks.
 
 Outcomes: 2xx returns ``{"status": ..., "body": ...}`` (JSON if the response says so, else
@@ -43,7 +47,8 @@ MAX_BODY_BYTES = 64 * 1024
 ERROR_SNIPPET_CHARS = 500
 RETRYABLE_STATUSES = frozenset({408, 429})
 
-_SETTINGS = ("url", "method", "headers", "timeout_s")
+_SETTINGS = ("url", "method", "headers", "timeout_s", "body_key")
+_WHOLE_PLACEHOLDER = re.compile(r"^\{([A-Za-z0-9_-]+)\}$")
 _TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 header name
 _BAD_HEADER_CHARS = ("\r", "\n", "\0")
 
@@ -69,7 +74,8 @@ class HttpKind:
         if not isinstance(url, str) or not url.strip():
             raise TaskValidationError("config.url", "must be an http:// or https:// URL")
         lower = url.lower()
-        if not lower.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
+        whole = _WHOLE_PLACEHOLDER.match(url) is not None  # the URL comes from the payload
+        if not whole and (not lower.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0):
             raise TaskValidationError("config.url", "must start with http:// or https:// followed by a host")
         if any(c in url for c in (" ", *_BAD_HEADER_CHARS)):
             raise TaskValidationError("config.url", "must not contain spaces or line breaks")
@@ -94,6 +100,9 @@ class HttpKind:
                     field, "has a malformed placeholder; use {name}, and {{ or }} for literal braces"
                 ) from None
         positive_seconds(config, "timeout_s")
+        body_key = config.get("body_key")
+        if body_key is not None and (not isinstance(body_key, str) or not body_key):
+            raise TaskValidationError("config.body_key", "must be the name of a payload key")
 
     def run(self, task: Task, config: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
         config = validated(self.validate, config)
@@ -105,7 +114,13 @@ class HttpKind:
                 raise PermanentError(
                     f"config.headers.{name} must be ASCII without line breaks once filled from the payload"
                 )
-        filled = fill(config["url"], payload, "config.url", quote=_quote_component)
+        whole = _WHOLE_PLACEHOLDER.match(config["url"])
+        if whole:
+            filled = fill(config["url"], payload, "config.url")
+            if not filled.lower().startswith(("http://", "https://")):
+                raise PermanentError(f"payload key {whole[1]!r} must hold an http:// or https:// URL")
+        else:
+            filled = fill(config["url"], payload, "config.url", quote=_quote_component)
         url, auth, url_secrets = _split_credentials(filled)
         secrets += url_secrets
         if any(name.lower() == "authorization" for name in headers):
@@ -117,7 +132,11 @@ class HttpKind:
         task_limited = ctx.timeout_s is not None and ctx.timeout_s < timeout_s
         if task_limited:
             timeout_s = ctx.timeout_s  # type: ignore[assignment]
-        body: dict[str, Any] = {} if method == "GET" else {"json": payload}
+        body_key = config.get("body_key")
+        if body_key is not None and (not isinstance(payload, dict) or body_key not in payload):
+            raise PermanentError(f"payload has no key {body_key!r} (needed by config.body_key)")
+        sent = payload[body_key] if body_key is not None else payload
+        body: dict[str, Any] = {} if method == "GET" else {"json": sent}
 
         ctx.check_cancelled()
         try:

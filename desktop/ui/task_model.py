@@ -88,6 +88,18 @@ class TaskTableModel(QAbstractTableModel):
     def tasks(self) -> list[Task]:
         return list(self._rows)
 
+    @property
+    def started(self) -> bool:
+        """True once refresh() has asked for a first page."""
+        return self._started
+
+    def configure(self, flt: q.TaskFilter | None = None, order: q.SortOrder | None = None) -> None:
+        """Set the filter and order without loading anything (call refresh() to load)."""
+        if flt is not None:
+            self._filter = flt
+        if order is not None:
+            self._order = order
+
     def set_filter(self, flt: q.TaskFilter) -> None:
         if flt != self._filter:
             self._filter = flt
