@@ -140,7 +140,7 @@ def main() -> None:
     )
     print(
         f"pick-up, other process   p50 {statistics.median(cross):7.1f} ms   p95 {percentile(cross, 0.95):7.1f} ms"
-        f"   (poll interval {SETTINGS.poll_interval_s:g} s)"
+        f"   (change watch every 50 ms; poll fallback {SETTINGS.poll_interval_s:g} s)"
     )
 
 

@@ -25,6 +25,7 @@ from desktop.agents.registry import load_kinds
 from desktop.config import Settings
 from desktop.errors import AgentQueueError, LeaseLostError
 from desktop.queue import Agent, Task, TaskQueueService
+from desktop.queue.watch import ChangeWatcher, watcher_for
 from desktop.workers.execution import RunningTask, StopReason, execute, give_up
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ RECOVER_EVERY_S = 15.0
 TIMEOUT_GRACE_S = 2.0  # after the deadline: ask the action to stop
 GIVE_UP_AFTER_S = 5.0  # after asking: fail the task and free the slot
 AGENT_CACHE_S = 2.0
+WATCH_EVERY_S = 0.05  # how often to look for commits by other processes
 
 
 def default_worker_id() -> str:
@@ -178,6 +180,13 @@ class WorkerPool(QObject):
         self._wake.set()
 
     def _dispatch_loop(self) -> None:
+        watcher = watcher_for(self.service.engine)
+        try:
+            self._dispatch(watcher)
+        finally:
+            watcher.close()
+
+    def _dispatch(self, watcher: ChangeWatcher) -> None:
         last_recover = last_beat = 0.0
         beat_every = min(self.settings.lease_s / 3, 2.0)
         while not self._stopping.is_set():
@@ -202,7 +211,15 @@ class WorkerPool(QObject):
             if self.burst and claimed_all and self._slots == 0:
                 self.drained.emit()
                 return
-            self._wake.wait(min(self.settings.poll_interval_s, beat_every))
+            self._idle(min(self.settings.poll_interval_s, beat_every), watcher)
+
+    def _idle(self, seconds: float, watcher: ChangeWatcher) -> None:
+        """Wait until woken, until another process changes the database, or for `seconds`."""
+        deadline = time.monotonic() + seconds
+        while not self._wake.is_set() and (left := deadline - time.monotonic()) > 0:
+            if watcher.changed():
+                return
+            self._wake.wait(min(WATCH_EVERY_S, left))
 
     def _recover(self) -> None:
         recovered = self.service.recover_expired_leases()

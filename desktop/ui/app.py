@@ -1,0 +1,167 @@
+"""run_app: start the desktop window on a qasync event loop.
+
+Set AGENTQ_SCREENSHOT=path.png to grab the window to that file once it has loaded, then quit
+(for screenshots and smoke tests); AGENTQ_SCREENSHOT_VIEW=failed shows the Failed tab with its
+first task selected first. In that mode nothing waits for a person: errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+import qasync
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from desktop import paths
+from desktop.bootstrap import database_url, open_queue
+from desktop.config import Settings, load_settings, settings_path
+from desktop.errors import AgentQueueError, DatabaseFileError
+from desktop.queue import TaskQueueService
+from desktop.ui.close_flow import CloseChoice
+from desktop.ui.error_report import show_error
+from desktop.ui.icon import app_icon
+from desktop.ui.main_window import MainWindow
+from desktop.workers.pool import WorkerPool
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "Agent Queue"
+ORGANIZATION = "agent-queue"
+SCREENSHOT_DELAY_S = 1.5
+
+
+def create_application() -> QApplication:
+    """The QApplication, named so QSettings finds the app's own store."""
+    QApplication.setApplicationName(APP_NAME)
+    QApplication.setOrganizationName(ORGANIZATION)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setWindowIcon(app_icon())
+    app.setQuitOnLastWindowClosed(False)  # the window may live on in the tray; it quits the app itself
+    return app
+
+
+def _problem(title: str, text: str, detail: str, *, interactive: bool) -> None:
+    """Tell the user what went wrong and what to do: a message box, or stderr when unattended."""
+    if not interactive:
+        print(f"agentq: error: {text}\n{detail}", file=sys.stderr)
+        return
+    box = QMessageBox(QMessageBox.Icon.Critical, title, text)
+    box.setInformativeText(detail)
+    box.exec()
+
+
+def load_app_settings(*, interactive: bool = True) -> Settings | None:
+    try:
+        return load_settings()
+    except AgentQueueError as exc:
+        log.error("cannot load the settings: %s", exc)
+        _problem(
+            "Agent Queue: settings", f"The settings file {settings_path()} cannot be used.",
+            f"{exc}\n\nWhat to do: correct the file, or delete it to go back to the defaults.",
+            interactive=interactive,
+        )
+        return None
+
+
+def open_service(database: str | None, settings: Settings, *, interactive: bool = True) -> TaskQueueService | None:
+    """Open the queue database; on failure explain it (naming the file) and return None."""
+    url = database_url(database, settings)
+    where = url.removeprefix("sqlite:///")
+    advice = (
+        "What to do: fix the problem above, or open another database: start Agent Queue with "
+        "--db sqlite:///path/to/queue.db, or set AGENTQ_DATABASE_URL."
+    )
+    try:
+        return open_queue(url, settings)
+    except (DatabaseFileError, AgentQueueError) as exc:
+        log.error("cannot open the database %s: %s", url, exc)
+        message = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one clear sentence for the user, the rest in the log
+        log.exception("cannot open the database %s", url)
+        message = f"An unexpected error ({type(exc).__name__}: {exc}). The details are in the log in {paths.log_dir()}."
+    _problem("Agent Queue: database", f"Agent Queue cannot open the database {where}.", f"{message}\n\n{advice}",
+             interactive=interactive)
+    return None
+
+
+def _install_excepthook(window: MainWindow) -> None:
+    """An exception nobody caught (in a slot) is logged and shown as a short message, not a traceback."""
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, exc, tb)))
+        if isinstance(exc, Exception):
+            show_error(window, exc)
+
+    sys.excepthook = hook
+
+
+async def _screenshot(window: MainWindow, path: Path, view: str) -> None:
+    """Wait until the window has loaded, grab it to `path`, and close the window."""
+    await asyncio.sleep(SCREENSHOT_DELAY_S)
+    if view == "failed":
+        window.tabs.setCurrentWidget(window.failed)
+        deadline = time.monotonic() + 5
+        while not window.failed.model.rowCount() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        window.failed.select_first()
+        await asyncio.sleep(0.8)  # the attempts are read on a read thread
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(path)):
+        log.error("could not write the screenshot %s", path)
+    window.ask_close = lambda *_args: CloseChoice.STOP
+    window.close()
+
+
+def run_app(database: str | None = None) -> int:
+    """Open the window on `database` (a URL; default: settings or the user data folder).
+
+    Returns the process exit code: 0 after a normal quit, 1 if the queue could not be opened.
+    """
+    started = time.perf_counter()
+    app = create_application()
+    screenshot = os.environ.get("AGENTQ_SCREENSHOT")
+    interactive = not screenshot
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO)
+    settings = load_app_settings(interactive=interactive)
+    if settings is None:
+        return 1
+    service = open_service(database, settings, interactive=interactive)
+    if service is None:
+        return 1
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    pool = WorkerPool(service, settings, output_dir=paths.data_dir() / "task-logs")
+    window = MainWindow(service, pool, settings)
+    closed = asyncio.Event()
+    window.shutdown_finished.connect(closed.set)
+    app.aboutToQuit.connect(closed.set)
+    _install_excepthook(window)
+    pool.start()
+    window.start()
+    if settings.start_minimized and window.tray.available and not screenshot:
+        window.tray.notify("Agent Queue", "Running in the tray.")
+    else:
+        window.show()
+    log.info("window open in %.2f s", time.perf_counter() - started)
+    try:
+        with loop:
+            if screenshot:
+                loop.create_task(_screenshot(window, Path(screenshot), os.environ.get("AGENTQ_SCREENSHOT_VIEW", "")))
+            loop.run_until_complete(closed.wait())
+    finally:
+        if pool.is_running:
+            pool.stop(grace_s=0)
+        window.jobs.close()
+        service.close()
+        sys.excepthook = sys.__excepthook__
+    return 0
