@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from platformdirs import PlatformDirs
@@ -26,3 +27,10 @@ def config_dir() -> Path:
 def default_database_url() -> str:
     """AGENTQ_DATABASE_URL, or queue.db in the user data folder."""
     return os.environ.get("AGENTQ_DATABASE_URL") or f"sqlite:///{data_dir() / 'queue.db'}"
+
+
+def resource_dir(name: str) -> Path:
+    """A folder shipped beside the package (alembic/, packaging/): in a checkout or a frozen bundle."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    root = Path(bundle) if bundle else Path(__file__).resolve().parents[1]
+    return root / name

@@ -7,6 +7,7 @@ packages=(
   libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0  # Qt, offscreen or on screen
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0        # Qt on an X server
   xvfb xauth                                                             # a virtual screen for screenshots
+  desktop-file-utils                                                     # desktop-file-validate
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import QueuePool
 
 from desktop.errors import DatabaseFileError
+from desktop.paths import resource_dir
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +27,7 @@ WRITE = "agentq_write"  # execution option: start the transaction with BEGIN IMM
 
 
 def migrations_dir() -> Path:
-    """The alembic/ folder: beside the package in a checkout, or inside a frozen bundle."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    root = Path(bundle) if bundle else Path(__file__).resolve().parents[2]
-    return root / "alembic"
+    return resource_dir("alembic")
 
 
 def is_sqlite(url: str | URL) -> bool:
