@@ -622,6 +622,19 @@ class TaskQueueService(ScheduleOps):
             },
         )
 
+    def cancel_requests(self, worker_id: str) -> list[int]:
+        """Ids of `worker_id`'s running tasks that were asked to cancel (a cheap indexed read)."""
+        with self._read() as conn:
+            return list(
+                conn.execute(
+                    select(T.c.id).where(
+                        T.c.status == TaskStatus.RUNNING.value,
+                        T.c.lease_owner == worker_id,
+                        T.c.cancel_requested.is_(True),
+                    )
+                ).scalars()
+            )
+
     def release(self, task_id: int, lease_token: str, reason: str = "worker shut down") -> Task:
         """Give a claimed task back without counting the attempt (used on graceful shutdown).
 

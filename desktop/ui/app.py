@@ -17,7 +17,9 @@ from pathlib import Path
 from types import TracebackType
 
 import qasync
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QEvent, QPoint
+from PySide6.QtGui import QCursor
+from PySide6.QtWidgets import QApplication, QMessageBox, QToolButton
 
 from desktop import paths
 from desktop.bootstrap import database_url, open_queue
@@ -106,6 +108,7 @@ def _install_excepthook(window: MainWindow) -> None:
 
 async def _screenshot(window: MainWindow, path: Path, view: str) -> None:
     """Wait until the window has loaded, grab it to `path`, and close the window."""
+    QCursor.setPos(window.mapToGlobal(QPoint(window.width() // 3, window.height() - 4)))  # off the buttons
     await asyncio.sleep(SCREENSHOT_DELAY_S)
     if view == "failed":
         window.tabs.setCurrentWidget(window.failed)
@@ -114,6 +117,10 @@ async def _screenshot(window: MainWindow, path: Path, view: str) -> None:
             await asyncio.sleep(0.1)
         window.failed.select_first()
         await asyncio.sleep(0.8)  # the attempts are read on a read thread
+    window.statusBar().clearMessage()  # no hover text from wherever the pointer happens to be
+    for button in window.findChildren(QToolButton):
+        QApplication.sendEvent(button, QEvent(QEvent.Type.Leave))
+    await asyncio.sleep(0.1)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(path)):
         log.error("could not write the screenshot %s", path)

@@ -66,7 +66,7 @@ class HistoryPanel(QWidget):
         bar.addWidget(self.refresh_button)
 
         self.model = TaskTableModel(service, jobs, HISTORY_COLUMNS, parent=self)
-        self.view = TaskTableView(self.model, self)
+        self.view = TaskTableView(self.model, self, hidden=("started_at",))
         self.view.setObjectName("historyTable")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

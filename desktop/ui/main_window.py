@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         self.left.addWidget(_group("Queue statistics", self.stats, self))
         self.left.setStretchFactor(0, 2)
         self.left.setStretchFactor(1, 3)
+        self.left.setSizes([300, 520])
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.left)
         self.splitter.addWidget(self.tabs)

@@ -34,12 +34,14 @@ class QueueMonitor(QObject):
 
     Signals:
         paused_changed(bool): the whole queue's pause flag, as the database holds it.
+        pause_polled(bool): a poll of the pause flag came back (and was not outdated).
         snapshot_ready(object): a new Snapshot.
         poll_failed(object): a poll raised this exception (the next poll tries again).
         write_failed(object): setting the pause flag failed with this exception.
     """
 
     paused_changed = Signal(bool)
+    pause_polled = Signal(bool)
     snapshot_ready = Signal(object)
     poll_failed = Signal(object)
     write_failed = Signal(object)
@@ -94,6 +96,7 @@ class QueueMonitor(QObject):
         if generation != self._generation or self._writes:
             return  # read before the user's last toggle reached the database
         self._set(paused)
+        self.pause_polled.emit(paused)
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume the whole queue; paused_changed follows once the database has it."""

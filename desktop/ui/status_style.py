@@ -6,7 +6,7 @@ Each colour is mid-toned so it reads on the light and the dark palette alike.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from PySide6.QtGui import QColor
@@ -31,6 +31,16 @@ PAUSED_COLOUR = QColor("#e08a00")
 def when(value: datetime | None) -> str:
     """A local time to the second, or an empty cell."""
     return "" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def short_when(value: datetime | None, today: date | None = None) -> str:
+    """For table cells: the time alone for today, else the date and the time to the minute."""
+    if value is None:
+        return ""
+    local = value.astimezone()
+    if local.date() == (today or date.today()):
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M")
 
 
 def seconds_text(value: float | None) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt
 
 from desktop.queue import Task, TaskStatus
-from desktop.ui.status_style import compact_json, duration_between, one_line, when
+from desktop.ui.status_style import compact_json, duration_between, one_line, short_when as when
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,7 @@ COLUMNS: dict[str, Column] = {
 
 HISTORY_COLUMNS = (
     "id", "status", "agent", "task_type", "priority", "attempts", "created_at", "started_at",
-    "finished_at", "duration", "payload", "last_error",
+    "finished_at", "duration", "payload", "last_error", "lock_key",
 )
 FAILED_COLUMNS = ("id", "status", "agent", "attempts", "next_attempt", "finished_at", "last_error")
 RUNNING_COLUMNS = ("id", "agent", "progress", "message", "started_at", "duration", "lock_key", "payload")

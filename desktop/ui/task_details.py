@@ -42,7 +42,7 @@ def error_report(task: Task, attempts: list[Attempt]) -> str:
     lines = [f"Task {task.id} ({task.agent}) {task.status.value}: {task.last_error or 'no error recorded'}"]
     for attempt in reversed(attempts):
         if attempt.traceback:
-            lines += ["", f"Traceback of attempt {attempt.number}:", attempt.traceback.rstrip()]
+            lines += ["", f"Attempt {attempt.number}:", attempt.traceback.rstrip()]
             break
     return "\n".join(lines)
 
@@ -196,7 +196,7 @@ class TaskDetails(QWidget):
         body = [self.task.last_error or "No error recorded."]
         for attempt in reversed(self.attempts):
             if attempt.traceback:
-                body += ["", f"Traceback (attempt {attempt.number}):", attempt.traceback.rstrip()]
+                body += ["", f"Attempt {attempt.number} of {len(self.attempts)}:", attempt.traceback.rstrip()]
                 break
         return "\n".join(body)
 

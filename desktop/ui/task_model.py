@@ -19,7 +19,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 from desktop.queue import Task, TaskQueueService, TaskStatus
 from desktop.ui import task_queries as q
 from desktop.ui.jobs import Jobs
-from desktop.ui.status_style import STATUS_COLOURS, pretty_json
+from desktop.ui.status_style import STATUS_COLOURS, pretty_json, when
 from desktop.ui.task_columns import COLUMNS, Column
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,10 @@ TASK_ROLE = Qt.ItemDataRole.UserRole + 1
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2
 _TOOLTIP_CHARS = 2000
 AnyIndex = QModelIndex | QPersistentModelIndex
+_TIME_FIELDS = {
+    "created_at": "created_at", "scheduled_for": "scheduled_for", "next_attempt": "scheduled_for",
+    "started_at": "started_at", "finished_at": "finished_at",
+}
 
 
 class TaskTableModel(QAbstractTableModel):
@@ -69,6 +73,8 @@ class TaskTableModel(QAbstractTableModel):
         self._loading = False
         self._generation = 0
         self._started = False
+        self._first_loading = False
+        self._changed_while_loading: set[int] = set()
 
     # -- what it shows --------------------------------------------------------------------------
 
@@ -147,7 +153,8 @@ class TaskTableModel(QAbstractTableModel):
                 return pretty_json(task.payload)[:_TOOLTIP_CHARS]
             if column.key == "message":
                 return task.progress_message
-            return None
+            moment = _TIME_FIELDS.get(column.key)
+            return when(getattr(task, moment)) if moment else None
         if role == TASK_ROLE:
             return task
         if role == PROGRESS_ROLE:
@@ -204,6 +211,9 @@ class TaskTableModel(QAbstractTableModel):
         after = None if first else self._after
         size = self.page_size
         service = self.service
+        self._first_loading = first
+        if first:
+            self._changed_while_loading.clear()
         self._set_loading(True)
         self.jobs.read(
             lambda: q.fetch_page(service, flt, order, after, size),
@@ -235,6 +245,10 @@ class TaskTableModel(QAbstractTableModel):
         self._after = page.last_key
         self._complete = page.complete
         self.page_loaded.emit(added)
+        if first and self._changed_while_loading:
+            # The page may have been read before these changes: read those rows again.
+            changed, self._changed_while_loading = self._changed_while_loading, set()
+            self.refresh_rows(changed)
 
     def _on_error(self, generation: int, exc: BaseException) -> None:
         if generation != self._generation:
@@ -249,6 +263,8 @@ class TaskTableModel(QAbstractTableModel):
         """A task changed (started, finished, retried...): update, insert or remove its row."""
         if not self._started:
             return
+        if self._loading and self._first_loading:
+            self._changed_while_loading.add(task.id)
         row = self.row_of(task.id)
         matches = self._filter.matches(task)
         if row is not None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QHeaderView,
+    QMenu,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionProgressBar,
@@ -20,9 +21,9 @@ from desktop.queue import Task
 from desktop.ui.task_model import PROGRESS_ROLE, TASK_ROLE, TaskTableModel
 
 DEFAULT_WIDTHS = {
-    "id": 80, "status": 90, "agent": 110, "task_type": 80, "priority": 60, "attempts": 70,
-    "progress": 140, "message": 200, "created_at": 140, "scheduled_for": 140, "next_attempt": 140,
-    "started_at": 140, "finished_at": 140, "duration": 80, "lock_key": 110, "payload": 220,
+    "id": 70, "status": 90, "agent": 110, "task_type": 70, "priority": 60, "attempts": 70,
+    "progress": 140, "message": 200, "created_at": 100, "scheduled_for": 100, "next_attempt": 100,
+    "started_at": 100, "finished_at": 100, "duration": 80, "lock_key": 120, "payload": 240,
 }
 
 
@@ -50,7 +51,9 @@ class ProgressDelegate(QStyledItemDelegate):
 class TaskTableView(QTableView):
     """A row-selecting, sortable view of a TaskTableModel."""
 
-    def __init__(self, model: TaskTableModel, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, model: TaskTableModel, parent: QWidget | None = None, *, hidden: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(parent)
         self.setModel(model)
         self.task_model = model
@@ -72,9 +75,26 @@ class TaskTableView(QTableView):
                 self.setColumnWidth(i, DEFAULT_WIDTHS[column.key])
         if any(c.key == "progress" for c in model.columns):
             self.setItemDelegateForColumn(model.column_of("progress"), ProgressDelegate(self))
+        for key in hidden:
+            self.setColumnHidden(model.column_of(key), True)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._header_menu)
         self.sync_sort_indicator()
         self.setSortingEnabled(True)
         header.sortIndicatorChanged.connect(self._on_sort_indicator)
+
+    def _header_menu(self, pos: QPoint) -> None:
+        """Right-click on the header: choose the columns to show."""
+        menu = QMenu(self)
+        header = self.horizontalHeader()
+        shown = sum(not header.isSectionHidden(i) for i in range(header.count()))
+        for i, column in enumerate(self.task_model.columns):
+            action = menu.addAction(column.title)
+            action.setCheckable(True)
+            action.setChecked(not header.isSectionHidden(i))
+            action.setEnabled(header.isSectionHidden(i) or shown > 1)
+            action.toggled.connect(lambda on, i=i: self.setColumnHidden(i, not on))
+        menu.popup(header.mapToGlobal(pos))
 
     def sync_sort_indicator(self) -> None:
         """Show the model's sort order in the header, without asking the model to sort."""

@@ -14,7 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from desktop.ui.status_style import COMPLETED_COLOUR, FAILED_COLOUR
 
@@ -33,7 +33,7 @@ class ThroughputChart(QWidget):
         self.plot.setMinimumHeight(150)
         item = self.plot.getPlotItem()
         item.setLabel("bottom", "minutes ago")
-        item.setLabel("left", "tasks / min")
+        item.setLabel("left", "tasks")
         item.showGrid(x=False, y=True, alpha=0.25)
         self.x = np.arange(-MINUTES + 1, 1, dtype=float)
         zeros = np.zeros(MINUTES)
@@ -41,14 +41,18 @@ class ThroughputChart(QWidget):
         self.failed = pg.BarGraphItem(x=self.x, y0=zeros, height=zeros, width=0.8, brush=FAILED_COLOUR, pen=None)
         item.addItem(self.completed)
         item.addItem(self.failed)
-        self.legend = item.addLegend(offset=(8, 4), labelTextSize="8pt")
-        self.legend.addItem(self.completed, "completed")
-        self.legend.addItem(self.failed, "failed")
+        self.legend = QLabel(
+            f'<span style="color:{COMPLETED_COLOUR.name()}">■</span> completed&nbsp;&nbsp;'
+            f'<span style="color:{FAILED_COLOUR.name()}">■</span> failed&nbsp;&nbsp;(per minute, last hour)',
+            self,
+        )
         item.setXRange(-MINUTES + 0.5, 0.5, padding=0)
         item.setYRange(0, 1, padding=0)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        layout.setSpacing(2)
+        layout.addWidget(self.legend)
+        layout.addWidget(self.plot, 1)
         self._last: tuple[tuple[int, ...], tuple[int, ...]] | None = None
         self._apply_palette()
 
@@ -89,5 +93,3 @@ class ThroughputChart(QWidget):
             axis.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Mid)))
             axis.setTextPen(pg.mkPen(text))
             axis.setLabel(axis.labelText, color=text.name())
-        for _, label in self.legend.items:
-            label.setText(label.text, color=text.name())

@@ -218,8 +218,15 @@ class WorkerPool(QObject):
         deadline = time.monotonic() + seconds
         while not self._wake.is_set() and (left := deadline - time.monotonic()) > 0:
             if watcher.changed():
+                self._stop_cancelled()  # e.g. `agentq cancel` from a terminal: act within 50 ms
                 return
             self._wake.wait(min(WATCH_EVERY_S, left))
+
+    def _stop_cancelled(self) -> None:
+        if not self._running:
+            return
+        for task_id in self.service.cancel_requests(self.worker_id):
+            self.cancel_running(task_id)
 
     def _recover(self) -> None:
         recovered = self.service.recover_expired_leases()

@@ -115,7 +115,8 @@ def build(path: Path, *, seed: int = 7) -> None:
             token = task.lease_token or ""
             fails = task.agent == "flaky-deploy" or (task.agent == "nightly-report" and rng.random() < 0.5)
             if fails or rng.random() < 0.04:
-                error = rng.choice(FAILURES)
+                template = rng.choice(FAILURES)
+                error = type(template)(*template.args)  # a fresh exception: a reused one grows its traceback
                 service.fail(task.id, token, f"{type(error).__name__}: {error}", traceback=_traceback_for(error),
                              output_tail=f"starting {task.agent}\nstep 1/3 ok\nstep 2/3 failed: {error}")
             else:
@@ -139,10 +140,10 @@ def build(path: Path, *, seed: int = 7) -> None:
 def screenshots(db: Path, folder: Path) -> None:
     """Run the real app on a copy of `db` and grab the main window, then the Failed tab."""
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as home:
-        env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=f"{home}/xdg",
-                   AGENTQ_DATA_DIR=f"{home}/data", AGENTQ_CONFIG_DIR=f"{home}/config", AGENTQ_LOG_DIR=f"{home}/log")
-        for name, view in (("main-window.png", ""), ("failed-task.png", "failed")):
+    for name, view in (("main-window.png", ""), ("failed-task.png", "failed")):
+        with tempfile.TemporaryDirectory() as home:  # a fresh home: no remembered window layout
+            env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=f"{home}/xdg",
+                       AGENTQ_DATA_DIR=f"{home}/data", AGENTQ_CONFIG_DIR=f"{home}/config", AGENTQ_LOG_DIR=f"{home}/log")
             copy = Path(home) / "queue.db"
             shutil.copy(db, copy)
             env.update(AGENTQ_SCREENSHOT=str(folder / name), AGENTQ_SCREENSHOT_VIEW=view)
