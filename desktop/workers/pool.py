@@ -105,7 +105,6 @@ class WorkerPool(QObject):
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
-        self.service.enqueued.connect(self._on_enqueued)
 
     # -- control ----------------------------------------------------------------------------
 
@@ -117,6 +116,7 @@ class WorkerPool(QObject):
         if self.is_running:
             return
         self._stopping.clear()
+        self.service.enqueued.connect(self._on_enqueued)
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="agentq-dispatcher", daemon=True)
         self._dispatcher.start()
         self.state_changed.emit("running")
@@ -137,14 +137,14 @@ class WorkerPool(QObject):
         Tasks still running after the grace period are asked to stop and released: they become
         pending again, with no attempt counted and nothing marked failed.
         """
-        if not self.is_running:
+        if self._dispatcher is None:
             return
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         self.state_changed.emit("stopping")
         self._stopping.set()
         self._wake.set()
-        assert self._dispatcher is not None
-        self._dispatcher.join()
+        self._dispatcher.join()  # it may have ended by itself (burst mode)
+        self._dispatcher = None
         self._wait_idle(grace)
         for running in self.running_tasks():
             running.stop(StopReason.SHUTDOWN)
@@ -333,6 +333,8 @@ class WorkerPool(QObject):
                 if running is not None and running.given_up:  # the slot was handed on meanwhile
                     self._threads.reserveThread()
                     return
+                if self._slots > self.settings.concurrency:  # concurrency was lowered
+                    break
                 task = self._claim()
         except Exception:  # the database failed: leases expire and the tasks are recovered
             log.exception("worker slot stopped after an error")

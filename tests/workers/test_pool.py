@@ -201,3 +201,15 @@ def test_cancelling_a_running_command_kills_it_within_a_second(
     assert time.monotonic() - started < 1.0
     [attempt] = queue.attempts(task.id)
     assert attempt.outcome == "cancelled"
+
+
+def test_a_stopped_pool_can_start_again(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("echo", "echo")
+    pool = make_pool()
+    pool.start()
+    pool.stop(grace_s=0)
+    pool.start()
+    task = queue.enqueue("echo", {"again": True})
+    qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.COMPLETED, timeout=5_000)
