@@ -14,6 +14,9 @@ target_metadata = Base.metadata
 
 
 def run_on(connection: Connection) -> None:
+    from desktop.queue.db import serialize_migrations
+
+    serialize_migrations(connection)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -1,25 +1,44 @@
 """Queue engine benchmark: prints throughput and latency figures, and ratios to bare sqlite3.
 
-Run: `make bench` or `.venv/bin/python benchmarks/engine.py [--big-rows 1000000]`.
+Run: `make bench` or `.venv/bin/python benchmarks/engine.py [--big-rows 1000000] [--postgres URL]`.
 Each figure comes with the same work done through `sqlite3` directly (the same SQL, no ORM, no
 service), because this machine's absolute speed varies; the ratios are what to compare.
 Targets: enqueue_many >= 30,000 tasks/s; claim+complete >= 2,000 tasks/s on one thread and >= half
 the bare loop's rate; claim latency at 1,000,000 finished rows within 1.5x of that at 1,000.
+
+The PostgreSQL section runs on --postgres URL, else AGENTQ_TEST_POSTGRES_URL, else on a throwaway
+cluster (scripts/postgres-test-cluster.sh, stock durability settings) when PostgreSQL is
+installed. It creates a database of its own next to the URL's (so the user needs CREATEDB) and
+drops it afterwards: claim+complete with 1, 2 and 4 worker processes, and the pick-up latency of a
+task enqueued in one process by a LISTENing worker in another.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
+import multiprocessing as mp
+import os
 import secrets
 import sqlite3
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL
 
 from desktop.queue import TaskQueueService
+from desktop.queue.db import display_url, queue_url
 from desktop.queue.queries import SQLITE
+from desktop.queue.watch import watcher_for
+
+CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres-test-cluster.sh"
 
 def fresh(folder: Path, name: str) -> TaskQueueService:
     service = TaskQueueService.open(f"sqlite:///{folder / name}")
@@ -143,11 +162,152 @@ def claim_latency_ms(folder: Path, finished_rows: int, samples: int = 500) -> fl
     return statistics.median(times) * 1000
 
 
+# -- PostgreSQL ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def postgres_server(explicit: str | None) -> Iterator[URL | None]:
+    """The server to benchmark on, or None: --postgres, AGENTQ_TEST_POSTGRES_URL, a throwaway one."""
+    url = explicit or os.environ.get("AGENTQ_TEST_POSTGRES_URL")
+    if url:
+        yield queue_url(url)
+        return
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        yield None
+        return
+    folder = tempfile.mkdtemp(prefix="agentq-bench-pg-")
+    try:
+        out = subprocess.run(["bash", str(CLUSTER_SCRIPT), "start", folder], capture_output=True, text=True, check=True)
+        yield queue_url(out.stdout.strip())
+    finally:
+        subprocess.run(["bash", str(CLUSTER_SCRIPT), "stop", folder], capture_output=True)
+
+
+@contextmanager
+def scratch_database(server: URL, name: str) -> Iterator[str]:
+    """A new, empty database on `server` for one run; dropped afterwards."""
+    import psycopg
+
+    def admin() -> Any:
+        return psycopg.connect(
+            host=server.host, port=server.port, user=server.username, password=server.password,
+            dbname=server.database, autocommit=True,
+        )
+
+    name = f"{name}_{os.getpid()}"
+    with admin() as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin() as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _pg_worker(url: str, name: str, go: Any, out: Any) -> None:
+    service = TaskQueueService.open(url)
+    service.is_paused()  # connect before the clock starts
+    out.put(None)
+    go.wait()
+    counts: list[int] = []
+    drain(service, name, counts)
+    out.put((counts[0], time.time()))
+    service.close()
+
+
+def pg_claim_complete(server: URL, count: int, processes: int) -> float:
+    """Tasks/s drained by `processes` worker processes, each with its own service."""
+    with scratch_database(server, f"agentq_bench_{processes}") as url:
+        service = TaskQueueService.open(url)
+        service.add_agent("noop", "echo", concurrency=1000)
+        service.enqueue_many([{"agent": "noop", "payload": {"n": i}} for i in range(count)])
+        service.close()
+        ctx = mp.get_context("spawn")
+        go, out = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_pg_worker, args=(url, f"w{i}", go, out)) for i in range(processes)]
+        for proc in procs:
+            proc.start()
+        for _ in procs:
+            out.get(timeout=120)  # each one is connected
+        start = time.time()
+        go.set()
+        results = [out.get(timeout=600) for _ in procs]
+        for proc in procs:
+            proc.join()
+    assert sum(done for done, _ in results) == count, results
+    return rate(count, max(end for _, end in results) - start)
+
+
+def _pg_listener(url: str, poll_s: float, samples: int, ready: Any, out: Any) -> None:
+    """A worker that claims when its LISTEN connection hears of new work."""
+    service = TaskQueueService.open(url)
+    watcher = watcher_for(service.engine)
+    watcher.changed()
+    ready.set()
+    for _ in range(samples):
+        while True:
+            if watcher.changed() and (task := service.dequeue("listener")) is not None:
+                break
+            time.sleep(poll_s)
+        out.put(time.time() - task.payload["sent"])
+        service.complete(task.id, task.lease_token or "")
+    watcher.close()
+    service.close()
+
+
+def pg_pickup_ms(server: URL, poll_s: float, samples: int = 200) -> tuple[float, float]:
+    """p50 and p95 from enqueue (in this process) to claimed (in a LISTENing one), in ms."""
+    with scratch_database(server, "agentq_bench_latency") as url:
+        service = TaskQueueService.open(url)
+        service.add_agent("noop", "echo")
+        ctx = mp.get_context("spawn")
+        ready, out = ctx.Event(), ctx.Queue()
+        listener = ctx.Process(target=_pg_listener, args=(url, poll_s, samples, ready, out))
+        listener.start()
+        ready.wait(timeout=60)
+        delays = []
+        for _ in range(samples):
+            service.enqueue("noop", {"sent": time.time()})
+            delays.append(out.get(timeout=30) * 1000)
+            time.sleep(0.01 + 0.01 * secrets.randbelow(100) / 100)  # arrive at random points of a poll
+        listener.join()
+        service.close()
+    cuts = statistics.quantiles(delays, n=20)
+    return statistics.median(delays), cuts[18]
+
+
+def postgres_section(server: URL, count: int) -> None:
+    rates = {n: pg_claim_complete(server, count, n) for n in (1, 2, 4)}
+    fast = pg_pickup_ms(server, 0.001)
+    pool = pg_pickup_ms(server, 0.05)
+    print(f"postgresql at {display_url(server)} ({os.cpu_count()} CPUs here)")
+    for n, value in rates.items():
+        print(f"claim+complete, {n} process{'es' if n > 1 else '  '}    {value:10,.0f} tasks/s")
+    print(f"pick-up via LISTEN, 1 ms poll   {fast[0]:10.1f} ms p50 {fast[1]:8.1f} ms p95")
+    print(f"pick-up via LISTEN, 50 ms poll  {pool[0]:10.1f} ms p50 {pool[1]:8.1f} ms p95   (the worker pool's)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=5_000, help="tasks per throughput run")
     parser.add_argument("--big-rows", type=int, default=1_000_000, help="finished rows for the latency run")
+    parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server to benchmark too (user needs CREATEDB)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL section")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite section")
     args = parser.parse_args()
+    if not args.no_sqlite:
+        sqlite_section(args)
+    if args.no_postgres:
+        return
+    with postgres_server(args.postgres) as server:
+        if server is None:
+            print("postgresql: skipped (install PostgreSQL, or pass --postgres URL)")
+        else:
+            postgres_section(server, args.tasks)
+
+
+def sqlite_section(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="agentq-bench-") as tmp:
         folder = Path(tmp)
         single, bulk = bench_enqueue(folder, args.tasks // 2)

@@ -8,6 +8,7 @@ packages=(
   libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0        # Qt on an X server
   xvfb xauth                                                             # a virtual screen for screenshots
   desktop-file-utils                                                     # desktop-file-validate
+  postgresql                                                             # PostgreSQL tests (postgres-test-cluster.sh)
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -19,5 +20,5 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  echo "note: these Debian packages are missing; install them if Qt fails to start: ${missing[*]}" >&2
+  echo "note: these Debian packages are missing; install them if Qt fails to start, or to run the PostgreSQL tests: ${missing[*]}" >&2
 fi

@@ -1,16 +1,46 @@
-"""Shared fixtures: every test gets a real SQLite file in its own temporary folder."""
+"""Shared fixtures: every test gets a real SQLite file in its own temporary folder.
+
+The queue engine's tests also run against PostgreSQL: `service` and `queue_url` are parametrised
+over both backends. The PostgreSQL server is the one AGENTQ_TEST_POSTGRES_URL names (its user needs
+the CREATEDB privilege), else a throwaway cluster started by scripts/postgres-test-cluster.sh when
+PostgreSQL is installed; without either, those tests are skipped, saying how to enable them. Each
+PostgreSQL test gets a database of its own, copied from a migrated template.
+"""
 
 from __future__ import annotations
 
+import glob
+import itertools
 import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.engine import URL, make_url
 
 from desktop.queue import RetryPolicy, TaskQueueService
+from desktop.queue.db import queue_url as as_queue_url
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parents[1]
+CLUSTER_SCRIPT = REPO / "scripts" / "postgres-test-cluster.sh"
+NO_POSTGRES = (
+    "PostgreSQL is not available, so the PostgreSQL variants of the queue tests are skipped. "
+    "To run them, install the server (`sudo bash scripts/system-deps.sh`, or `apt-get install "
+    "postgresql`): the tests then start a throwaway cluster themselves. Or point "
+    "AGENTQ_TEST_POSTGRES_URL at a server, e.g. postgresql+psycopg://user:pw@host/db, whose user "
+    "may CREATE DATABASE."
+)
+_database_numbers = itertools.count(1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgresql: runs against a PostgreSQL server")
 
 
 class FakeClock:
@@ -50,9 +80,80 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+def postgres_installed() -> bool:
+    return bool(glob.glob("/usr/lib/postgresql/*/bin/initdb") or shutil.which("initdb"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[URL]:
+    """The URL of a PostgreSQL database whose user may create databases (skips without one)."""
+    if os.environ.get("AGENTQ_TEST_POSTGRES_URL"):
+        yield as_queue_url(os.environ["AGENTQ_TEST_POSTGRES_URL"])
+        return
+    if not postgres_installed():
+        pytest.skip(NO_POSTGRES)
+    # Not pytest's tmp_path: the server runs as another user, who must be able to reach it.
+    folder = tempfile.mkdtemp(prefix="agentq-pg-")
+    try:
+        started = subprocess.run(
+            ["bash", str(CLUSTER_SCRIPT), "start", folder, "--no-fsync"], capture_output=True, text=True, timeout=120
+        )
+        if started.returncode != 0:  # installed but broken: an error, never a silent skip
+            pytest.fail(f"scripts/postgres-test-cluster.sh could not start a cluster:\n{started.stderr}")
+        yield make_url(started.stdout.strip())
+    finally:
+        subprocess.run(["bash", str(CLUSTER_SCRIPT), "stop", folder], capture_output=True, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _admin(url: URL) -> Any:
+    import psycopg
+
+    return psycopg.connect(
+        host=url.host, port=url.port, user=url.username, password=url.password, dbname=url.database,
+        autocommit=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: URL) -> Iterator[str]:
+    """A database migrated to head, copied for each test (much faster than migrating each)."""
+    name = f"agentq_template_{os.getpid()}"
+    with _admin(postgres_server) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    TaskQueueService.open(postgres_server.set(database=name)).close()
+    yield name
+    with _admin(postgres_server) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
-def service(db_url: str, clock: FakeClock) -> Iterator[TaskQueueService]:
-    """A service on a fresh database file, with a fake clock and jitter-free retries."""
-    svc = TaskQueueService.open(db_url, clock=clock, retry_policy=RetryPolicy(jitter=0.0))
+def postgres_url(postgres_server: URL, postgres_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards. The URL includes
+    the password, so spawned processes can open it."""
+    name = f"agentq_test_{os.getpid()}_{next(_database_numbers)}"
+    with _admin(postgres_server) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {postgres_template}")
+    yield postgres_server.set(database=name).render_as_string(hide_password=False)
+    with _admin(postgres_server) as admin:  # FORCE: a killed worker process may have left a session
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def queue_url(request: pytest.FixtureRequest, db_path: Path) -> str:
+    """The URL of an empty queue, once on a SQLite file and once on a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{db_path}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def service(queue_url: str, clock: FakeClock) -> Iterator[TaskQueueService]:
+    """A service on a fresh database (SQLite, then PostgreSQL), with a fake clock and jitter-free retries."""
+    svc = TaskQueueService.open(queue_url, clock=clock, retry_policy=RetryPolicy(jitter=0.0))
     yield svc
     svc.close()

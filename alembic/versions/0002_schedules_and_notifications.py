@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("lock_key", sa.String(length=500), nullable=True),
         sa.Column("task_type", sa.String(length=100), nullable=True),
-        sa.Column("enabled", sa.Boolean(), server_default=sa.text("1"), nullable=False),
+        sa.Column("enabled", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("next_fire_at", sa.Float(precision=53), nullable=False),
         sa.Column("last_fired_at", sa.Float(precision=53), nullable=True),
         sa.Column("created_at", sa.Float(precision=53), nullable=False),

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import QueuePool
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 BUSY_TIMEOUT_MS = 30_000
 WRITE = "agentq_write"  # execution option: start the transaction with BEGIN IMMEDIATE
+MIGRATION_LOCK = 0x61677131  # PostgreSQL advisory lock key taken while migrating ("agq1")
 
 
 def migrations_dir() -> Path:
@@ -32,6 +33,22 @@ def migrations_dir() -> Path:
 
 def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def queue_url(url: str | URL) -> URL:
+    """`url` as a URL object; ``postgresql://`` and ``postgres://`` get the psycopg (3) driver,
+    the one Agent Queue installs, instead of SQLAlchemy's default psycopg2."""
+    if isinstance(url, str) and url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    url = make_url(url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def display_url(url: str | URL) -> str:
+    """The URL with its password replaced by ``***``: the only form to log or show."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def create_queue_engine(url: str | URL, *, pool_size: int = 8) -> Engine:
@@ -43,10 +60,21 @@ def create_queue_engine(url: str | URL, *, pool_size: int = 8) -> Engine:
     writes (it waits on the busy timeout for the write lock) and a plain ``BEGIN`` for reads.
     ``synchronous=NORMAL`` in WAL mode survives a crash of the app or the OS process; only a power
     cut can lose the last commits.
+
+    On PostgreSQL the isolation level is pinned to READ COMMITTED whatever the server's default:
+    the claim's locking (queries.py) is written for it, and stricter levels would only add
+    serialisation failures.
     """
-    url = make_url(url)
+    url = queue_url(url)
     if not is_sqlite(url):
-        return create_engine(url, pool_size=pool_size, max_overflow=4 * pool_size, pool_pre_ping=True)
+        return create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=4 * pool_size,
+            pool_pre_ping=True,
+            isolation_level="READ COMMITTED",
+            connect_args={"application_name": "agentq"} if url.get_backend_name() == "postgresql" else {},
+        )
     path = _sqlite_path(url)
     check_sqlite_file(path)
     engine = create_engine(
@@ -163,3 +191,38 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
     log.info("database migrated from %s to %s", current or "empty", revision)
+
+
+def serialize_migrations(conn: Connection) -> None:
+    """Make processes that migrate at the same moment take turns (alembic's env.py calls this).
+
+    SQLite's BEGIN IMMEDIATE already does. On PostgreSQL a transaction-scoped advisory lock does:
+    whoever waited finds the schema at head and has nothing left to do.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+
+
+def storage_error(exc: Exception, where: str) -> DatabaseFileError | None:
+    """A message a user can act on for an environment error (disk full, read-only, corrupt,
+    unreachable server), or None for anything else. `where` must be a display_url."""
+    message = str(getattr(exc, "orig", exc))
+    if "disk is full" in message or "No space left on device" in message:
+        return DatabaseFileError(
+            f"The disk holding {where} is full; nothing was written. Free some space and try again."
+        )
+    if "readonly" in message or "read-only" in message:
+        return DatabaseFileError(f"The database {where} is read-only; nothing was written.")
+    if "malformed" in message or "not a database" in message:
+        return DatabaseFileError(f"The database {where} is corrupt ({message}). Restore a backup.")
+    if "locked" in message:
+        return DatabaseFileError(
+            f"The database {where} stayed locked by another program for too long; try again."
+        )
+    # libpq's messages name the host, port, user and database, never the password.
+    if "connection" in message and ("failed" in message or "closed" in message or "terminat" in message):
+        return DatabaseFileError(
+            f"Cannot reach the database server of {where} ({message.strip()}). Check that the server "
+            "runs and accepts connections from this machine, and the user name and password."
+        )
+    return None

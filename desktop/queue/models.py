@@ -15,7 +15,9 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -42,7 +44,7 @@ class AgentRow(Base):
     max_retries: Mapped[int | None] = mapped_column(Integer)
     retry_base_s: Mapped[float | None] = mapped_column(Float(53))
     retry_cap_s: Mapped[float | None] = mapped_column(Float(53))
-    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("0"))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     notify_url: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[float] = mapped_column(Timestamp)
     updated_at: Mapped[float] = mapped_column(Timestamp)
@@ -76,7 +78,7 @@ class TaskRow(Base):
     lease_token: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[float | None] = mapped_column(Timestamp)
     cancel_requested: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=text("0")
+        Boolean, default=False, server_default=false()
     )
     created_by: Mapped[str | None] = mapped_column(String(200))
     notify_url: Mapped[str | None] = mapped_column(String(2000))
@@ -176,7 +178,7 @@ class ScheduleRow(Base):
     priority: Mapped[int] = mapped_column(Integer, default=3)
     lock_key: Mapped[str | None] = mapped_column(String(500))
     task_type: Mapped[str | None] = mapped_column(String(100))
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("1"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     next_fire_at: Mapped[float] = mapped_column(Timestamp, index=True)
     last_fired_at: Mapped[float | None] = mapped_column(Timestamp)
     created_at: Mapped[float] = mapped_column(Timestamp)

@@ -1,7 +1,8 @@
 """Recurring tasks: cron expressions in a time zone, fired exactly once per due time.
 
 Firing happens inside one write transaction that enqueues the task and moves the schedule's
-`next_fire_at` past now, so several workers calling fire_due_schedules at once still enqueue one
+`next_fire_at` past now, with the schedule's row locked (SQLite's write lock; FOR UPDATE SKIP
+LOCKED on PostgreSQL), so several workers calling fire_due_schedules at once still enqueue one
 task per fire. Fire times missed while nothing ran (the app was closed) are run once, not once each.
 """
 
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from desktop.errors import NotFoundError, TaskValidationError
 from desktop.queue import validation as check
@@ -97,10 +99,11 @@ class ScheduleOps:
         }
         values["next_fire_at"] = next_fire(values["cron"], values["timezone"], now)
         self.get_agent(agent)  # raises NotFoundError naming it
-        with self._write() as conn:
-            if conn.execute(select(SC.c.id).where(SC.c.name == name)).first():
-                raise TaskValidationError("name", f"a schedule named {name!r} already exists")
-            row = conn.execute(insert(SC).values(values).returning(*SC.c)).one()
+        try:
+            with self._write() as conn:
+                row = conn.execute(insert(SC).values(values).returning(*SC.c)).one()
+        except IntegrityError as exc:
+            raise TaskValidationError("name", f"a schedule named {name!r} already exists") from exc
         return schedule_from_row(row._mapping)
 
     def list_schedules(self) -> list[Schedule]:
@@ -111,7 +114,7 @@ class ScheduleOps:
     def set_schedule_enabled(self, name: str, enabled: bool) -> Schedule:
         now = self.clock()
         with self._write() as conn:
-            row = conn.execute(select(SC).where(SC.c.name == name)).first()
+            row = conn.execute(select(SC).where(SC.c.name == name).with_for_update()).first()
             if row is None:
                 raise NotFoundError(f"schedule: there is no schedule named {name!r}")
             values: dict[str, Any] = {"enabled": enabled}
@@ -136,7 +139,14 @@ class ScheduleOps:
             return []
         fired: list[Task] = []
         with self._write() as conn:
-            rows = conn.execute(select(SC).where(SC.c.enabled.is_(True), SC.c.next_fire_at <= now)).all()
+            # On PostgreSQL, several workers run this at once: each takes the due schedules no one
+            # else holds, and a schedule fired meanwhile no longer matches once its row is locked.
+            rows = conn.execute(
+                select(SC)
+                .where(SC.c.enabled.is_(True), SC.c.next_fire_at <= now)
+                .order_by(SC.c.id)
+                .with_for_update(skip_locked=True)
+            ).all()
             for row in rows:
                 item = check.new_task(
                     row.agent,

@@ -4,11 +4,14 @@ Every operation is one short transaction. On SQLite, writes begin with BEGIN IMM
 concurrent claimers in threads and processes queue up on the write lock instead of failing; the
 database's partial unique indexes make "one running task per lock key" and "one unfinished task per
 unique key" hold even if a caller bypasses the service.
+
+On PostgreSQL (READ COMMITTED) writers run side by side, so a write that decides from what it
+read locks the rows it read: `with_for_update()` (SQLAlchemy leaves it out on SQLite, where the
+write lock already serialises). Claiming and unblocking, the hot paths, do it in queries.py.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import secrets
@@ -33,11 +36,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from desktop.errors import (
-    DatabaseFileError,
     LeaseLostError,
     NotFoundError,
     TaskStateError,
@@ -45,7 +47,7 @@ from desktop.errors import (
 )
 from desktop.queue import queries
 from desktop.queue import validation as check
-from desktop.queue.db import WRITE, create_queue_engine, upgrade
+from desktop.queue.db import WRITE, create_queue_engine, display_url, storage_error, upgrade
 from desktop.queue.events import Signal
 from desktop.queue.models import READY, AgentRow, AttemptRow, DependencyRow, QueueStateRow, TaskRow
 from desktop.queue.retry import RetryPolicy
@@ -81,6 +83,7 @@ _AGENT_FIELDS = frozenset(
     }
 )
 NOTIFY_AGENT = "agentq-notify"  # the http agent that delivers completion webhooks
+CLAIM_ATTEMPTS = 20  # claims lost to a concurrent claimer before dequeue gives up until the next poll
 _UNCHANGED: Any = object()
 _LEASE_CLEARED = {"lease_owner": None, "lease_token": None, "lease_expires_at": None}
 
@@ -126,20 +129,21 @@ class TaskQueueService(ScheduleOps):
         self.enqueued: Signal[list[Task]] = Signal()
 
     @classmethod
-    def open(cls, url: str, **options: Any) -> TaskQueueService:
-        """Open (creating or migrating) the queue database at `url`, e.g. ``sqlite:///queue.db``."""
+    def open(cls, url: str | URL, **options: Any) -> TaskQueueService:
+        """Open (creating or migrating) the queue database at `url`, e.g. ``sqlite:///queue.db``
+        or ``postgresql+psycopg://user:password@host/dbname``."""
         engine = create_queue_engine(url)
         try:
             upgrade(engine)
         except OperationalError as exc:
             engine.dispose()
-            _raise_storage_error(exc, url)
+            _raise_storage_error(exc, display_url(engine.url))
         return cls(engine, **options)
 
     @property
     def url(self) -> str:
         """The database URL with any password hidden."""
-        return make_url(self.engine.url).render_as_string(hide_password=True)
+        return display_url(self.engine.url)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -260,14 +264,17 @@ class TaskQueueService(ScheduleOps):
         Finished tasks keep the agent's name in the history.
         """
         with self._write() as conn:
-            if conn.execute(select(G.c.id).where(G.c.name == name)).first() is None:
+            # The agent's row first: enqueues of it wait, or see it gone (they lock it to share).
+            if conn.execute(select(G.c.id).where(G.c.name == name).with_for_update()).first() is None:
                 raise NotFoundError(f"agent: there is no agent named {name!r}")
-            unfinished = conn.execute(
-                select(T.c.id).where(T.c.agent == name, T.c.status.not_in(_FINISHED))
-            ).scalars().all()
-            running = conn.execute(
-                select(func.count()).where(T.c.agent == name, T.c.status == TaskStatus.RUNNING.value)
-            ).scalar_one()
+            statuses = conn.execute(
+                select(T.c.id, T.c.status)
+                .where(T.c.agent == name, T.c.status.not_in(_FINISHED))
+                .order_by(T.c.id)
+                .with_for_update()
+            ).all()
+            unfinished = [task_id for task_id, _ in statuses]
+            running = sum(status == TaskStatus.RUNNING.value for _, status in statuses)
             if unfinished and not cancel_tasks:
                 raise TaskStateError(
                     f"agent {name!r} has {len(unfinished)} unfinished tasks; cancel them first "
@@ -321,8 +328,14 @@ class TaskQueueService(ScheduleOps):
     def _insert(self, items: Sequence[check.NewTask], *, batch: bool) -> list[Task]:
         if not items:
             return []
-        with self._write() as conn:
-            tasks, inserted = self._insert_in(conn, items, batch=batch)
+        try:
+            with self._write() as conn:
+                tasks, inserted = self._insert_in(conn, items, batch=batch)
+        except IntegrityError:
+            # On PostgreSQL another connection committed the same unique key (or deleted a
+            # dependency) after we looked: look again, and return its task as SQLite would.
+            with self._write() as conn:
+                tasks, inserted = self._insert_in(conn, items, batch=batch)
         if inserted:
             self.enqueued.send(inserted)
         return tasks
@@ -341,9 +354,10 @@ class TaskQueueService(ScheduleOps):
             r.name: r
             for r in conn.execute(
                 select(
-                G.c.name, G.c.timeout_s, G.c.max_retries, G.c.retry_base_s, G.c.retry_cap_s, G.c.notify_url
-            )
+                    G.c.name, G.c.timeout_s, G.c.max_retries, G.c.retry_base_s, G.c.retry_cap_s, G.c.notify_url
+                )
                 .where(G.c.name.in_({i.agent for i in items}))
+                .with_for_update(read=True, key_share=True)  # remove_agent waits for us
             )
         }
         dep_status = self._dependency_statuses(conn, {d for i in items for d in i.depends_on})
@@ -397,6 +411,8 @@ class TaskQueueService(ScheduleOps):
         ]
         if deps:
             conn.execute(insert(D), deps)
+        if inserted:
+            queries.notify(conn)
         return [inserted[e] if isinstance(e, int) else e for e in results], inserted
 
     def _insert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Task]:
@@ -421,9 +437,15 @@ class TaskQueueService(ScheduleOps):
 
     @staticmethod
     def _dependency_statuses(conn: Connection, ids: set[int]) -> dict[int, str]:
+        """Statuses of the tasks `ids`, share-locked: a dependency that fails for good meanwhile
+        waits for this transaction, then cancels the new dependents it can now see."""
         if not ids:
             return {}
-        return dict(conn.execute(select(T.c.id, T.c.status).where(T.c.id.in_(ids))).all())
+        return dict(
+            conn.execute(
+                select(T.c.id, T.c.status).where(T.c.id.in_(ids)).order_by(T.c.id).with_for_update(read=True)
+            ).all()
+        )
 
     @staticmethod
     def _unfinished_by_unique_key(conn: Connection, keys: set[str | None]) -> dict[str, Task]:
@@ -464,23 +486,22 @@ class TaskQueueService(ScheduleOps):
         a write transaction, so no two claimers ever get the same task.
         """
         now = self.clock()
-        with self._write() as conn:
-            row = queries.fetch_one(
-                conn,
-                "claim",
-                {
-                    "now": now,
-                    "worker": worker_id,
-                    "token": secrets.token_hex(16),
-                    "expires": now + lease_s,
-                    "agents": None if agents is None else json.dumps(list(agents)),
-                    "types": None if task_types is None else json.dumps(list(task_types)),
-                },
-            )
-            if row is None:
-                return None
-            queries.execute(conn, "new_attempt", {"task_id": row["id"], "worker": worker_id, "now": now})
-        return task_from_row(row)
+        agents = None if agents is None else list(agents)
+        task_types = None if task_types is None else list(task_types)
+        for _ in range(CLAIM_ATTEMPTS):
+            try:
+                with self._write() as conn:
+                    row = queries.claim(
+                        conn, now=now, worker=worker_id, token=secrets.token_hex(16), expires=now + lease_s,
+                        agents=agents, types=task_types,
+                    )
+                    if row is None:
+                        return None
+                    queries.execute(conn, "new_attempt", {"task_id": row["id"], "worker": worker_id, "now": now})
+                return task_from_row(row)
+            except queries.ClaimRace:
+                continue
+        return None
 
     def heartbeat(
         self,
@@ -531,7 +552,8 @@ class TaskQueueService(ScheduleOps):
             if row is None:
                 raise LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
             self._end_attempt(conn, task_id, now, "completed", output_tail=output_tail)
-            queries.execute(conn, "unblock", {"done": task_id})
+            if queries.unblock(conn, task_id):
+                queries.notify(conn)
             task = task_from_row(row)
             if task.notify_url:
                 self._notify(conn, task)
@@ -556,9 +578,9 @@ class TaskQueueService(ScheduleOps):
         now = self.clock()
         with self._write() as conn:
             row = conn.execute(
-                select(T).where(
-                    T.c.id == task_id, T.c.lease_token == lease_token, T.c.status == TaskStatus.RUNNING.value
-                )
+                select(T)
+                .where(T.c.id == task_id, T.c.lease_token == lease_token, T.c.status == TaskStatus.RUNNING.value)
+                .with_for_update()  # a cancel request made meanwhile is seen, not overwritten
             ).first()
             if row is None:
                 raise LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
@@ -655,6 +677,7 @@ class TaskQueueService(ScheduleOps):
             if not done:
                 raise LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
             self._end_attempt(conn, task_id, now, "interrupted", error=reason)
+            queries.notify(conn)
             return self._get(conn, task_id)
 
     def _notify(self, conn: Connection, task: Task) -> None:
@@ -666,12 +689,16 @@ class TaskQueueService(ScheduleOps):
         now = self.clock()
         if conn.execute(select(G.c.id).where(G.c.name == NOTIFY_AGENT)).first() is None:
             config = {"url": "{url}", "method": "POST", "body_key": "body", "timeout_s": 10}
-            conn.execute(
-                insert(G).values(
-                    name=NOTIFY_AGENT, kind="http", config=check.agent_config(config), concurrency=4,
-                    max_retries=8, retry_base_s=10.0, retry_cap_s=600.0, created_at=now, updated_at=now,
-                )
-            )
+            try:
+                with conn.begin_nested():  # another worker may create it at the same moment
+                    conn.execute(
+                        insert(G).values(
+                            name=NOTIFY_AGENT, kind="http", config=check.agent_config(config), concurrency=4,
+                            max_retries=8, retry_base_s=10.0, retry_cap_s=600.0, created_at=now, updated_at=now,
+                        )
+                    )
+            except IntegrityError:
+                pass
         started = task.started_at.timestamp() if task.started_at else now
         body = {
             "task_id": task.id,
@@ -698,7 +725,10 @@ class TaskQueueService(ScheduleOps):
         now = self.clock()
         with self._write() as conn:
             rows = conn.execute(
-                select(T).where(T.c.status == TaskStatus.RUNNING.value, T.c.lease_expires_at < now)
+                select(T)
+                .where(T.c.status == TaskStatus.RUNNING.value, T.c.lease_expires_at < now)
+                .order_by(T.c.id)
+                .with_for_update(skip_locked=True)  # being finished, or recovered by another worker
             ).all()
             for row in rows:
                 log.warning("task %s: lease of worker %s expired; putting it back", row.id, row.lease_owner)
@@ -714,6 +744,7 @@ class TaskQueueService(ScheduleOps):
             status = self._status(conn, task_id)
             if status == TaskStatus.RUNNING:
                 conn.execute(update(T).where(T.c.id == task_id).values(cancel_requested=True))
+                queries.notify(conn)  # its worker, maybe on another host, stops it now
             elif status in FINISHED_STATUSES:
                 raise TaskStateError(f"task {task_id} is already {status}; there is nothing to cancel")
             else:
@@ -723,13 +754,17 @@ class TaskQueueService(ScheduleOps):
     def cancel_many(self, ids: Iterable[int]) -> list[Task]:
         """Cancel every unfinished task of `ids` in one transaction; finished ones are skipped."""
         acted = []
+        ids = list(dict.fromkeys(ids))
         with self._write() as conn:
-            for task_id in dict.fromkeys(ids):
+            # Lock them all at once, in id order: two overlapping cancel_many never deadlock.
+            conn.execute(select(T.c.id).where(T.c.id.in_(ids)).order_by(T.c.id).with_for_update()).all()
+            for task_id in ids:
                 status = self._status(conn, task_id)
                 if status in FINISHED_STATUSES:
                     continue
                 if status == TaskStatus.RUNNING:
                     conn.execute(update(T).where(T.c.id == task_id).values(cancel_requested=True))
+                    queries.notify(conn)
                 else:
                     self._cancel_now(conn, task_id, "cancelled by the user")
                 acted.append(self._get(conn, task_id))
@@ -781,7 +816,11 @@ class TaskQueueService(ScheduleOps):
                     f"task {task_id} is {status}; only failed, cancelled or retrying tasks can be retried"
                 )
             deps = conn.execute(
-                select(T.c.id, T.c.status).join(D, D.c.depends_on_id == T.c.id).where(D.c.task_id == task_id)
+                select(T.c.id, T.c.status)
+                .join(D, D.c.depends_on_id == T.c.id)
+                .where(D.c.task_id == task_id)
+                .order_by(T.c.id)
+                .with_for_update(of=T, read=True)
             ).all()
             for dep_id, dep_status in deps:
                 if dep_status in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
@@ -808,13 +847,18 @@ class TaskQueueService(ScheduleOps):
                 raise TaskStateError(
                     f"task {task_id}: another unfinished task has the same unique key"
                 ) from exc
+            queries.notify(conn)
             return self._get(conn, task_id)
 
     def delete_tasks(self, ids: Iterable[int]) -> int:
         """Delete finished tasks (and their action log); unfinished ones are refused as a whole."""
         ids = list(dict.fromkeys(ids))
         with self._write() as conn:
-            statuses = dict(conn.execute(select(T.c.id, T.c.status).where(T.c.id.in_(ids))).all())
+            statuses = dict(
+                conn.execute(
+                    select(T.c.id, T.c.status).where(T.c.id.in_(ids)).order_by(T.c.id).with_for_update()
+                ).all()
+            )
             missing = [i for i in ids if i not in statuses]
             if missing:
                 raise NotFoundError(f"task {missing[0]} does not exist")
@@ -834,10 +878,16 @@ class TaskQueueService(ScheduleOps):
 
     def _set_paused(self, agent: str | None, paused: bool) -> None:
         with self._write() as conn:
+            if not paused:
+                queries.notify(conn)
             if agent is None:
                 value = "1" if paused else "0"
                 if not conn.execute(update(S).where(S.c.key == "paused").values(value=value)).rowcount:
-                    conn.execute(insert(S).values(key="paused", value=value))
+                    try:
+                        with conn.begin_nested():  # the first pause ever, maybe from two places
+                            conn.execute(insert(S).values(key="paused", value=value))
+                    except IntegrityError:
+                        conn.execute(update(S).where(S.c.key == "paused").values(value=value))
                 return
             done = conn.execute(
                 update(G).where(G.c.name == agent).values(paused=paused, updated_at=self.clock())
@@ -869,7 +919,8 @@ class TaskQueueService(ScheduleOps):
 
     @staticmethod
     def _status(conn: Connection, task_id: int) -> TaskStatus:
-        status = conn.execute(select(T.c.status).where(T.c.id == task_id)).scalar()
+        """The task's status, row-locked for the write that depends on it (no claim slips in)."""
+        status = conn.execute(select(T.c.status).where(T.c.id == task_id).with_for_update()).scalar()
         if status is None:
             raise NotFoundError(f"task {task_id} does not exist")
         return TaskStatus(status)
@@ -924,9 +975,11 @@ class TaskQueueService(ScheduleOps):
         if search:
             pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             columns = (T.c.agent, T.c.task_type, T.c.lock_key, T.c.payload, T.c.last_error)
-            terms = [column.like(pattern, escape="\\") for column in columns]
-            if search.strip().lstrip("#").isdigit():
-                terms.append(T.c.id == int(search.strip().lstrip("#")))
+            # ilike: case-insensitive on PostgreSQL too, as LIKE is on SQLite
+            terms = [column.ilike(pattern, escape="\\") for column in columns]
+            number = search.strip().lstrip("#")
+            if number.isdigit() and int(number) < 2**31:  # ids are 32-bit integers on PostgreSQL
+                terms.append(T.c.id == int(number))
             query = query.where(or_(*terms))
         return query
 
@@ -1050,8 +1103,8 @@ class TaskQueueService(ScheduleOps):
                 ).scalars().all()
                 if not ids:
                     return deleted
-                conn.execute(delete(T).where(T.c.id.in_(ids)))
-            deleted += len(ids)
+                # The status again: one may have been retried since the select.
+                deleted += conn.execute(delete(T).where(T.c.id.in_(ids), T.c.status.in_(_FINISHED))).rowcount
 
 
 def _first(*values: Any) -> Any:
@@ -1063,24 +1116,8 @@ def _case(condition: Any, value: Any) -> Any:
 
 
 def _raise_storage_error(exc: Exception, where: str) -> NoReturn:
-    """Raise SQLite's environment errors as messages a user can act on; re-raise the rest."""
-    error = _storage_error(str(getattr(exc, "orig", exc)), where)
+    """Raise environment errors as messages a user can act on; re-raise the rest."""
+    error = storage_error(exc, where)
     if error is None:
         raise exc
     raise error from exc
-
-
-def _storage_error(message: str, where: str) -> DatabaseFileError | None:
-    if "disk is full" in message or "database or disk is full" in message:
-        return DatabaseFileError(
-            f"The disk holding {where} is full; nothing was written. Free some space and try again."
-        )
-    if "readonly" in message or "read-only" in message:
-        return DatabaseFileError(f"The database {where} is read-only; nothing was written.")
-    if "malformed" in message or "not a database" in message:
-        return DatabaseFileError(f"The database {where} is corrupt ({message}). Restore a backup.")
-    if "locked" in message:
-        return DatabaseFileError(
-            f"The database {where} stayed locked by another program for too long; try again."
-        )
-    return None

@@ -87,7 +87,7 @@ def open_service(database: str | None, settings: Settings, *, interactive: bool 
     except (DatabaseFileError, AgentQueueError) as exc:
         log.error("cannot open the database %s: %s", url, exc)
         message = str(exc)
-    except Exception as exc:  # noqa: BLE001 - one clear sentence for the user, the rest in the log
+    except Exception as exc:
         log.exception("cannot open the database %s", url)
         message = f"An unexpected error ({type(exc).__name__}: {exc}). The details are in the log in {paths.log_dir()}."
     _problem("Agent Queue: database", f"Agent Queue cannot open the database {where}.", f"{message}\n\n{advice}",

@@ -60,9 +60,15 @@ class FieldErrors:
         widget.setFocus()
 
     def show_validation(self, exc: TaskValidationError) -> None:
+        """Show the rule at the field it names: 'config.argv' shows as 'argv: …' under config."""
         key = self._resolve(exc.field)
-        text = exc.rule if key == exc.field else f"{exc.field}: {exc.rule}"
-        self.show(exc.field, text[:1].upper() + text[1:])
+        if key == exc.field:
+            text = exc.rule[:1].upper() + exc.rule[1:]
+        elif key is None:
+            text = f"{exc.field}: {exc.rule}"
+        else:
+            text = f"{exc.field[len(key):].lstrip('.')}: {exc.rule}"
+        self.show(exc.field, text)
 
     def message(self, name: str) -> str:
         """The message shown for field `name` now ('' if none): handy for tests."""

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QSettings, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.ui.jobs import Jobs
@@ -135,6 +143,8 @@ class HistoryPanel(QWidget):
                 self.total = count
                 self._show_count()
                 self.count_changed.emit(count)
+            else:
+                self.count_tasks()  # the filter changed while this count ran (and others were skipped)
 
         self.jobs.read(lambda: service.count_tasks(statuses, agent, search), done, lambda exc: None,
                        owner=self, name="history-count", skip_if_busy=True)

@@ -70,7 +70,7 @@ class _Job(QRunnable):
                 value = self._fn()
             except Exception as exc:
                 if not _is_user_error(exc):
-                    log.error("background job %s failed", self._name, exc_info=True)
+                    log.exception("background job %s failed", self._name)
                 if not jobs.closed:
                     jobs.relay.posted.emit((self._on_error or jobs.default_error, exc, self._owner))
                 return

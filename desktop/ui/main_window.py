@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
+    QFrame,
     QGroupBox,
     QLabel,
     QMainWindow,
@@ -23,7 +24,12 @@ from desktop.config import Settings
 from desktop.queue import Task, TaskQueueService, TaskStatus
 from desktop.ui.agent_model import agent_lines
 from desktop.ui.agents_panel import AgentsPanel
-from desktop.ui.close_flow import WAIT_FOREVER_S, CloseChoice, PoolShutdown, ask_close_choice
+from desktop.ui.close_flow import (
+    WAIT_FOREVER_S,
+    CloseChoice,
+    PoolShutdown,
+    ask_close_choice,
+)
 from desktop.ui.error_report import guarded, show_error, user_message
 from desktop.ui.failed_panel import FailedPanel
 from desktop.ui.history_panel import HistoryPanel
@@ -33,7 +39,7 @@ from desktop.ui.queue_monitor import QueueMonitor, Snapshot
 from desktop.ui.running_panel import RunningPanel
 from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.stats_panel import StatsPanel
-from desktop.ui.task_actions import TaskActions
+from desktop.ui.task_actions import RETRYABLE, TaskActions
 from desktop.ui.task_dialog import NewTaskDialog
 from desktop.ui.tray import AppTray
 from desktop.workers.pool import WorkerPool
@@ -115,11 +121,16 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self.tray = AppTray(self, self.pause_action, self.show_window, self.quit_app)
 
+        self._soon = QTimer(self)  # a burst of task events asks for one statistics poll
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(300)
+        self._soon.timeout.connect(self.monitor.poll_snapshot)
         self._live = QTimer(self)
         self._live.setInterval(LIVE_REFRESH_MS)
         self._live.timeout.connect(self.refresh_live)
         self._connect()
         self.restore_state()
+        self._update_actions()
 
     # -- building -------------------------------------------------------------------------------
 
@@ -167,7 +178,13 @@ class MainWindow(QMainWindow):
         self.db_label = QLabel(self)
         self.db_label.setText(f"Database: {_location(self.service.url)}")
         self.db_label.setToolTip(self.service.url)
-        for label in (self.state_label, self.counts_label, self.db_label):
+        for i, label in enumerate((self.state_label, self.counts_label, self.db_label)):
+            if i:
+                line = QFrame(self)
+                line.setFrameShape(QFrame.Shape.VLine)
+                line.setFrameShadow(QFrame.Shadow.Sunken)
+                bar.addPermanentWidget(line)
+            label.setContentsMargins(4, 0, 4, 0)
             bar.addPermanentWidget(label)
         self._show_state()
 
@@ -188,6 +205,12 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(lambda _i: self.refresh_live())
         for model in self.models:
             model.load_failed.connect(self._poll_failed)
+            model.dataChanged.connect(self._update_actions)
+            model.rowsRemoved.connect(self._update_actions)
+            model.modelReset.connect(self._update_actions)
+        for panel in (self.history, self.running, self.failed):
+            panel.view.selectionModel().selectionChanged.connect(self._update_actions)
+        self.tabs.currentChanged.connect(self._update_actions)
         self.pool.task_started.connect(self._task_started, QUEUED)
         self.pool.task_progress.connect(self._task_progress, QUEUED)
         self.pool.task_finished.connect(self._task_finished, QUEUED)
@@ -213,16 +236,18 @@ class MainWindow(QMainWindow):
 
     def _task_started(self, task: Task) -> None:
         self.apply_tasks([task])
+        if not self._soon.isActive():
+            self._soon.start()
 
     def _task_progress(self, task_id: int, percent: int, message: str) -> None:
         self.running.model.update_progress(task_id, percent, message)
-        self.history.model.update_progress(task_id, percent, message)
 
     def _task_finished(self, task: Task) -> None:
         self.apply_tasks([task])
-        if task.status is TaskStatus.FAILED:
-            if not self.tray.notify_failed(task):
-                self.statusBar().showMessage(f"Task {task.id} ({task.agent}) failed: {task.last_error or ''}", 10_000)
+        if not self._soon.isActive():
+            self._soon.start()
+        if task.status is TaskStatus.FAILED and not self.tray.notify_failed(task):
+            self.statusBar().showMessage(f"Task {task.id} ({task.agent}) failed: {task.last_error or ''}", 10_000)
 
     def _deleted(self, ids: list[int]) -> None:
         for model in self.models:
@@ -293,6 +318,12 @@ class MainWindow(QMainWindow):
             self.tray.update_state(state, stats.by_status.get("running", 0), stats.by_status.get("pending", 0))
 
     # -- toolbar actions ------------------------------------------------------------------------
+
+    def _update_actions(self, *_: object) -> None:
+        """Retry and Cancel are enabled when the current tab's selection has tasks they apply to."""
+        tasks = self.selected_tasks()
+        self.retry_action.setEnabled(any(t.status in RETRYABLE for t in tasks))
+        self.cancel_action.setEnabled(any(not t.status.is_finished for t in tasks))
 
     def selected_tasks(self) -> list[Task]:
         panel = self.tabs.currentWidget()
@@ -380,6 +411,7 @@ class MainWindow(QMainWindow):
         self.save_state()
         self.monitor.stop()
         self._live.stop()
+        self._soon.stop()
         if not running:
             self.pool.stop(grace_s=0)
             self._finish_close()

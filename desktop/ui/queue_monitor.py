@@ -82,6 +82,8 @@ class QueueMonitor(QObject):
     # -- pause ----------------------------------------------------------------------------------
 
     def poll_pause(self) -> None:
+        if self._writes:
+            return  # a read now could see the flag from before the write: wait for it
         generation, service = self._generation, self.service
         self.jobs.read(
             service.is_paused,

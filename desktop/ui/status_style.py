@@ -34,13 +34,16 @@ def when(value: datetime | None) -> str:
 
 
 def short_when(value: datetime | None, today: date | None = None) -> str:
-    """For table cells: the time alone for today, else the date and the time to the minute."""
+    """For table cells: the time alone for today, 'Nov 20 13:47' this year, else the date."""
     if value is None:
         return ""
     local = value.astimezone()
-    if local.date() == (today or date.today()):
+    today = today or date.today()
+    if local.date() == today:
         return local.strftime("%H:%M:%S")
-    return local.strftime("%Y-%m-%d %H:%M")
+    if local.year == today.year:
+        return local.strftime("%b %d %H:%M")
+    return local.strftime("%Y-%m-%d")
 
 
 def seconds_text(value: float | None) -> str:

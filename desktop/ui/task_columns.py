@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt
 
 from desktop.queue import Task, TaskStatus
-from desktop.ui.status_style import compact_json, duration_between, one_line, short_when as when
+from desktop.ui.status_style import compact_json, duration_between, one_line
+from desktop.ui.status_style import short_when as when
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,13 @@ from PySide6.QtWidgets import (
 
 from desktop.queue import Attempt, Task, TaskQueueService, TaskStatus
 from desktop.ui.jobs import Jobs
-from desktop.ui.status_style import STATUS_COLOURS, one_line, pretty_json, seconds_text, when
+from desktop.ui.status_style import (
+    STATUS_COLOURS,
+    one_line,
+    pretty_json,
+    seconds_text,
+    when,
+)
 
 OUTCOME_COLOURS = {
     "completed": STATUS_COLOURS["completed"], "failed": STATUS_COLOURS["failed"],

@@ -14,7 +14,14 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
 
 from desktop.queue import Task, TaskQueueService, TaskStatus
 from desktop.ui import task_queries as q
@@ -25,6 +32,8 @@ from desktop.ui.task_columns import COLUMNS, Column
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
+ALL_TASKS = q.TaskFilter()
+NEWEST_FIRST = q.SortOrder()
 TASK_ROLE = Qt.ItemDataRole.UserRole + 1
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2
 _TOOLTIP_CHARS = 2000
@@ -53,8 +62,8 @@ class TaskTableModel(QAbstractTableModel):
         service: TaskQueueService,
         jobs: Jobs,
         columns: Sequence[str],
-        flt: q.TaskFilter = q.TaskFilter(),
-        order: q.SortOrder = q.SortOrder(),
+        flt: q.TaskFilter = ALL_TASKS,
+        order: q.SortOrder = NEWEST_FIRST,
         *,
         page_size: int = PAGE_SIZE,
         parent: QObject | None = None,
@@ -297,10 +306,16 @@ class TaskTableModel(QAbstractTableModel):
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.columns) - 1))
 
     def remove_ids(self, ids: Iterable[int]) -> None:
-        for task_id in ids:
-            row = self.row_of(task_id)
-            if row is not None:
-                self._remove_row(row)
+        """Remove these tasks' rows, bottom up, a contiguous block at a time."""
+        rows = sorted({r for r in (self.row_of(i) for i in ids) if r is not None}, reverse=True)
+        while rows:
+            last = first = rows.pop(0)
+            while rows and rows[0] == first - 1:
+                first = rows.pop(0)
+            self.beginRemoveRows(QModelIndex(), first, last)
+            del self._rows[first:last + 1]
+            self._index = None
+            self.endRemoveRows()
 
     def refresh_rows(self, ids: Iterable[int]) -> None:
         """Read these tasks again (the rows on screen) and update, or drop, their rows."""
@@ -358,7 +373,13 @@ class TaskTableModel(QAbstractTableModel):
                                     or not self._before(page.last_key, q.sort_key(t, column)))
         ]
         self.remove_ids(stale)
-        self.apply_tasks(page.tasks)
+        fresh = []
+        for task in page.tasks:
+            if self.row_of(task.id) is None:
+                fresh.append(task)
+            else:
+                self.apply_task(task)
+        self._insert_block(fresh)
         if page.complete:
             self._complete = True
             self._after = page.last_key
@@ -374,6 +395,21 @@ class TaskTableModel(QAbstractTableModel):
         del self._rows[row]
         self._index = None
         self.endRemoveRows()
+
+    def _insert_block(self, tasks: list[Task]) -> None:
+        """Insert tasks that match the filter; new ones above every loaded row in one go."""
+        if not tasks:
+            return
+        column = self._order.column
+        tasks = sorted(tasks, key=lambda t: q.sort_key(t, column), reverse=self._order.descending)
+        if self._rows and not self._before(q.sort_key(tasks[-1], column), q.sort_key(self._rows[0], column)):
+            for task in tasks:  # they land among the loaded rows: one at a time
+                self.apply_task(task)
+            return
+        self.beginInsertRows(QModelIndex(), 0, len(tasks) - 1)
+        self._rows[0:0] = tasks
+        self._index = None
+        self.endInsertRows()
 
     def _insert_sorted(self, task: Task) -> None:
         key = q.sort_key(task, self._order.column)

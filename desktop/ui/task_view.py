@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -15,15 +16,14 @@ from PySide6.QtWidgets import (
     QTableView,
     QWidget,
 )
-from PySide6.QtGui import QPainter
 
 from desktop.queue import Task
 from desktop.ui.task_model import PROGRESS_ROLE, TASK_ROLE, TaskTableModel
 
 DEFAULT_WIDTHS = {
     "id": 70, "status": 90, "agent": 110, "task_type": 70, "priority": 60, "attempts": 70,
-    "progress": 140, "message": 200, "created_at": 100, "scheduled_for": 100, "next_attempt": 100,
-    "started_at": 100, "finished_at": 100, "duration": 80, "lock_key": 120, "payload": 240,
+    "progress": 140, "message": 200, "created_at": 90, "scheduled_for": 90, "next_attempt": 95,
+    "started_at": 90, "finished_at": 90, "duration": 75, "lock_key": 120, "payload": 240,
 }
 
 

@@ -14,6 +14,12 @@ from desktop.errors import DatabaseFileError
 from desktop.queue import TaskQueueService
 
 
+@pytest.fixture
+def queue_url(db_path: Path) -> str:
+    """SQLite only: these tests are about the database file."""
+    return f"sqlite:///{db_path}"
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

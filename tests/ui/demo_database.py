@@ -48,7 +48,7 @@ def _traceback_for(error: Exception) -> str:
 
     try:
         run_step({"url": "https://ci.example.com/artifacts/build.tar.gz"})
-    except Exception:
+    except type(error):
         return traceback.format_exc()
     return ""
 
@@ -147,7 +147,7 @@ def screenshots(db: Path, folder: Path) -> None:
             copy = Path(home) / "queue.db"
             shutil.copy(db, copy)
             env.update(AGENTQ_SCREENSHOT=str(folder / name), AGENTQ_SCREENSHOT_VIEW=view)
-            code = "from desktop.ui.app import run_app; raise SystemExit(run_app(database=%r))" % f"sqlite:///{copy}"
+            code = f"from desktop.ui.app import run_app; raise SystemExit(run_app(database={f'sqlite:///{copy}'!r}))"
             subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, timeout=120)
             print("wrote", folder / name)
 

@@ -1,0 +1,72 @@
+"""The same alembic migrations build, tear down and rebuild the schema on PostgreSQL."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Iterator
+from itertools import count
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import URL
+
+from desktop.queue import TaskQueueService
+from desktop.queue.db import WRITE, alembic_config, create_queue_engine
+from desktop.queue.models import Base
+from tests.conftest import _admin
+
+_numbers = count(1)
+
+
+@pytest.fixture
+def empty_url(postgres_server: URL) -> Iterator[str]:
+    """A database with no tables at all."""
+    name = f"agentq_empty_{os.getpid()}_{next(_numbers)}"
+    with _admin(postgres_server) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield postgres_server.set(database=name).render_as_string(hide_password=False)
+    with _admin(postgres_server) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_every_migration_downgrades_and_upgrades_again(empty_url: str) -> None:
+    engine = create_queue_engine(empty_url)
+    cfg = alembic_config()
+    for target, step in (("head", command.upgrade), ("base", command.downgrade), ("head", command.upgrade)):
+        with engine.execution_options(**{WRITE: True}).begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, target)
+    assert {"tasks", "agents", "schedules", "task_attempts"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+    with TaskQueueService.open(empty_url) as service:
+        service.add_agent("echo", "echo")
+        assert service.get_agent("echo").paused is False  # the boolean server defaults work
+        assert service.add_schedule("s", "* * * * *", "echo").enabled is True
+
+
+def test_the_models_match_the_migrations(postgres_url: str) -> None:
+    engine = create_queue_engine(postgres_url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_server_default": True})
+        assert compare_metadata(context, Base.metadata) == []
+    engine.dispose()
+
+
+def _open(url: str) -> None:
+    TaskQueueService.open(url).close()
+
+
+def test_processes_opening_a_new_database_at_once_migrate_it_once(empty_url: str) -> None:
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_open, args=(empty_url,)) for _ in range(4)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0] * 4
+    with TaskQueueService.open(empty_url) as service:
+        assert service.list_agents() == []

@@ -1,0 +1,13 @@
+"""The engine's tests run twice: on a SQLite file and on a PostgreSQL database (tests/conftest.py).
+
+Tests about SQLite files themselves (test_database_file.py, test_migrations.py) use `db_path`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def db_url(queue_url: str) -> str:
+    return queue_url
