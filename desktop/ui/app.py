@@ -11,15 +11,18 @@ import asyncio
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 import qasync
-from PySide6.QtCore import QEvent, QPoint
+from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QCursor
-from PySide6.QtWidgets import QApplication, QMessageBox, QToolButton
+from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen, QToolButton
 
 from desktop import paths
 from desktop.bootstrap import database_url, open_queue
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 APP_NAME = "Agent Queue"
 ORGANIZATION = "agent-queue"
 SCREENSHOT_DELAY_S = 1.5
+SPLASH_AFTER_S = 0.3  # a quick open shows no splash at all
+T = TypeVar("T")
 
 
 def create_application() -> QApplication:
@@ -83,7 +88,7 @@ def open_service(database: str | None, settings: Settings, *, interactive: bool 
         "--db sqlite:///path/to/queue.db, or set AGENTQ_DATABASE_URL."
     )
     try:
-        return open_queue(url, settings)
+        return _off_the_gui_thread(lambda: open_queue(url, settings), f"Opening {where}…")
     except (DatabaseFileError, AgentQueueError) as exc:
         log.error("cannot open the database %s: %s", url, exc)
         message = str(exc)
@@ -93,6 +98,40 @@ def open_service(database: str | None, settings: Settings, *, interactive: bool 
     _problem("Agent Queue: database", f"Agent Queue cannot open the database {where}.", f"{message}\n\n{advice}",
              interactive=interactive)
     return None
+
+
+def _off_the_gui_thread(work: Callable[[], T], message: str) -> T:
+    """Run `work` on a helper thread behind a splash screen that keeps painting.
+
+    Opening checks the whole database file (SQLite's quick_check), which takes seconds for a big
+    queue on a cold disk; the splash shows at once what is happening.
+    """
+    app = QApplication.instance()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller below
+            outcome["error"] = exc
+
+    helper = threading.Thread(target=target, name="agentq-open", daemon=True)
+    helper.start()
+    helper.join(SPLASH_AFTER_S)
+    splash = None
+    if helper.is_alive() and isinstance(app, QApplication):
+        splash = QSplashScreen(app_icon().pixmap(160, 160))
+        splash.showMessage(message, Qt.AlignmentFlag.AlignBottom | Qt.AlignmentFlag.AlignHCenter)
+        splash.show()
+        while helper.is_alive():
+            app.processEvents()
+            helper.join(0.02)
+    helper.join()
+    if splash is not None:
+        splash.close()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
 
 
 def _install_excepthook(window: MainWindow) -> None:

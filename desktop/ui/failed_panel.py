@@ -24,7 +24,7 @@ class FailedPanel(QWidget):
         self, service: TaskQueueService, jobs: Jobs, actions: TaskActions, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
-        self.actions = actions
+        self.task_actions = actions
         self.model = TaskTableModel(service, jobs, FAILED_COLUMNS, FAILED_FILTER, parent=self)
         self.view = TaskTableView(self.model, self)
         self.view.setObjectName("failedTable")
@@ -38,13 +38,13 @@ class FailedPanel(QWidget):
         self.edit_button.clicked.connect(self.retry_with_payload)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setToolTip("Cancel the selected retrying tasks (failed ones are already finished)")
-        self.cancel_button.clicked.connect(lambda: self.actions.cancel(self.view.selected_tasks()))
+        self.cancel_button.clicked.connect(lambda: self.task_actions.cancel(self.view.selected_tasks()))
         self.delete_button = QPushButton("Delete", self)
         self.delete_button.setToolTip("Delete the selected failed tasks and their attempts")
-        self.delete_button.clicked.connect(lambda: self.actions.delete(self.view.selected_tasks()))
+        self.delete_button.clicked.connect(lambda: self.task_actions.delete(self.view.selected_tasks()))
         self.copy_button = QPushButton("Copy error", self)
         self.copy_button.setToolTip("Copy the error and traceback of the selected task")
-        self.copy_button.clicked.connect(lambda: self.actions.copy(self.details.copy_text()))
+        self.copy_button.clicked.connect(lambda: self.task_actions.copy(self.details.copy_text()))
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         for button in (self.retry_button, self.edit_button, self.cancel_button, self.delete_button, self.copy_button):
@@ -75,12 +75,12 @@ class FailedPanel(QWidget):
         return self.view.selected_tasks()
 
     def retry(self) -> None:
-        self.actions.retry(self.view.selected_tasks())
+        self.task_actions.retry(self.view.selected_tasks())
 
     def retry_with_payload(self) -> None:
         tasks = self.view.selected_tasks()
         if tasks:
-            self.actions.retry_with_payload(tasks[0])
+            self.task_actions.retry_with_payload(tasks[0])
 
     def select_first(self) -> None:
         if self.model.rowCount():

@@ -147,7 +147,7 @@ class HistoryPanel(QWidget):
                 self.count_tasks()  # the filter changed while this count ran (and others were skipped)
 
         self.jobs.read(lambda: service.count_tasks(statuses, agent, search), done, lambda exc: None,
-                       owner=self, name="history-count", skip_if_busy=True)
+                       owner=self, name="history-count", skip_if_busy=True, priority=-1)
 
     def _show_count(self, *_: object) -> None:
         loaded = self.model.rowCount()

@@ -114,10 +114,12 @@ class Jobs(QObject):
         owner: QObject | None = None,
         name: str = "read",
         skip_if_busy: bool = False,
+        priority: int = 0,
     ) -> bool:
         """Run a query on a read thread. With `skip_if_busy`, do nothing (and return False) while
-        a job of the same `name` is still running: polls never pile up behind a slow database."""
-        return self._submit(self._reads, fn, on_result, on_error, owner, name, skip_if_busy)
+        a job of the same `name` is still running: polls never pile up behind a slow database.
+        Queued jobs with a higher `priority` start first (the pause flag before a slow count)."""
+        return self._submit(self._reads, fn, on_result, on_error, owner, name, skip_if_busy, priority)
 
     def write(
         self,
@@ -129,7 +131,7 @@ class Jobs(QObject):
         name: str = "write",
     ) -> bool:
         """Run a change on the write thread; writes run one at a time, in order."""
-        return self._submit(self._writes, fn, on_result, on_error, owner, name, False)
+        return self._submit(self._writes, fn, on_result, on_error, owner, name, False, 0)
 
     def busy(self, name: str) -> bool:
         with self._lock:
@@ -144,6 +146,7 @@ class Jobs(QObject):
         owner: QObject | None,
         name: str,
         skip_if_busy: bool,
+        priority: int,
     ) -> bool:
         if self.closed:
             return False
@@ -151,7 +154,7 @@ class Jobs(QObject):
             if skip_if_busy and self._busy.get(name, 0):
                 return False
             self._busy[name] = self._busy.get(name, 0) + 1
-        pool.start(_Job(self, fn, on_result, on_error, owner, name))
+        pool.start(_Job(self, fn, on_result, on_error, owner, name), priority)
         return True
 
     def _done(self, name: str) -> None:

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShowEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
@@ -41,7 +41,10 @@ from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.stats_panel import StatsPanel
 from desktop.ui.task_actions import RETRYABLE, TaskActions
 from desktop.ui.task_dialog import NewTaskDialog
+from desktop.ui.task_model import TaskTableModel
+from desktop.ui.toolbar import build_toolbar
 from desktop.ui.tray import AppTray
+from desktop.ui.window_state import restore_window_state, save_window_state
 from desktop.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -85,7 +88,7 @@ class MainWindow(QMainWindow):
         self.jobs = Jobs(self)
         self.jobs.default_error = lambda exc: show_error(self, exc)
         self.monitor = QueueMonitor(service, self.jobs, self)
-        self.actions = TaskActions(service, self.jobs, pool, self)
+        self.task_actions = TaskActions(service, self.jobs, pool, self)
         self.pool_state = "running" if pool.is_running else "stopped"
         self.ask_close = ask_close_choice  # tests replace it
         self._shutdown: PoolShutdown | None = None
@@ -97,8 +100,8 @@ class MainWindow(QMainWindow):
         self.agents = AgentsPanel(service, self.jobs, self)
         self.stats = StatsPanel(self)
         self.history = HistoryPanel(service, self.jobs, self)
-        self.running = RunningPanel(service, self.jobs, pool, self.actions, self)
-        self.failed = FailedPanel(service, self.jobs, self.actions, self)
+        self.running = RunningPanel(service, self.jobs, pool, self.task_actions, self)
+        self.failed = FailedPanel(service, self.jobs, self.task_actions, self)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.history, "History")
@@ -134,41 +137,13 @@ class MainWindow(QMainWindow):
 
     # -- building -------------------------------------------------------------------------------
 
-    def _action(self, text: str, tip: str, shortcut: str, icon: QStyle.StandardPixmap, theme: str) -> QAction:
-        action = QAction(QIcon.fromTheme(theme, self.style().standardIcon(icon)), text, self)
-        action.setShortcut(QKeySequence(shortcut))
-        action.setToolTip(f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})")
-        action.setStatusTip(tip)
-        return action
-
     def _build_actions(self) -> None:
-        SP = QStyle.StandardPixmap
-        self.pause_action = self._action("Pause", "Pause the whole queue: running tasks finish, no new ones start",
-                                         "Ctrl+P", SP.SP_MediaPause, "media-playback-pause")
-        self.pause_action.setObjectName("pauseAction")
-        self.pause_action.setCheckable(True)
-        self.new_action = self._action("New task", "Add a task to the queue", "Ctrl+N", SP.SP_FileIcon, "document-new")
-        self.retry_action = self._action("Retry", "Run the selected failed, cancelled or retrying tasks again now",
-                                         "Ctrl+R", SP.SP_BrowserReload, "view-refresh")
-        self.cancel_action = self._action("Cancel", "Cancel the selected unfinished tasks",
-                                          "Ctrl+K", SP.SP_DialogCancelButton, "process-stop")
-        self.settings_action = self._action("Settings", "Profile, concurrency, timeouts, retries…",
-                                            "Ctrl+,", SP.SP_FileDialogDetailedView, "preferences-system")
-        toolbar = self.addToolBar("Main")
-        toolbar.setObjectName("mainToolbar")
-        toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        toolbar.addAction(self.pause_action)
-        toolbar.addSeparator()
-        for action in (self.new_action, self.retry_action, self.cancel_action):
-            toolbar.addAction(action)
-        toolbar.addSeparator()
-        toolbar.addAction(self.settings_action)
-        for number, panel in enumerate((self.history, self.running, self.failed), start=1):
-            switch = QAction(self)
-            switch.setShortcut(QKeySequence(f"Ctrl+{number}"))
-            switch.triggered.connect(lambda _=False, p=panel: self.tabs.setCurrentWidget(p))
-            self.addAction(switch)
+        actions = build_toolbar(self, (self.history, self.running, self.failed))
+        self.pause_action = actions.pause
+        self.new_action = actions.new_task
+        self.retry_action = actions.retry
+        self.cancel_action = actions.cancel
+        self.settings_action = actions.settings
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -199,9 +174,9 @@ class MainWindow(QMainWindow):
         self.monitor.poll_failed.connect(self._poll_failed)
         self.monitor.write_failed.connect(lambda exc: show_error(self, exc, "Pause"))
         self.agents.changed.connect(self.monitor.poll_snapshot)
-        self.actions.changed.connect(self.apply_tasks)
-        self.actions.deleted.connect(self._deleted)
-        self.actions.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.task_actions.changed.connect(self.apply_tasks)
+        self.task_actions.deleted.connect(self._deleted)
+        self.task_actions.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.tabs.currentChanged.connect(lambda _i: self.refresh_live())
         for model in self.models:
             model.load_failed.connect(self._poll_failed)
@@ -217,7 +192,7 @@ class MainWindow(QMainWindow):
         self.pool.state_changed.connect(self._pool_state, QUEUED)
 
     @property
-    def models(self) -> list:
+    def models(self) -> list[TaskTableModel]:
         return [self.history.model, self.running.model, self.failed.model]
 
     def start(self) -> None:
@@ -270,9 +245,12 @@ class MainWindow(QMainWindow):
         self.history.set_agents([a.name for a in snapshot.agents])
         running, pending = stats.by_status.get("running", 0), stats.by_status.get("pending", 0)
         failed = stats.by_status.get("failed", 0) + stats.by_status.get("retrying", 0)
-        self.tabs.setTabText(1, f"Running ({running:,})")
-        self.tabs.setTabText(2, f"Failed ({failed:,})")
-        self.counts_label.setText(f"{running:,} running · {pending:,} pending")
+        for index, text in ((1, f"Running ({running:,})"), (2, f"Failed ({failed:,})")):
+            if self.tabs.tabText(index) != text:
+                self.tabs.setTabText(index, text)
+        counts = f"{running:,} running · {pending:,} pending"
+        if self.counts_label.text() != counts:
+            self.counts_label.setText(counts)
         if self._last_poll_error:
             self._last_poll_error = ""
             self.statusBar().clearMessage()
@@ -308,11 +286,14 @@ class MainWindow(QMainWindow):
 
     def _show_state(self) -> None:
         state = self.worker_state()
-        self.pause_action.setText("Resume" if self.pause_action.isChecked() else "Pause")
-        self.pause_action.setIcon(self.style().standardIcon(
-            QStyle.StandardPixmap.SP_MediaPlay if self.pause_action.isChecked() else QStyle.StandardPixmap.SP_MediaPause
-        ))
-        self.state_label.setText(f"Workers: {state}")
+        paused = self.pause_action.isChecked()
+        if self.pause_action.text() != ("Resume" if paused else "Pause"):
+            self.pause_action.setText("Resume" if paused else "Pause")
+            self.pause_action.setIcon(self.style().standardIcon(
+                QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
+            ))
+        if self.state_label.text() != f"Workers: {state}":
+            self.state_label.setText(f"Workers: {state}")
         stats = self.monitor.snapshot.stats if self.monitor.snapshot else None
         if stats is not None:
             self.tray.update_state(state, stats.by_status.get("running", 0), stats.by_status.get("pending", 0))
@@ -345,11 +326,11 @@ class MainWindow(QMainWindow):
 
     @guarded("Retry")
     def retry_selected(self, *_: object) -> None:
-        self.actions.retry(self.selected_tasks())
+        self.task_actions.retry(self.selected_tasks())
 
     @guarded("Cancel")
     def cancel_selected(self, *_: object) -> None:
-        self.actions.cancel(self.selected_tasks())
+        self.task_actions.cancel(self.selected_tasks())
 
     @guarded("Settings")
     def open_settings(self, *_: object) -> SettingsDialog:
@@ -412,11 +393,10 @@ class MainWindow(QMainWindow):
         self.monitor.stop()
         self._live.stop()
         self._soon.stop()
-        if not running:
-            self.pool.stop(grace_s=0)
+        if not self.pool.is_running:
             self._finish_close()
             return
-        self._shutdown = PoolShutdown(self.pool, grace, self)
+        self._shutdown = PoolShutdown(self.pool, grace, self)  # off the GUI thread, even when idle
         self._shutdown.finished.connect(self._finish_close)
         self._shutdown.start()
 
@@ -430,32 +410,10 @@ class MainWindow(QMainWindow):
     # -- remembered layout ----------------------------------------------------------------------
 
     def save_state(self) -> None:
-        store = self.store
-        store.setValue("window/geometry", self.saveGeometry())
-        store.setValue("window/state", self.saveState())
-        store.setValue("window/splitter", self.splitter.saveState())
-        store.setValue("window/left", self.left.saveState())
-        store.setValue("window/tab", self.tabs.currentIndex())
-        store.setValue("agents/header", self.agents.table.horizontalHeader().saveState())
-        for panel in (self.history, self.running, self.failed):
-            panel.save_state(store)
-        store.sync()
+        save_window_state(self)
 
     def restore_state(self) -> None:
-        store = self.store
-        geometry = store.value("window/geometry")
-        if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1480, 900)
-        for key, widget in (("window/state", self), ("window/splitter", self.splitter), ("window/left", self.left)):
-            value = store.value(key)
-            if value is not None:
-                widget.restoreState(value)
-        value = store.value("agents/header")
-        if value is not None:
-            self.agents.table.horizontalHeader().restoreState(value)
-        for panel in (self.history, self.running, self.failed):
-            panel.restore_state(store)
-        self.tabs.setCurrentIndex(int(store.value("window/tab", 0) or 0))
+        restore_window_state(self)
 
 
 def _location(url: str) -> str:

@@ -92,6 +92,7 @@ class QueueMonitor(QObject):
             owner=self,
             name="pause-poll",
             skip_if_busy=True,
+            priority=2,
         )
 
     def _on_paused(self, generation: int, paused: bool) -> None:

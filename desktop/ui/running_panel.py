@@ -38,13 +38,13 @@ class RunningPanel(QWidget):
         self.service = service
         self.jobs = jobs
         self.pool = pool
-        self.actions = actions
+        self.task_actions = actions
         self.model = TaskTableModel(service, jobs, RUNNING_COLUMNS, TaskFilter(("running",)), parent=self)
         self.view = TaskTableView(self.model, self)
         self.view.setObjectName("runningTable")
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setToolTip("Stop the selected running tasks (Ctrl+K)")
-        self.cancel_button.clicked.connect(lambda: self.actions.cancel(self.view.selected_tasks()))
+        self.cancel_button.clicked.connect(lambda: self.task_actions.cancel(self.view.selected_tasks()))
         self.tail_title = QLabel("Output", self)
         self.tail = QPlainTextEdit(self)
         self.tail.setObjectName("outputTail")

@@ -202,7 +202,8 @@ class TaskDetails(QWidget):
         body = [self.task.last_error or "No error recorded."]
         for attempt in reversed(self.attempts):
             if attempt.traceback:
-                body += ["", f"Attempt {attempt.number} of {len(self.attempts)}:", attempt.traceback.rstrip()]
+                ended = f", {when(attempt.finished_at)}" if attempt.finished_at else ""
+                body += ["", f"Attempt {attempt.number} ({attempt.outcome}{ended}):", attempt.traceback.rstrip()]
                 break
         return "\n".join(body)
 

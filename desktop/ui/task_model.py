@@ -230,6 +230,7 @@ class TaskTableModel(QAbstractTableModel):
             lambda exc: self._on_error(generation, exc),
             owner=self,
             name=f"page-{id(self)}",
+            priority=1,
         )
 
     def _on_page(self, generation: int, first: bool, page: q.Page) -> None:

@@ -10,7 +10,7 @@ a table of a million rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,24 +144,3 @@ def tasks_by_id(service: TaskQueueService, ids: Iterable[int]) -> dict[int, Task
                 task = task_from_row(row._mapping)
                 found[task.id] = task
     return found
-
-
-def tasks_newer_than(service: TaskQueueService, flt: TaskFilter, after_id: int, limit: int = 200) -> list[Task]:
-    """Tasks matching `flt` with an id above `after_id`, oldest first (new since the last look)."""
-    statuses, agent, search = flt.service_args()
-    query = TaskQueueService._filtered(select(T), statuses, agent, search)
-    query = query.where(T.c.id > after_id).order_by(T.c.id.asc()).limit(limit)
-    with service.engine.begin() as conn:
-        return [task_from_row(r._mapping) for r in conn.execute(query)]
-
-
-def max_task_id(service: TaskQueueService) -> int:
-    with service.engine.begin() as conn:
-        return int(conn.execute(select(func.coalesce(func.max(T.c.id), 0))).scalar_one())
-
-
-def running_counts(tasks: Sequence[Task]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for task in tasks:
-        counts[task.agent] = counts.get(task.agent, 0) + 1
-    return counts

@@ -126,3 +126,17 @@ def test_settings_dialog_validates_saves_and_applies_concurrency(make_window, qt
     stored = json.loads((tmp_path / "settings.json").read_text())
     assert stored["concurrency"] == 5
     assert load_settings(path=tmp_path / "settings.json").timeout_s == 45
+
+
+def test_agent_panel_removes_an_agent_and_cancels_its_tasks(make_window, queue: TaskQueueService, qtbot) -> None:
+    queue.add_agent("old", "echo")
+    queue.pause("old")
+    task = queue.enqueue("old", None)
+    window = make_window()
+    qtbot.waitUntil(lambda: window.agents.agent_names() == ["old"])
+    window.agents.table.selectRow(0)
+    window.agents.confirm_remove = lambda _agent: (True, True)  # "Remove", with "also cancel its tasks"
+    window.agents.remove_action.trigger()
+    qtbot.waitUntil(lambda: window.agents.agent_names() == [])
+    assert queue.list_agents() == []
+    assert queue.get(task.id).status is TaskStatus.CANCELLED

@@ -60,6 +60,9 @@ def test_retry_runs_a_failed_task_again_to_completion(
     qtbot.waitUntil(lambda: window.failed.model.row_of(task.id) is None)  # it left the failed view
     row = window.history.model.row_of(task.id)
     assert row is not None and window.history.model.task_at(row).status is TaskStatus.COMPLETED
+    qtbot.waitUntil(lambda: window.stats.chart.totals == (1, 0))  # this minute: completed, not failed
+    assert window.stats.counts["completed"].text() == "1"
+    assert window.stats.success.text() == "100.0%"
 
 
 def test_retry_several_and_retry_with_an_edited_payload(
@@ -80,7 +83,7 @@ def test_retry_several_and_retry_with_an_edited_payload(
     qtbot.waitUntil(lambda: window.failed.model.rowCount() == 2)  # failed again: back in the view
 
     window.failed.view.select_task(first.id)
-    dialog = window.actions.retry_with_payload(window.failed.selected_tasks()[0])
+    dialog = window.task_actions.retry_with_payload(window.failed.selected_tasks()[0])
     assert dialog is not None
     dialog.payload.setPlainText('{"marker": ')  # broken JSON: refused in the dialog
     dialog.submit()
@@ -112,7 +115,7 @@ def test_cancel_and_delete_from_the_failed_view(make_window, queue: TaskQueueSer
     qtbot.waitUntil(lambda: window.failed.model.row_of(retrying.id) is None)
     assert queue.get(retrying.id).status is TaskStatus.CANCELLED
 
-    window.actions.confirm = lambda *_args: True
+    window.task_actions.confirm = lambda *_args: True
     window.failed.view.select_task(failed.id)
     window.failed.delete_button.click()
     qtbot.waitUntil(lambda: window.failed.model.row_of(failed.id) is None)

@@ -1,0 +1,39 @@
+"""Remembering the window: geometry, splitters, column widths, filters and the open tab (QSettings)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from desktop.ui.main_window import MainWindow
+
+
+def save_window_state(window: MainWindow) -> None:
+    store = window.store
+    store.setValue("window/geometry", window.saveGeometry())
+    store.setValue("window/state", window.saveState())
+    store.setValue("window/splitter", window.splitter.saveState())
+    store.setValue("window/left", window.left.saveState())
+    store.setValue("window/tab", window.tabs.currentIndex())
+    store.setValue("agents/header", window.agents.table.horizontalHeader().saveState())
+    for panel in (window.history, window.running, window.failed):
+        panel.save_state(store)
+    store.sync()
+
+
+def restore_window_state(window: MainWindow) -> None:
+    """Put the remembered layout back; a first start gets a 1480 x 900 window."""
+    store = window.store
+    geometry = store.value("window/geometry")
+    if geometry is None or not window.restoreGeometry(geometry):
+        window.resize(1480, 900)
+    for key, widget in (("window/state", window), ("window/splitter", window.splitter), ("window/left", window.left)):
+        value = store.value(key)
+        if value is not None:
+            widget.restoreState(value)
+    value = store.value("agents/header")
+    if value is not None:
+        window.agents.table.horizontalHeader().restoreState(value)
+    for panel in (window.history, window.running, window.failed):
+        panel.restore_state(store)
+    window.tabs.setCurrentIndex(int(store.value("window/tab", 0) or 0))
