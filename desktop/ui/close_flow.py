@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.workers.execution import StopReason
 from desktop.workers.pool import WorkerPool
 
 WAIT_FOREVER_S = 7 * 86_400.0
@@ -91,8 +90,7 @@ class PoolShutdown(QObject):
         """Ask every running action to stop; the pool releases their tasks."""
         self.grace_s = 0
         self.stop_button.setEnabled(False)
-        for running in self.pool.running_tasks():
-            running.stop(StopReason.SHUTDOWN)
+        self.pool.stop_now()
 
     def _stop(self) -> None:
         self.pool.stop(grace_s=self.grace_s)

@@ -343,12 +343,12 @@ class MainWindow(QMainWindow):
     def apply_settings(self, settings: Settings) -> None:
         """Use saved settings now where that is possible: concurrency, timeout, polling, retries."""
         old, self.settings = self.settings, settings
-        self.pool.settings = dataclasses.replace(
-            self.pool.settings, timeout_s=settings.timeout_s, poll_interval_s=settings.poll_interval_s,
-            shutdown_grace_s=settings.shutdown_grace_s,
+        self.pool.apply_settings(
+            dataclasses.replace(
+                self.pool.settings, concurrency=settings.concurrency, timeout_s=settings.timeout_s,
+                poll_interval_s=settings.poll_interval_s, shutdown_grace_s=settings.shutdown_grace_s,
+            )
         )
-        if settings.concurrency != old.concurrency:
-            self.pool.set_concurrency(settings.concurrency)
         self.service.retry_policy = settings.retry_policy()
         note = " The new database opens the next time Agent Queue starts." if settings.database_url != old.database_url else ""
         self.statusBar().showMessage("Settings saved." + note, 8000)

@@ -38,6 +38,7 @@ class RunningTask:
     stop_reason: StopReason | None = None
     abandoned: bool = False  # the task is settled: a later outcome of the action is dropped
     given_up: bool = False  # the action ignored a stop past its timeout; its slot was handed on
+    progress: tuple[int | None, str | None] = (None, None)  # the last report, for heartbeats
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property

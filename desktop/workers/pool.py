@@ -126,10 +126,19 @@ class WorkerPool(QObject):
         """Claim now instead of at the next poll (after an enqueue, a resume, a finished task)."""
         self._wake.set()
 
-    def set_concurrency(self, concurrency: int) -> None:
-        self.settings = dataclasses.replace(self.settings, concurrency=concurrency)
-        self._threads.setMaxThreadCount(concurrency)
+    def apply_settings(self, settings: Settings) -> None:
+        """Use new settings at once: concurrency, default timeout, polling, lease, grace period."""
+        self.settings = settings.validate()
+        self._threads.setMaxThreadCount(settings.concurrency)
         self.wake()
+
+    def set_concurrency(self, concurrency: int) -> None:
+        self.apply_settings(dataclasses.replace(self.settings, concurrency=concurrency))
+
+    def stop_now(self) -> None:
+        """Cut a graceful stop short: ask every running action to stop; their tasks are released."""
+        for running in self.running_tasks():
+            running.stop(StopReason.SHUTDOWN)
 
     def stop(self, grace_s: float | None = None) -> None:
         """Stop claiming, let running tasks finish for `grace_s`, then give the rest back.
@@ -268,8 +277,13 @@ class WorkerPool(QObject):
             error = f"agent kind {agent.kind!r} is not installed on worker {self.worker_id}"
         timeout = task.timeout_s or (agent.timeout_s if agent else None) or self.settings.timeout_s
         ctx = TaskContext(task=task, timeout_s=timeout, log_path=self._log_path(task))
-        ctx.on_progress = lambda percent, message: self.task_progress.emit(task.id, percent, message or "")
         running = RunningTask(task=task, ctx=ctx, timeout_s=timeout)
+
+        def on_progress(percent: int, message: str | None) -> None:
+            running.progress = (percent, message)  # saved with the next heartbeat
+            self.task_progress.emit(task.id, percent, message or "")
+
+        ctx.on_progress = on_progress
         return running, kind, (agent.config if agent else {}), error
 
     def _log_path(self, task: Task) -> Path | None:
@@ -281,12 +295,15 @@ class WorkerPool(QObject):
     def _heartbeat(self) -> None:
         for running in self.running_tasks():
             task = running.task
+            percent, message = running.progress
             try:
                 cancel = self.service.heartbeat(
                     task.id, task.lease_token or "", lease_s=self.settings.lease_s,
-                    output_tail=running.ctx.output_tail() or None,
+                    progress=percent, message=message, output_tail=running.ctx.output_tail() or None,
                 )
             except LeaseLostError:
+                if running.abandoned:  # it was settled while the heartbeat was on its way
+                    continue
                 log.warning("task %s: lease lost; stopping its action", task.id)
                 running.stop(StopReason.LOST)
                 continue

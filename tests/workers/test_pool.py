@@ -213,3 +213,15 @@ def test_a_stopped_pool_can_start_again(
     pool.start()
     task = queue.enqueue("echo", {"again": True})
     qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.COMPLETED, timeout=5_000)
+
+
+def test_progress_reaches_the_database_with_heartbeats(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    """Another process (the window of a different machine, the CLI) sees a running task's progress."""
+    queue.add_agent("slow", "sleep")
+    task = queue.enqueue("slow", {"seconds": 30})
+    pool = make_pool(lease_s=0.6)  # heartbeats every 0.2 s
+    pool.start()
+    qtbot.waitUntil(lambda: queue.get(task.id).progress > 0, timeout=5_000)
+    assert "slept" in (queue.get(task.id).progress_message or "")
