@@ -44,6 +44,7 @@ from desktop.ui.task_dialog import NewTaskDialog
 from desktop.ui.task_model import TaskTableModel
 from desktop.ui.toolbar import build_toolbar
 from desktop.ui.tray import AppTray
+from desktop.ui.welcome import WelcomePanel
 from desktop.ui.window_state import restore_window_state, save_window_state
 from desktop.workers.pool import WorkerPool
 
@@ -113,9 +114,16 @@ class MainWindow(QMainWindow):
         self.left.setStretchFactor(0, 2)
         self.left.setStretchFactor(1, 3)
         self.left.setSizes([300, 520])
+        self.welcome = WelcomePanel(service, self.jobs, self)
+        self.welcome.hide()  # until the first snapshot shows an empty queue
+        right = QWidget(self)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.welcome)
+        right_layout.addWidget(self.tabs, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.addWidget(self.left)
-        self.splitter.addWidget(self.tabs)
+        self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 5)
         self.splitter.setSizes([470, 1000])
@@ -174,6 +182,8 @@ class MainWindow(QMainWindow):
         self.monitor.poll_failed.connect(self._poll_failed)
         self.monitor.write_failed.connect(lambda exc: show_error(self, exc, "Pause"))
         self.agents.changed.connect(self.monitor.poll_snapshot)
+        self.welcome.examples_added.connect(self._examples_added)
+        self.welcome.dismissed.connect(lambda: self.store.setValue("welcome/dismissed", True))
         self.task_actions.changed.connect(self.apply_tasks)
         self.task_actions.deleted.connect(self._deleted)
         self.task_actions.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
@@ -238,8 +248,16 @@ class MainWindow(QMainWindow):
         if panel is not self.running:
             self.running.model.sync_head()  # small: keeps the Running tab and cancel targets exact
 
+    def _examples_added(self, tasks: list[Task]) -> None:
+        self.apply_tasks(tasks)
+        self.monitor.poll_snapshot()
+        self.statusBar().showMessage(f"Added the example agents and {len(tasks)} demo tasks.", 8000)
+
     def _snapshot(self, snapshot: Snapshot) -> None:
         stats = snapshot.stats
+        empty = not snapshot.agents and stats.total == 0
+        dismissed = self.store.value("welcome/dismissed", False, type=bool)
+        self.welcome.setVisible(empty and not dismissed)
         self.stats.update_stats(stats, snapshot.series)
         self.agents.set_lines(agent_lines(snapshot.agents, stats.by_agent))
         self.history.set_agents([a.name for a in snapshot.agents])

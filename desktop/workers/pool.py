@@ -34,6 +34,7 @@ RECOVER_EVERY_S = 15.0
 TIMEOUT_GRACE_S = 2.0  # after the deadline: ask the action to stop
 GIVE_UP_AFTER_S = 5.0  # after asking: fail the task and free the slot
 AGENT_CACHE_S = 2.0
+CLEANUP_EVERY_S = 3600.0
 WATCH_EVERY_S = 0.05  # how often to look for commits by other processes
 
 
@@ -196,7 +197,7 @@ class WorkerPool(QObject):
             watcher.close()
 
     def _dispatch(self, watcher: ChangeWatcher) -> None:
-        last_recover = last_beat = 0.0
+        last_recover = last_beat = last_cleanup = 0.0
         beat_every = min(self.settings.lease_s / 3, 2.0)
         while not self._stopping.is_set():
             self._wake.clear()
@@ -205,6 +206,9 @@ class WorkerPool(QObject):
                 if now - last_recover >= RECOVER_EVERY_S:
                     self._recover()
                     last_recover = now
+                if now - last_cleanup >= CLEANUP_EVERY_S and self.settings.retention_days > 0:
+                    self._cleanup()
+                    last_cleanup = now
                 self.service.fire_due_schedules()
                 claimed_all = self._fill()
                 if now - last_beat >= beat_every:
@@ -236,6 +240,12 @@ class WorkerPool(QObject):
             return
         for task_id in self.service.cancel_requests(self.worker_id):
             self.cancel_running(task_id)
+
+    def _cleanup(self) -> None:
+        """Delete finished tasks past the retention period (settings.retention_days)."""
+        deleted = self.service.cleanup(self.settings.retention_days * 86_400)
+        if deleted:
+            log.info("retention: deleted %d tasks finished over %g days ago", deleted, self.settings.retention_days)
 
     def _recover(self) -> None:
         recovered = self.service.recover_expired_leases()

@@ -225,3 +225,18 @@ def test_progress_reaches_the_database_with_heartbeats(
     pool.start()
     qtbot.waitUntil(lambda: queue.get(task.id).progress > 0, timeout=5_000)
     assert "slept" in (queue.get(task.id).progress_message or "")
+
+
+def test_the_pool_applies_the_retention_period_by_itself(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    queue.add_agent("echo", "echo")
+    old = queue.enqueue("echo")
+    claimed = queue.dequeue("w")
+    assert claimed is not None
+    queue.complete(claimed.id, claimed.lease_token or "")
+    time.sleep(0.2)
+    pool = make_pool(retention_days=0.1 / 86_400)  # 0.1 s
+    pool.start()
+    qtbot.waitUntil(lambda: queue.count_tasks() == 0, timeout=5_000)
+    assert old.id not in [t.id for t in queue.list_tasks()]
