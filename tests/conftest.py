@@ -30,11 +30,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SCRIPT = REPO / "scripts" / "postgres-test-cluster.sh"
 NO_POSTGRES = (
-    "PostgreSQL is not available, so the PostgreSQL variants of the queue tests are skipped. "
-    "To run them, install the server (`sudo bash scripts/system-deps.sh`, or `apt-get install "
-    "postgresql`): the tests then start a throwaway cluster themselves. Or point "
-    "AGENTQ_TEST_POSTGRES_URL at a server, e.g. postgresql+psycopg://user:pw@host/db, whose user "
-    "may CREATE DATABASE."
+    "no PostgreSQL: install it (sudo bash scripts/system-deps.sh) to run these, or set "
+    "AGENTQ_TEST_POSTGRES_URL to a server whose user may CREATE DATABASE"
 )
 _database_numbers = itertools.count(1)
 
@@ -96,16 +93,18 @@ def postgres_server() -> Iterator[URL]:
     if not postgres_installed():
         pytest.skip(NO_POSTGRES)
     # Not pytest's tmp_path: the server runs as another user, who must be able to reach it.
-    folder = tempfile.mkdtemp(prefix="agentq-pg-")
+    folder = tempfile.mkdtemp(prefix="agentq-pg-", dir="/tmp" if os.geteuid() == 0 else None)
     try:
         started = subprocess.run(
-            ["bash", str(CLUSTER_SCRIPT), "start", folder, "--no-fsync"], capture_output=True, text=True, timeout=120
+            ["bash", str(CLUSTER_SCRIPT), "start", folder, "--no-fsync"],
+            capture_output=True, text=True, timeout=120, check=False,
         )
         if started.returncode != 0:  # installed but broken: an error, never a silent skip
-            pytest.fail(f"scripts/postgres-test-cluster.sh could not start a cluster:\n{started.stderr}")
+            logs = "".join(log.read_text(errors="replace") for log in Path(folder).glob("*.log"))
+            pytest.fail(f"scripts/postgres-test-cluster.sh could not start a cluster:\n{started.stderr}{logs}")
         yield make_url(started.stdout.strip())
     finally:
-        subprocess.run(["bash", str(CLUSTER_SCRIPT), "stop", folder], capture_output=True, timeout=120)
+        subprocess.run(["bash", str(CLUSTER_SCRIPT), "stop", folder], capture_output=True, timeout=120, check=False)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import QueuePool
 
 from desktop.errors import DatabaseFileError
@@ -25,6 +27,11 @@ MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 BUSY_TIMEOUT_MS = 30_000
 WRITE = "agentq_write"  # execution option: start the transaction with BEGIN IMMEDIATE
 MIGRATION_LOCK = 0x61677131  # PostgreSQL advisory lock key taken while migrating ("agq1")
+PING_AFTER_IDLE_S = 5.0  # a server connection unused this long is checked before use
+_UNREACHABLE = (  # libpq and psycopg, when a server cannot be reached or the connection broke
+    "connection failed", "connection to server", "closed the connection", "connection is lost",
+    "terminating connection",
+)
 
 
 def migrations_dir() -> Path:
@@ -67,14 +74,15 @@ def create_queue_engine(url: str | URL, *, pool_size: int = 8) -> Engine:
     """
     url = queue_url(url)
     if not is_sqlite(url):
-        return create_engine(
+        server = create_engine(
             url,
             pool_size=pool_size,
             max_overflow=4 * pool_size,
-            pool_pre_ping=True,
             isolation_level="READ COMMITTED",
             connect_args={"application_name": "agentq"} if url.get_backend_name() == "postgresql" else {},
         )
+        _ping_when_idle(server)
+        return server
     path = _sqlite_path(url)
     check_sqlite_file(path)
     engine = create_engine(
@@ -105,6 +113,28 @@ def create_queue_engine(url: str | URL, *, pool_size: int = 8) -> Engine:
         conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use, as pool_pre_ping does, but only after it sat idle.
+
+    A ping is a round trip to the server: on every checkout it costs a quarter of a busy worker's
+    throughput. A connection used moments ago is alive; one idle for a while may have been cut by
+    a server restart, a firewall or idle_session_timeout, and is replaced before anyone sees it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", time.monotonic()) < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError(f"dropped an idle connection that no longer answers: {exc}") from exc
 
 
 def _sqlite_path(url: URL) -> Path:
@@ -220,7 +250,7 @@ def storage_error(exc: Exception, where: str) -> DatabaseFileError | None:
             f"The database {where} stayed locked by another program for too long; try again."
         )
     # libpq's messages name the host, port, user and database, never the password.
-    if "connection" in message and ("failed" in message or "closed" in message or "terminat" in message):
+    if any(phrase in message for phrase in _UNREACHABLE):
         return DatabaseFileError(
             f"Cannot reach the database server of {where} ({message.strip()}). Check that the server "
             "runs and accepts connections from this machine, and the user name and password."

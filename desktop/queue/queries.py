@@ -3,7 +3,7 @@
 Claiming and finishing run thousands of times a second, so they go to the driver as plain SQL
 (SQLAlchemy's per-statement work would cost more than SQLite's own). Everything else in the
 service uses SQLAlchemy Core. Parameters use the driver's own style (`:name` for sqlite3,
-`%(name)s` for psycopg); `claim` and `unblock` adapt the service's arguments to each dialect.
+`%(name)s` for psycopg); `claim` and `complete` adapt the service's arguments to each dialect.
 
 SQLite runs every write under one database-wide lock, so a single statement is enough. PostgreSQL
 runs claims side by side under READ COMMITTED, where a statement sees only what was committed
@@ -26,6 +26,7 @@ AGENT_LOCK = 0x61677132  # advisory lock class for "claiming for this agent" ("a
 class ClaimRace(Exception):
     """Another connection took the candidate's last agent slot or its lock key between our read
     and our write (PostgreSQL only). Roll back and claim again: the next snapshot sees it."""
+
 
 SQLITE: dict[str, str] = {
     # One UPDATE ... RETURNING claims the first task in claim order that may run now: ready and
@@ -86,65 +87,77 @@ SQLITE: dict[str, str] = {
 }
 
 
-
 def _pyformat(sql: str) -> str:
+    """SQLite's `:name` parameters as psycopg's `%(name)s`, for the statements both share."""
     return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)
 
 
-# Claiming on PostgreSQL takes three statements in one transaction, because under READ COMMITTED
-# a single statement's snapshot may predate another claimer's commit:
-#   pick:       the first task in claim order that looks runnable, row-locked with SKIP LOCKED,
-#               so claimers on many hosts never wait for each other's candidates;
-#   lock_agent: a transaction-scoped advisory lock on the task's agent (class AGENT_LOCK, key
-#               hashtext(name)). Claimers for one agent take turns here, and the lock is held until
-#               commit, so the next statement's fresh snapshot sees every earlier claim of it;
-#   claim:      re-checks pause and the agent's concurrency with that snapshot and takes the task.
+_SHARED = {name: _pyformat(SQLITE[name]) for name in ("new_attempt", "complete", "end_attempt", "unblock")}
+
+# Claiming on PostgreSQL takes two statements, because under READ COMMITTED a statement sees only
+# what was committed when it began, and another claimer may commit in between:
+#   pick:  the first task in claim order that looks runnable, row-locked with SKIP LOCKED (so
+#          claimers on many hosts never wait on each other's candidates), then a transaction-scoped
+#          advisory lock on its agent (class AGENT_LOCK, key hashtext(name)): claimers of one
+#          agent take turns from here until they commit;
+#   claim: a new statement, so a new snapshot that sees every earlier claim of the agent:
+#          re-checks pause and the agent's concurrency, takes the task and opens its attempt.
 # An advisory lock rather than a row lock on agents: it writes nothing (a row lock dirties the
-# agents page and the WAL on every claim) and cannot block pause() or update_agent(). Two agents
-# whose names share a hash only take turns needlessly. Lock keys need no lock: the partial unique
-# index ux_tasks_running_lock refuses the second of two simultaneous claims of one key, which
-# becomes a ClaimRace, and the next attempt sees the key held.
+# agents page and the WAL on every claim) and never blocks pause() or update_agent(). Agents whose
+# names share a hash only take turns needlessly. Lock keys need no lock: the partial unique index
+# ux_tasks_running_lock refuses the second of two simultaneous claims of one key, which becomes a
+# ClaimRace, and the next attempt sees the key held.
+#
+# Each statement costs a round trip to the server, more than its own work, so steps that SQLite
+# runs one by one go in one statement as CTEs (data-modifying CTEs always run to completion). When
+# the main UPDATE matches nothing, the caller raises and the rollback undoes the other CTEs.
+_PICK = """
+    SELECT t.id, t.agent FROM tasks AS t
+    WHERE t.status IN ('pending', 'retrying')
+      AND t.scheduled_for <= %(now)s
+      AND t.agent IN (
+          SELECT a.name FROM agents AS a
+          WHERE NOT a.paused AND a.concurrency > (
+              SELECT count(*) FROM tasks AS r WHERE r.status = 'running' AND r.agent = a.name))
+      AND (%(agents)s::text[] IS NULL OR t.agent = ANY(%(agents)s::text[]))
+      AND (%(types)s::text[] IS NULL OR t.task_type = ANY(%(types)s::text[]))
+      AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
+      AND (t.lock_key IS NULL OR NOT EXISTS (
+          SELECT 1 FROM tasks AS held WHERE held.lock_key = t.lock_key AND held.status = 'running'))
+    ORDER BY t.priority DESC, t.scheduled_for, t.id
+    LIMIT 1
+    FOR UPDATE OF t SKIP LOCKED
+"""
+_CLAIM = """
+    UPDATE tasks
+    SET status = 'running', attempts = attempts + 1, started_at = %(now)s, lease_owner = %(worker)s,
+        lease_token = %(token)s, lease_expires_at = %(expires)s, progress = 0, progress_message = NULL
+    WHERE id = %(id)s
+      AND status IN ('pending', 'retrying')
+      AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
+      AND EXISTS (
+          SELECT 1 FROM agents AS a
+          WHERE a.name = tasks.agent AND NOT a.paused AND a.concurrency > (
+              SELECT count(*) FROM tasks AS r WHERE r.status = 'running' AND r.agent = a.name))
+    RETURNING *
+"""
+# Two dependencies of one task completing at once would each see the other unfinished, and neither
+# would unblock it. So completing locks the blocked dependents (in id order: two completions never
+# wait on each other), and unblocks in a later statement, which begins after the other one commits.
+_LOCK_DEPENDENTS = """
+    SELECT id FROM tasks
+    WHERE status = 'blocked' AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = %(id)s)
+    ORDER BY id
+    FOR UPDATE
+"""
 POSTGRESQL: dict[str, str] = {
-    **{name: _pyformat(SQLITE[name]) for name in ("new_attempt", "complete", "end_attempt", "unblock")},
-    "pick": """
-        SELECT t.id, t.agent FROM tasks AS t
-        WHERE t.status IN ('pending', 'retrying')
-          AND t.scheduled_for <= %(now)s
-          AND t.agent IN (
-              SELECT a.name FROM agents AS a
-              WHERE NOT a.paused AND a.concurrency > (
-                  SELECT count(*) FROM tasks AS r WHERE r.status = 'running' AND r.agent = a.name))
-          AND (%(agents)s::text[] IS NULL OR t.agent = ANY(%(agents)s::text[]))
-          AND (%(types)s::text[] IS NULL OR t.task_type = ANY(%(types)s::text[]))
-          AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
-          AND (t.lock_key IS NULL OR NOT EXISTS (
-              SELECT 1 FROM tasks AS held WHERE held.lock_key = t.lock_key AND held.status = 'running'))
-        ORDER BY t.priority DESC, t.scheduled_for, t.id
-        LIMIT 1
-        FOR UPDATE OF t SKIP LOCKED
-    """,
-    "lock_agent": f"SELECT pg_advisory_xact_lock({AGENT_LOCK}, hashtext(%(agent)s))",
-    "claim": """
-        UPDATE tasks
-        SET status = 'running', attempts = attempts + 1, started_at = %(now)s, lease_owner = %(worker)s,
-            lease_token = %(token)s, lease_expires_at = %(expires)s, progress = 0, progress_message = NULL
-        WHERE id = %(id)s
-          AND status IN ('pending', 'retrying')
-          AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
-          AND EXISTS (
-              SELECT 1 FROM agents AS a
-              WHERE a.name = tasks.agent AND NOT a.paused AND a.concurrency > (
-                  SELECT count(*) FROM tasks AS r WHERE r.status = 'running' AND r.agent = a.name))
-        RETURNING *
-    """,
-    # Two dependencies of one task completing at once would each see the other unfinished and
-    # neither unblock it: lock the dependents first, so the second completion's unblock begins
-    # after the first commits. In id order, so two completions never wait on each other.
-    "lock_dependents": """
-        SELECT id FROM tasks
-        WHERE status = 'blocked' AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = %(done)s)
-        ORDER BY id
-        FOR UPDATE
+    **_SHARED,
+    # The subquery (LIMIT, FOR UPDATE) is never flattened: the lock is taken for its one row only.
+    "pick": f"SELECT id, agent, pg_advisory_xact_lock({AGENT_LOCK}, hashtext(agent)) FROM ({_PICK}) AS candidate",
+    "claim": f"WITH claimed AS ({_CLAIM}), attempt AS ({_SHARED['new_attempt']}) SELECT * FROM claimed",
+    "complete": f"""
+        WITH done AS ({_SHARED['complete']}), ended AS ({_SHARED['end_attempt']}), blocked AS ({_LOCK_DEPENDENTS})
+        SELECT done.*, (SELECT count(*) FROM blocked) AS blocked_dependents FROM done
     """,
     "notify": f"NOTIFY {CHANNEL}",
 }
@@ -162,7 +175,8 @@ def claim(
     agents: Iterable[str] | None,
     types: Iterable[str] | None,
 ) -> dict[str, Any] | None:
-    """Claim the next runnable task for `worker` (filtered by agents and task types), or None.
+    """Claim the next runnable task for `worker` (filtered by agents and task types) and open its
+    attempt; return the task's row, or None.
 
     Raises ClaimRace when a concurrent claimer won; the caller retries in a new transaction.
     """
@@ -170,15 +184,17 @@ def claim(
     if conn.dialect.name == "sqlite":  # lists go in as JSON text, read back with json_each
         params["agents"] = None if agents is None else json.dumps(list(agents))
         params["types"] = None if types is None else json.dumps(list(types))
-        return fetch_one(conn, "claim", params)
+        row = fetch_one(conn, "claim", params)
+        if row is not None:
+            execute(conn, "new_attempt", {**params, "task_id": row["id"]})
+        return row
     params["agents"] = None if agents is None else list(agents)
     params["types"] = None if types is None else list(types)
     candidate = fetch_one(conn, "pick", params)
     if candidate is None:
         return None
-    execute(conn, "lock_agent", candidate)
     try:
-        row = fetch_one(conn, "claim", {**params, "id": candidate["id"]})
+        row = fetch_one(conn, "claim", {**params, "id": candidate["id"], "task_id": candidate["id"]})
     except conn.dialect.loaded_dbapi.IntegrityError as exc:  # its lock key was taken meanwhile
         raise ClaimRace from exc
     if row is None:  # its agent filled up or was paused meanwhile
@@ -186,11 +202,26 @@ def claim(
     return row
 
 
-def unblock(conn: Connection, done: int) -> int:
-    """Set pending the blocked tasks whose dependencies have all completed now that `done` has."""
-    if conn.dialect.name == "postgresql":
-        execute(conn, "lock_dependents", {"done": done})
-    return execute(conn, "unblock", {"done": done})
+def complete(
+    conn: Connection, *, task_id: int, token: str, now: float, result: str, output_tail: str | None
+) -> tuple[dict[str, Any] | None, int]:
+    """Complete a claimed task, close its attempt and unblock the dependents that can now run.
+
+    Returns the task's row (None when `token` is not its lease: the caller must roll back) and the
+    number of tasks unblocked.
+    """
+    params = {
+        "id": task_id, "task_id": task_id, "done": task_id, "token": token, "now": now, "result": result,
+        "outcome": "completed", "error": None, "traceback": None, "output_tail": output_tail,
+    }
+    row = fetch_one(conn, "complete", params)
+    if row is None:
+        return None, 0
+    if conn.dialect.name == "sqlite":
+        execute(conn, "end_attempt", params)
+    elif not row.pop("blocked_dependents"):
+        return row, 0
+    return row, execute(conn, "unblock", params)
 
 
 def notify(conn: Connection) -> None:

@@ -483,7 +483,8 @@ class TaskQueueService(ScheduleOps):
         Order: priority (5 first), then scheduled_for, then id. Skipped: tasks scheduled for the
         future, blocked ones, a paused queue or agent, agents at their concurrency limit, and
         tasks whose lock key is held by a running task. The claim is one UPDATE ... RETURNING in
-        a write transaction, so no two claimers ever get the same task.
+        a write transaction (on PostgreSQL, after a locked pick: see queries.py), so no two
+        claimers ever get the same task.
         """
         now = self.clock()
         agents = None if agents is None else list(agents)
@@ -495,10 +496,7 @@ class TaskQueueService(ScheduleOps):
                         conn, now=now, worker=worker_id, token=secrets.token_hex(16), expires=now + lease_s,
                         agents=agents, types=task_types,
                     )
-                    if row is None:
-                        return None
-                    queries.execute(conn, "new_attempt", {"task_id": row["id"], "worker": worker_id, "now": now})
-                return task_from_row(row)
+                return None if row is None else task_from_row(row)
             except queries.ClaimRace:
                 continue
         return None
@@ -546,13 +544,13 @@ class TaskQueueService(ScheduleOps):
         result_json = check.json_text("result", result, self.max_payload_bytes)
         now = self.clock()
         with self._write() as conn:
-            row = queries.fetch_one(
-                conn, "complete", {"id": task_id, "token": lease_token, "now": now, "result": result_json}
+            row, unblocked = queries.complete(
+                conn, task_id=task_id, token=lease_token, now=now, result=result_json,
+                output_tail=_tail(output_tail, MAX_OUTPUT_TAIL_CHARS),
             )
             if row is None:
                 raise LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
-            self._end_attempt(conn, task_id, now, "completed", output_tail=output_tail)
-            if queries.unblock(conn, task_id):
+            if unblocked:
                 queries.notify(conn)
             task = task_from_row(row)
             if task.notify_url:

@@ -12,6 +12,7 @@ waiting. Workers on every host that use the database hear it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any, Protocol
@@ -100,10 +101,8 @@ class PostgresWatcher:
     def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            try:
+            with contextlib.suppress(Exception):  # already broken
                 conn.close()
-            except Exception:  # noqa: BLE001 - already broken
-                pass
 
 
 class NeverWatcher:

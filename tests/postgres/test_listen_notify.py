@@ -89,7 +89,10 @@ def test_the_watcher_listens_again_after_losing_its_connection(pair) -> None:
     watcher.changed()
     with writer.engine.begin() as conn:
         killed = conn.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
         ).scalars().all()
     assert killed == [True]
     deadline = time.monotonic() + 5
@@ -117,7 +120,25 @@ def test_a_worker_pool_picks_up_tasks_enqueued_elsewhere_without_waiting_for_its
             time.sleep(0.3)  # let the dispatcher go idle
             start = time.monotonic()
             task = writer.enqueue("echo", {"n": n})
-            qtbot.waitUntil(lambda: writer.get(task.id).status is TaskStatus.COMPLETED, timeout=5_000)
+            qtbot.waitUntil(lambda t=task: writer.get(t.id).status is TaskStatus.COMPLETED, timeout=5_000)
             assert time.monotonic() - start < 0.5
     finally:
         pool.stop(grace_s=0)
+
+
+def test_a_connection_cut_while_idle_is_replaced_before_use(pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server restart or a firewall drops idle connections: the next call still works."""
+    from desktop.queue import db
+
+    listener, writer = pair
+    listener.count_tasks()  # a pooled connection, now idle
+    with writer.engine.begin() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_S", 0.0)
+    writer_task = writer.enqueue("echo")
+    assert listener.get(writer_task.id).id == writer_task.id

@@ -3,6 +3,7 @@ worker killed with SIGKILL loses nothing."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
 import signal
@@ -111,7 +112,7 @@ def test_four_processes_drain_5000_tasks_exactly_once_surviving_a_sigkill(
     assert len(runs) == LOCK_KEYS
     for key, intervals in runs.items():
         intervals.sort()
-        for (_, end), (start, _) in zip(intervals, intervals[1:]):
+        for (_, end), (start, _) in itertools.pairwise(intervals):
             assert start >= end, f"two tasks held {key} at once"
     assert sum(1 for path in logs[1:] if path.read_text()) == WORKERS - 1, "every worker should have claimed"
     seeder.close()

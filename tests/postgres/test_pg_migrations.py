@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from itertools import count
 
@@ -12,12 +14,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 
 from desktop.queue import TaskQueueService
 from desktop.queue.db import WRITE, alembic_config, create_queue_engine
 from desktop.queue.models import Base
-from tests.conftest import _admin
+from tests.conftest import REPO, _admin
 
 _numbers = count(1)
 
@@ -46,6 +48,18 @@ def test_every_migration_downgrades_and_upgrades_again(empty_url: str) -> None:
         service.add_agent("echo", "echo")
         assert service.get_agent("echo").paused is False  # the boolean server defaults work
         assert service.add_schedule("s", "* * * * *", "echo").enabled is True
+
+
+def test_alembic_upgrade_head_from_the_repository_logs_no_password(empty_url: str) -> None:
+    env = {**os.environ, "AGENTQ_DATABASE_URL": empty_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"], cwd=REPO, env=env, check=True,
+        capture_output=True, text=True,
+    )
+    assert (make_url(empty_url).password or "") not in done.stdout + done.stderr
+    engine = create_queue_engine(empty_url)
+    assert {"tasks", "agents", "schedules", "alembic_version"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
 
 
 def test_the_models_match_the_migrations(postgres_url: str) -> None:

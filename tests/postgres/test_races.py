@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -51,8 +52,8 @@ def test_two_dependencies_completing_at_once_unblock_their_dependent(services: l
         claimed_b = b_service.dequeue("wb")
         assert claimed_a is not None and claimed_b is not None
         at_once(
-            lambda: a_service.complete(claimed_a.id, claimed_a.lease_token or ""),
-            lambda: b_service.complete(claimed_b.id, claimed_b.lease_token or ""),
+            partial(a_service.complete, claimed_a.id, claimed_a.lease_token or ""),
+            partial(b_service.complete, claimed_b.id, claimed_b.lease_token or ""),
         )
         assert a_service.get(child.id).status is TaskStatus.PENDING
         claimed = a_service.dequeue("w")
@@ -64,8 +65,8 @@ def test_two_enqueues_of_one_unique_key_at_once_make_one_task(services: list[Tas
     first, second = services
     for n in range(30):
         results = at_once(
-            lambda: first.enqueue("echo", {"from": 1}, unique_key=f"k{n}"),
-            lambda: second.enqueue("echo", {"from": 2}, unique_key=f"k{n}"),
+            partial(first.enqueue, "echo", {"from": 1}, unique_key=f"k{n}"),
+            partial(second.enqueue, "echo", {"from": 2}, unique_key=f"k{n}"),
         )
         assert not [r for r in results if isinstance(r, Exception)], results
         assert results[0].id == results[1].id
@@ -78,7 +79,7 @@ def test_a_cancel_racing_a_claim_never_leaves_a_running_task_marked_cancelled(
     canceller, worker = services
     for _ in range(40):
         task = canceller.enqueue("echo")
-        cancelled, claimed = at_once(lambda: canceller.cancel(task.id), lambda: worker.dequeue("w"))
+        cancelled, claimed = at_once(partial(canceller.cancel, task.id), partial(worker.dequeue, "w"))
         now = canceller.get(task.id)
         if claimed is not None:  # claimed first: the cancel became a request to its worker
             assert now.status is TaskStatus.RUNNING and now.cancel_requested
