@@ -10,6 +10,7 @@ from sqlalchemy.engine import URL
 from desktop import paths
 from desktop.agents.registry import validate_agent
 from desktop.config import Settings, load_settings
+from desktop.errors import TaskValidationError
 from desktop.queue import TaskQueueService
 from desktop.queue.db import queue_url
 
@@ -56,6 +57,34 @@ def _keyring_password(username: str) -> str | None:
     except Exception as exc:  # noqa: BLE001 - no keyring backend (e.g. a headless machine)
         log.info("no password from the system keyring (%s)", type(exc).__name__)
         return None
+
+
+def remember_password(url: str) -> str:
+    """The URL to store in the settings file: a PostgreSQL password moves to the system keyring.
+
+    Raises TaskValidationError('database_url', ...) when the URL has a password and there is no
+    keyring to keep it in: the password must then come from AGENTQ_DATABASE_PASSWORD instead.
+    """
+    try:
+        parsed = queue_url(url)
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy's parse errors vary
+        raise TaskValidationError("database_url", "is not a database URL such as postgresql://user@host/db") from exc
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise TaskValidationError("database_url", "must be a sqlite:/// or postgresql:// URL")
+    if parsed.password is None:
+        return parsed.render_as_string(hide_password=False)
+    if not parsed.username:
+        raise TaskValidationError("database_url", "a password needs a user name in the URL")
+    try:
+        import keyring
+
+        keyring.set_password(KEYRING_SERVICE, parsed.username, str(parsed.password))
+    except Exception as exc:  # noqa: BLE001 - no keyring package or no backend
+        raise TaskValidationError(
+            "database_url",
+            f"there is no system keyring to keep the password in; leave it out of the URL and set {PASSWORD_ENV}",
+        ) from exc
+    return parsed._replace(password=None).render_as_string(hide_password=False)  # set() keeps it
 
 
 def open_queue(url: str | None = None, settings: Settings | None = None) -> TaskQueueService:

@@ -22,13 +22,13 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import (
-    Integer,
     Connection,
     Engine,
+    Integer,
     and_,
-    delete,
     case,
     cast,
+    delete,
     func,
     insert,
     or_,
@@ -47,12 +47,30 @@ from desktop.errors import (
 )
 from desktop.queue import queries
 from desktop.queue import validation as check
-from desktop.queue.db import WRITE, create_queue_engine, display_url, storage_error, upgrade
+from desktop.queue.db import (
+    WRITE,
+    create_queue_engine,
+    display_url,
+    storage_error,
+    upgrade,
+)
 from desktop.queue.events import Signal
-from desktop.queue.models import READY, AgentRow, AttemptRow, DependencyRow, QueueStateRow, TaskRow
+from desktop.queue.models import (
+    READY,
+    AgentRow,
+    AttemptRow,
+    DependencyRow,
+    QueueStateRow,
+    TaskRow,
+)
 from desktop.queue.retry import RetryPolicy
+from desktop.queue.rows import (
+    agent_from_row,
+    attempt_from_row,
+    task_from_row,
+    to_datetime,
+)
 from desktop.queue.schedules import ScheduleOps
-from desktop.queue.rows import agent_from_row, attempt_from_row, task_from_row, to_datetime
 from desktop.queue.types import (
     FINISHED_STATUSES,
     Agent,

@@ -29,6 +29,7 @@ from desktop.bootstrap import database_url, open_queue
 from desktop.config import Settings, load_settings, settings_path
 from desktop.errors import AgentQueueError, DatabaseFileError
 from desktop.queue import TaskQueueService
+from desktop.queue.db import display_url
 from desktop.ui.close_flow import CloseChoice
 from desktop.ui.error_report import show_error
 from desktop.ui.icon import app_icon
@@ -82,7 +83,7 @@ def load_app_settings(*, interactive: bool = True) -> Settings | None:
 def open_service(database: str | None, settings: Settings, *, interactive: bool = True) -> TaskQueueService | None:
     """Open the queue database; on failure explain it (naming the file) and return None."""
     url = database_url(database, settings)
-    where = url.removeprefix("sqlite:///")
+    where = display_url(url).removeprefix("sqlite:///")  # never the password
     advice = (
         "What to do: fix the problem above, or open another database: start Agent Queue with "
         "--db sqlite:///path/to/queue.db, or set AGENTQ_DATABASE_URL."
@@ -90,10 +91,10 @@ def open_service(database: str | None, settings: Settings, *, interactive: bool 
     try:
         return _off_the_gui_thread(lambda: open_queue(url, settings), f"Opening {where}…")
     except (DatabaseFileError, AgentQueueError) as exc:
-        log.error("cannot open the database %s: %s", url, exc)
+        log.error("cannot open the database %s: %s", where, exc)
         message = str(exc)
     except Exception as exc:
-        log.exception("cannot open the database %s", url)
+        log.exception("cannot open the database %s", where)
         message = f"An unexpected error ({type(exc).__name__}: {exc}). The details are in the log in {paths.log_dir()}."
     _problem("Agent Queue: database", f"Agent Queue cannot open the database {where}.", f"{message}\n\n{advice}",
              interactive=interactive)

@@ -14,13 +14,17 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLineEdit,
     QPushButton,
     QSpinBox,
     QWidget,
 )
 
+from desktop.bootstrap import remember_password
 from desktop.config import PROFILES, Settings, save_settings
+from desktop.errors import TaskValidationError
+from desktop.queue.db import display_url
 from desktop.ui.form_dialog import FormDialog
 from desktop.ui.jobs import Jobs
 
@@ -91,8 +95,12 @@ class SettingsDialog(FormDialog):
         self.database.setCursorPosition(0)
         self.open_other = QPushButton("Open another database…", where)
         self.open_other.clicked.connect(self._choose_database)
+        self.use_server = QPushButton("PostgreSQL server…", where)
+        self.use_server.setToolTip("Share one queue between machines: enter a postgresql:// URL")
+        self.use_server.clicked.connect(self._choose_server)
         row.addWidget(self.database, 1)
         row.addWidget(self.open_other)
+        row.addWidget(self.use_server)
         self.add_field("database_url", "Database:", where, "Another database is opened the next time Agent Queue starts.")
         self.start_minimized = QCheckBox("Start minimised to the tray", self)
         self.add_field("start_minimized", "", self.start_minimized)
@@ -128,6 +136,22 @@ class SettingsDialog(FormDialog):
         if path:
             self.new_database_url = f"sqlite:///{path}"
             self.database.setText(self.new_database_url + "  (after a restart)")
+
+    def _choose_server(self) -> None:
+        url, ok = QInputDialog.getText(
+            self, "PostgreSQL server",
+            "Database URL, e.g. postgresql://agentq:password@db.example.lan/agentq\n"
+            "A password goes to the system keyring, never to the settings file.",
+        )
+        if not ok or not url.strip():
+            return
+        try:
+            self.new_database_url = remember_password(url.strip())
+        except TaskValidationError as exc:
+            self.errors.show_validation(exc)
+            return
+        self.errors.clear("database_url")
+        self.database.setText(display_url(self.new_database_url) + "  (after a restart)")
 
     def settings(self) -> Settings:
         """The settings as the form shows them, validated (TaskValidationError names the field)."""

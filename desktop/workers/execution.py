@@ -10,7 +10,13 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from desktop.agents.base import AgentKind, PermanentError, TaskCancelled, TaskContext, TaskTimeout
+from desktop.agents.base import (
+    AgentKind,
+    PermanentError,
+    TaskCancelled,
+    TaskContext,
+    TaskTimeout,
+)
 from desktop.errors import LeaseLostError, TaskValidationError
 from desktop.logs import task_logging
 from desktop.queue import Task, TaskQueueService
