@@ -105,3 +105,16 @@ def test_opening_twice_keeps_data_and_runs_no_migration_again(db_url: str) -> No
     second = TaskQueueService.open(db_url)
     assert [t.payload for t in second.list_tasks()] == [{"keep": True}]
     second.close()
+
+
+def test_a_large_file_with_a_broken_header_is_still_refused(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the full-check size only the header and schema are read at open: enough for this."""
+    from desktop.queue import db
+
+    TaskQueueService.open(f"sqlite:///{db_path}").close()
+    monkeypatch.setattr(db, "FULL_CHECK_MAX_BYTES", 0)
+    raw = bytearray(db_path.read_bytes())
+    raw[:16] = b"not sqlite here!"
+    db_path.write_bytes(bytes(raw))
+    with pytest.raises(DatabaseFileError, match="not a usable"):
+        TaskQueueService.open(f"sqlite:///{db_path}")
