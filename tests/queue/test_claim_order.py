@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
 import pytest
 
 from desktop.queue import NotFoundError, TaskQueueService, TaskStatus
-
-
-class Clock(Protocol):
-    now: float
-
-    def __call__(self) -> float: ...
-
-    def advance(self, seconds: float) -> None: ...
+from tests.conftest import FakeClock
+from tests.queue.helpers import at
 
 
 @pytest.fixture
@@ -34,11 +27,8 @@ def claim_all(service: TaskQueueService, worker: str = "w1", **filters: object) 
     return ids
 
 
-def at(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
 
-
-def test_claim_marks_the_task_running_with_a_lease(queue: TaskQueueService, clock: Clock) -> None:
+def test_claim_marks_the_task_running_with_a_lease(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("alpha", {"n": 1})
     assert task.status is TaskStatus.PENDING
 
@@ -69,7 +59,7 @@ def test_higher_priority_first(queue: TaskQueueService) -> None:
     assert claim_all(queue) == [high.id, mid.id, low.id, also_low.id]
 
 
-def test_fifo_within_a_priority_by_scheduled_for_then_id(queue: TaskQueueService, clock: Clock) -> None:
+def test_fifo_within_a_priority_by_scheduled_for_then_id(queue: TaskQueueService, clock: FakeClock) -> None:
     earlier = at(clock.now - 10)
     a = queue.enqueue("alpha")  # scheduled now
     b = queue.enqueue("alpha", scheduled_for=earlier)
@@ -81,7 +71,7 @@ def test_fifo_within_a_priority_by_scheduled_for_then_id(queue: TaskQueueService
     assert claim_all(queue) == [b.id, d.id, a.id, c.id, e.id]
 
 
-def test_future_task_waits_until_its_time(queue: TaskQueueService, clock: Clock) -> None:
+def test_future_task_waits_until_its_time(queue: TaskQueueService, clock: FakeClock) -> None:
     later = queue.enqueue("alpha", priority=5, scheduled_for=at(clock.now + 30))
     now = queue.enqueue("alpha", priority=1)
 
@@ -232,7 +222,7 @@ def test_dequeue_agent_and_type_filters_combine(queue: TaskQueueService) -> None
     assert queue.get(beta_build.id).status is TaskStatus.PENDING
 
 
-def test_peek_lists_ready_tasks_in_claim_order_without_claiming(queue: TaskQueueService, clock: Clock) -> None:
+def test_peek_lists_ready_tasks_in_claim_order_without_claiming(queue: TaskQueueService, clock: FakeClock) -> None:
     running = queue.enqueue("beta", priority=5, task_type="first")
     assert queue.dequeue("w1", task_types=["first"]).id == running.id  # type: ignore[union-attr]
     low = queue.enqueue("alpha", priority=1)
@@ -250,7 +240,7 @@ def test_peek_lists_ready_tasks_in_claim_order_without_claiming(queue: TaskQueue
     assert claim_all(queue) == peeked
 
 
-def test_peek_includes_retrying_tasks(queue: TaskQueueService, clock: Clock) -> None:
+def test_peek_includes_retrying_tasks(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("alpha", priority=2)
     claimed = queue.dequeue("w1")
     queue.fail(task.id, claimed.lease_token, "boom")  # type: ignore[union-attr]
@@ -264,7 +254,7 @@ def test_peek_includes_retrying_tasks(queue: TaskQueueService, clock: Clock) -> 
     assert claim_all(queue) == [task.id, other.id]
 
 
-def test_peek_puts_tasks_that_are_not_due_after_those_that_are(queue: TaskQueueService, clock: Clock) -> None:
+def test_peek_puts_tasks_that_are_not_due_after_those_that_are(queue: TaskQueueService, clock: FakeClock) -> None:
     backoff = queue.enqueue("alpha", priority=4)
     claimed = queue.dequeue("w1")
     queue.fail(backoff.id, claimed.lease_token, "boom")  # type: ignore[union-attr]
@@ -287,7 +277,7 @@ def test_peek_ignores_pauses(queue: TaskQueueService) -> None:
     assert queue.dequeue("w1") is None
 
 
-def test_claim_uses_the_lease_length_given(queue: TaskQueueService, clock: Clock) -> None:
+def test_claim_uses_the_lease_length_given(queue: TaskQueueService, clock: FakeClock) -> None:
     queue.enqueue("alpha")
     claimed = queue.dequeue("w1", lease_s=5)
     assert claimed is not None

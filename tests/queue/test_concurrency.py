@@ -6,7 +6,6 @@ import multiprocessing as mp
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 from desktop.queue import TaskQueueService
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
-from typing import Protocol
 
 import pytest
 
@@ -16,14 +14,8 @@ from desktop.queue import (
     TaskStateError,
     TaskStatus,
 )
-
-
-class Clock(Protocol):
-    now: float
-
-    def __call__(self) -> float: ...
-
-    def advance(self, seconds: float) -> None: ...
+from tests.conftest import FakeClock
+from tests.queue.helpers import at, claim, token
 
 
 @pytest.fixture
@@ -32,28 +24,14 @@ def queue(service: TaskQueueService) -> TaskQueueService:
     return service
 
 
-def at(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
 
-
-def claim(service: TaskQueueService, task_id: int, worker: str = "w1", **options: float) -> Task:
-    """Claim the next task and check that it is `task_id`."""
-    task = service.dequeue(worker, **options)  # type: ignore[arg-type]
-    assert task is not None and task.id == task_id
-    assert task.lease_token is not None
-    return task
-
-
-def token(task: Task) -> str:
-    assert task.lease_token is not None
-    return task.lease_token
 
 
 # -- lease tokens ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("which", ["wrong", "stale"])
-def test_a_token_that_is_not_the_lease_changes_nothing(queue: TaskQueueService, clock: Clock, which: str) -> None:
+def test_a_token_that_is_not_the_lease_changes_nothing(queue: TaskQueueService, clock: FakeClock, which: str) -> None:
     task = queue.enqueue("echo")
     first = claim(queue, task.id)
     if which == "wrong":
@@ -95,7 +73,7 @@ def test_a_finished_task_refuses_its_old_token(queue: TaskQueueService) -> None:
     assert queue.get(task.id) == done
 
 
-def test_heartbeat_renews_the_lease_and_records_progress(queue: TaskQueueService, clock: Clock) -> None:
+def test_heartbeat_renews_the_lease_and_records_progress(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("echo")
     lease = token(claim(queue, task.id, lease_s=10))
     clock.advance(8)
@@ -128,7 +106,7 @@ def test_cancel_of_a_running_task_is_reported_by_heartbeat_and_fail_cancels(queu
 # -- failures and backoff -------------------------------------------------------------------------
 
 
-def test_default_backoff_doubles_then_fails_after_max_retries(queue: TaskQueueService, clock: Clock) -> None:
+def test_default_backoff_doubles_then_fails_after_max_retries(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("echo")
     assert (task.max_retries, task.retry_base_s, task.retry_cap_s) == (3, 60.0, 3600.0)
 
@@ -155,7 +133,7 @@ def test_default_backoff_doubles_then_fails_after_max_retries(queue: TaskQueueSe
     assert queue.dequeue("w1") is None
 
 
-def test_non_retryable_failure_fails_at_once(queue: TaskQueueService, clock: Clock) -> None:
+def test_non_retryable_failure_fails_at_once(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("echo")
     lease = token(claim(queue, task.id))
 
@@ -167,7 +145,7 @@ def test_non_retryable_failure_fails_at_once(queue: TaskQueueService, clock: Clo
     assert failed.last_error == "bad input"
 
 
-def test_per_task_retry_settings_override_the_defaults(queue: TaskQueueService, clock: Clock) -> None:
+def test_per_task_retry_settings_override_the_defaults(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("echo", max_retries=4, retry_base_s=10, retry_cap_s=25)
     delays = []
     for _ in range(4):
@@ -184,7 +162,7 @@ def test_max_retries_zero_means_a_single_attempt(queue: TaskQueueService) -> Non
     assert queue.fail(task.id, token(claim(queue, task.id)), "boom").status is TaskStatus.FAILED
 
 
-def test_agent_retry_defaults_apply_and_task_settings_win(service: TaskQueueService, clock: Clock) -> None:
+def test_agent_retry_defaults_apply_and_task_settings_win(service: TaskQueueService, clock: FakeClock) -> None:
     service.add_agent("flaky", "echo", max_retries=1, retry_base_s=5, retry_cap_s=7)
     task = service.enqueue("flaky")
     assert (task.max_retries, task.retry_base_s, task.retry_cap_s) == (1, 5.0, 7.0)
@@ -201,7 +179,7 @@ def test_agent_retry_defaults_apply_and_task_settings_win(service: TaskQueueServ
     assert failed.scheduled_for == at(clock.now + 1)
 
 
-def test_jitter_comes_from_the_service_random_source(db_url: str, clock: Clock) -> None:
+def test_jitter_comes_from_the_service_random_source(db_url: str, clock: FakeClock) -> None:
     with TaskQueueService.open(
         db_url, clock=clock, retry_policy=RetryPolicy(jitter=0.5), rand=lambda: 0.0
     ) as service:
@@ -214,7 +192,7 @@ def test_jitter_comes_from_the_service_random_source(db_url: str, clock: Clock) 
 # -- lease expiry and recovery --------------------------------------------------------------------
 
 
-def test_recovery_puts_an_expired_task_back_for_a_retry(queue: TaskQueueService, clock: Clock) -> None:
+def test_recovery_puts_an_expired_task_back_for_a_retry(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("echo")
     claim(queue, task.id, "dead-worker", lease_s=30)
 
@@ -237,7 +215,7 @@ def test_recovery_puts_an_expired_task_back_for_a_retry(queue: TaskQueueService,
     assert queue.recover_expired_leases() == []
 
 
-def test_recovery_leaves_live_leases_alone(queue: TaskQueueService, clock: Clock) -> None:
+def test_recovery_leaves_live_leases_alone(queue: TaskQueueService, clock: FakeClock) -> None:
     alive = queue.enqueue("echo")
     dead = queue.enqueue("echo")
     alive_lease = token(claim(queue, alive.id, "alive", lease_s=20))
@@ -254,7 +232,7 @@ def test_recovery_leaves_live_leases_alone(queue: TaskQueueService, clock: Clock
     assert queue.complete(alive.id, alive_lease).status is TaskStatus.COMPLETED
 
 
-def test_recovery_fails_a_task_whose_retries_are_used_up(queue: TaskQueueService, clock: Clock) -> None:
+def test_recovery_fails_a_task_whose_retries_are_used_up(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("echo", max_retries=0)
     claim(queue, task.id, lease_s=10)
     clock.advance(11)
@@ -267,7 +245,7 @@ def test_recovery_fails_a_task_whose_retries_are_used_up(queue: TaskQueueService
     assert queue.attempts(task.id)[0].outcome == "lost"
 
 
-def test_old_worker_cannot_finish_after_recovery_and_reclaim(queue: TaskQueueService, clock: Clock) -> None:
+def test_old_worker_cannot_finish_after_recovery_and_reclaim(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("echo")
     old = token(claim(queue, task.id, "old", lease_s=10))
     clock.advance(11)
@@ -289,7 +267,7 @@ def test_old_worker_cannot_finish_after_recovery_and_reclaim(queue: TaskQueueSer
     ]
 
 
-def test_recovery_of_a_task_with_a_cancel_request_cancels_it(queue: TaskQueueService, clock: Clock) -> None:
+def test_recovery_of_a_task_with_a_cancel_request_cancels_it(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("echo")
     claim(queue, task.id, "hung", lease_s=10)
     queue.cancel(task.id)
@@ -306,7 +284,7 @@ def test_recovery_of_a_task_with_a_cancel_request_cancels_it(queue: TaskQueueSer
 # -- the attempt log ------------------------------------------------------------------------------
 
 
-def test_attempt_log_has_one_row_per_attempt(queue: TaskQueueService, clock: Clock) -> None:
+def test_attempt_log_has_one_row_per_attempt(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("echo")
     start1 = clock.now
     lease = token(claim(queue, task.id, "worker-1"))
@@ -362,7 +340,7 @@ def test_attempt_logs_are_kept_per_task(queue: TaskQueueService) -> None:
 
 @pytest.mark.parametrize("seconds", [0.001, 0.004, 0.01, 0.1, 2.5])
 def test_attempt_duration_is_rounded_to_the_millisecond(
-    queue: TaskQueueService, clock: Clock, seconds: float
+    queue: TaskQueueService, clock: FakeClock, seconds: float
 ) -> None:
     task = queue.enqueue("echo")
     lease = token(claim(queue, task.id))
@@ -374,7 +352,7 @@ def test_attempt_duration_is_rounded_to_the_millisecond(
 # -- manual retry ---------------------------------------------------------------------------------
 
 
-def _failed_for_good(queue: TaskQueueService, clock: Clock) -> Task:
+def _failed_for_good(queue: TaskQueueService, clock: FakeClock) -> Task:
     task = queue.enqueue("echo", max_retries=1)
     queue.fail(task.id, token(claim(queue, task.id)), "one")
     clock.advance(60)
@@ -382,7 +360,7 @@ def _failed_for_good(queue: TaskQueueService, clock: Clock) -> Task:
     return task
 
 
-def test_retry_of_a_failed_task_runs_it_now_with_fresh_retries(queue: TaskQueueService, clock: Clock) -> None:
+def test_retry_of_a_failed_task_runs_it_now_with_fresh_retries(queue: TaskQueueService, clock: FakeClock) -> None:
     task = _failed_for_good(queue, clock)
     clock.advance(1000)
 
@@ -401,7 +379,7 @@ def test_retry_of_a_failed_task_runs_it_now_with_fresh_retries(queue: TaskQueueS
     assert [a.number for a in queue.attempts(task.id)] == [1, 2, 3]
 
 
-def test_retry_of_a_cancelled_task(queue: TaskQueueService, clock: Clock) -> None:
+def test_retry_of_a_cancelled_task(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("echo")
     queue.cancel(task.id)
     clock.advance(5)
@@ -411,7 +389,7 @@ def test_retry_of_a_cancelled_task(queue: TaskQueueService, clock: Clock) -> Non
     assert claim(queue, task.id).attempts == 1
 
 
-def test_retry_of_a_retrying_task_skips_the_backoff(queue: TaskQueueService, clock: Clock) -> None:
+def test_retry_of_a_retrying_task_skips_the_backoff(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("echo")
     queue.fail(task.id, token(claim(queue, task.id)), "boom")
     assert queue.dequeue("w1") is None

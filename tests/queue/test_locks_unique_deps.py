@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 from sqlalchemy import text
@@ -20,14 +18,8 @@ from desktop.queue import (
     TaskValidationError,
     repo_lock_key,
 )
-
-
-class Clock(Protocol):
-    now: float
-
-    def __call__(self) -> float: ...
-
-    def advance(self, seconds: float) -> None: ...
+from tests.conftest import FakeClock
+from tests.queue.helpers import at, claim, token
 
 
 @pytest.fixture
@@ -36,19 +28,7 @@ def queue(service: TaskQueueService) -> TaskQueueService:
     return service
 
 
-def at(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
 
-
-def claim(service: TaskQueueService, task_id: int, worker: str = "w1", **options: float) -> Task:
-    task = service.dequeue(worker, **options)  # type: ignore[arg-type]
-    assert task is not None and task.id == task_id
-    return task
-
-
-def token(task: Task) -> str:
-    assert task.lease_token is not None
-    return task.lease_token
 
 
 def complete(service: TaskQueueService, task_id: int) -> Task:
@@ -62,7 +42,7 @@ def fail_for_good(service: TaskQueueService, task_id: int) -> Task:
 # -- lock keys ------------------------------------------------------------------------------------
 
 
-def test_second_task_with_a_held_lock_waits_for_the_first(queue: TaskQueueService, clock: Clock) -> None:
+def test_second_task_with_a_held_lock_waits_for_the_first(queue: TaskQueueService, clock: FakeClock) -> None:
     first = queue.enqueue("echo", lock_key="repo:x", priority=5)
     second = queue.enqueue("echo", lock_key="repo:x", priority=5)
     free = queue.enqueue("echo", lock_key="repo:y", priority=1)
@@ -129,7 +109,7 @@ def test_a_cancelled_running_task_releases_the_lock_when_its_worker_stops(queue:
     claim(queue, second.id, "w2")
 
 
-def test_lease_recovery_releases_the_lock(queue: TaskQueueService, clock: Clock) -> None:
+def test_lease_recovery_releases_the_lock(queue: TaskQueueService, clock: FakeClock) -> None:
     first = queue.enqueue("echo", lock_key="k", priority=5)
     second = queue.enqueue("echo", lock_key="k", priority=1)
     claim(queue, first.id, "dead", lease_s=10)
@@ -266,7 +246,7 @@ def test_depending_on_completed_tasks_only_is_pending_at_once(queue: TaskQueueSe
     assert queue.enqueue("echo", depends_on=[a.id]).status is TaskStatus.PENDING
 
 
-def test_permanent_failure_cancels_dependents_transitively(queue: TaskQueueService, clock: Clock) -> None:
+def test_permanent_failure_cancels_dependents_transitively(queue: TaskQueueService, clock: FakeClock) -> None:
     root = queue.enqueue("echo", max_retries=0)
     other = queue.enqueue("echo")
     child = queue.enqueue("echo", depends_on=[root.id])
@@ -302,7 +282,7 @@ def test_cancel_cancels_dependents_transitively(queue: TaskQueueService) -> None
     assert queue.dequeue("w1") is None
 
 
-def test_lease_recovery_that_fails_a_task_cancels_its_dependents(queue: TaskQueueService, clock: Clock) -> None:
+def test_lease_recovery_that_fails_a_task_cancels_its_dependents(queue: TaskQueueService, clock: FakeClock) -> None:
     root = queue.enqueue("echo", max_retries=0)
     child = queue.enqueue("echo", depends_on=[root.id])
     claim(queue, root.id, lease_s=5)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -15,14 +14,8 @@ from desktop.queue import (
     TaskStateError,
     TaskStatus,
 )
-
-
-class Clock(Protocol):
-    now: float
-
-    def __call__(self) -> float: ...
-
-    def advance(self, seconds: float) -> None: ...
+from tests.conftest import FakeClock
+from tests.queue.helpers import at
 
 
 @pytest.fixture
@@ -31,9 +24,6 @@ def queue(service: TaskQueueService) -> TaskQueueService:
     service.add_agent("beta", "echo", concurrency=20)
     return service
 
-
-def at(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
 
 
 def claim(service: TaskQueueService, task_id: int, worker: str = "w1") -> str:
@@ -101,7 +91,7 @@ def test_stats_counts_every_status_and_agent(queue: TaskQueueService) -> None:
     assert stats.total == 8
 
 
-def test_success_rate_covers_tasks_finished_in_the_last_hour(queue: TaskQueueService, clock: Clock) -> None:
+def test_success_rate_covers_tasks_finished_in_the_last_hour(queue: TaskQueueService, clock: FakeClock) -> None:
     failed(queue)
     failed(queue)
     clock.advance(3601)  # those two fall out of the window
@@ -117,7 +107,7 @@ def test_success_rate_covers_tasks_finished_in_the_last_hour(queue: TaskQueueSer
     assert queue.stats().success_rate == pytest.approx(0.75)
 
 
-def test_throughput_counts_completions_in_the_last_minute_and_hour(queue: TaskQueueService, clock: Clock) -> None:
+def test_throughput_counts_completions_in_the_last_minute_and_hour(queue: TaskQueueService, clock: FakeClock) -> None:
     completed(queue)  # will be 2 hours old
     clock.advance(7200)
     completed(queue)  # will be 70 s old
@@ -131,7 +121,7 @@ def test_throughput_counts_completions_in_the_last_minute_and_hour(queue: TaskQu
     assert stats.throughput_last_hour == 2
 
 
-def test_average_wait_and_run_times_come_from_the_clock(queue: TaskQueueService, clock: Clock) -> None:
+def test_average_wait_and_run_times_come_from_the_clock(queue: TaskQueueService, clock: FakeClock) -> None:
     first = queue.enqueue("alpha")
     clock.advance(5)
     lease = claim(queue, first.id)
@@ -153,7 +143,7 @@ def test_average_wait_and_run_times_come_from_the_clock(queue: TaskQueueService,
     assert stats.avg_run_s == 3.0  # (2 + 4) / 2
 
 
-def test_wait_is_measured_from_the_scheduled_time(queue: TaskQueueService, clock: Clock) -> None:
+def test_wait_is_measured_from_the_scheduled_time(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("alpha", scheduled_for=at(clock.now + 100))
     clock.advance(103)
     lease = claim(queue, task.id)
@@ -162,7 +152,7 @@ def test_wait_is_measured_from_the_scheduled_time(queue: TaskQueueService, clock
     assert queue.stats().avg_wait_s == 3.0
 
 
-def test_last_finished_at(queue: TaskQueueService, clock: Clock) -> None:
+def test_last_finished_at(queue: TaskQueueService, clock: FakeClock) -> None:
     completed(queue)
     clock.advance(10)
     finished = failed(queue)
@@ -269,7 +259,7 @@ def test_get_unknown_task_is_not_found(queue: TaskQueueService) -> None:
 # -- cancel ---------------------------------------------------------------------------------------
 
 
-def test_cancel_of_a_pending_task(queue: TaskQueueService, clock: Clock) -> None:
+def test_cancel_of_a_pending_task(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("alpha")
     clock.advance(3)
 
@@ -282,7 +272,7 @@ def test_cancel_of_a_pending_task(queue: TaskQueueService, clock: Clock) -> None
     assert queue.dequeue("w1") is None
 
 
-def test_cancel_of_a_retrying_task(queue: TaskQueueService, clock: Clock) -> None:
+def test_cancel_of_a_retrying_task(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("alpha")
     queue.fail(task.id, claim(queue, task.id), "transient")
     assert queue.cancel(task.id).status is TaskStatus.CANCELLED
@@ -333,7 +323,7 @@ def attempt_rows(service: TaskQueueService, task_ids: list[int]) -> int:
         ).scalar_one()
 
 
-def test_cleanup_deletes_only_old_finished_tasks_and_their_attempts(queue: TaskQueueService, clock: Clock) -> None:
+def test_cleanup_deletes_only_old_finished_tasks_and_their_attempts(queue: TaskQueueService, clock: FakeClock) -> None:
     queue.pause("beta")
     old_pending = queue.enqueue("beta", {"old": "but waiting"})
     old_done = completed(queue)
@@ -363,7 +353,7 @@ def test_cleanup_deletes_only_old_finished_tasks_and_their_attempts(queue: TaskQ
     assert queue.cleanup(older_than=timedelta(days=7)) == 0
 
 
-def test_cleanup_in_small_batches_deletes_them_all(queue: TaskQueueService, clock: Clock) -> None:
+def test_cleanup_in_small_batches_deletes_them_all(queue: TaskQueueService, clock: FakeClock) -> None:
     for _ in range(5):
         completed(queue)
     keep = queue.enqueue("alpha")
@@ -373,14 +363,14 @@ def test_cleanup_in_small_batches_deletes_them_all(queue: TaskQueueService, cloc
     assert ids(queue.list_tasks()) == [keep.id]
 
 
-def test_cleanup_keeps_tasks_inside_the_window(queue: TaskQueueService, clock: Clock) -> None:
+def test_cleanup_keeps_tasks_inside_the_window(queue: TaskQueueService, clock: FakeClock) -> None:
     done = completed(queue)
     clock.advance(7 * 86400 - 1)
     assert queue.cleanup(timedelta(days=7)) == 0
     assert queue.get(done.id) == done
 
 
-def test_ids_are_not_reused_after_the_newest_tasks_are_cleaned_up(queue: TaskQueueService, clock: Clock) -> None:
+def test_ids_are_not_reused_after_the_newest_tasks_are_cleaned_up(queue: TaskQueueService, clock: FakeClock) -> None:
     keep = queue.enqueue("beta", scheduled_for=at(clock.now + 10**6))
     newest = [completed(queue).id for _ in range(3)]
     clock.advance(100)
