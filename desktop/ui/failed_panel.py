@@ -13,6 +13,7 @@ from desktop.ui.task_details import TaskDetails
 from desktop.ui.task_model import TaskTableModel
 from desktop.ui.task_queries import TaskFilter
 from desktop.ui.task_view import TaskTableView
+from desktop.ui.window_state import restore_split_view, save_split_view
 
 FAILED_FILTER = TaskFilter(("failed", "retrying"))
 
@@ -112,17 +113,7 @@ class FailedPanel(QWidget):
         self.model.refresh_rows(self.view.visible_ids())
 
     def save_state(self, store: QSettings) -> None:
-        store.setValue("failed/splitter", self.splitter.saveState())
-        store.setValue("failed/header", self.view.horizontalHeader().saveState())
+        save_split_view(store, "failed", self.splitter, self.view)
 
     def restore_state(self, store: QSettings) -> None:
-        state = store.value("failed/splitter")
-        if state is not None:
-            self.splitter.restoreState(state)
-        header = self.view.horizontalHeader()
-        state = store.value("failed/header")
-        if state is not None:
-            blocked = header.blockSignals(True)
-            header.restoreState(state)
-            header.blockSignals(blocked)
-            self.view.sync_sort_indicator()
+        restore_split_view(store, "failed", self.splitter, self.view)

@@ -21,6 +21,7 @@ from desktop.ui.task_columns import RUNNING_COLUMNS
 from desktop.ui.task_model import TaskTableModel
 from desktop.ui.task_queries import TaskFilter
 from desktop.ui.task_view import TaskTableView
+from desktop.ui.window_state import restore_split_view, save_split_view
 from desktop.workers.pool import WorkerPool
 
 TAIL_POLL_MS = 500
@@ -141,17 +142,7 @@ class RunningPanel(QWidget):
         self.model.sync_head()
 
     def save_state(self, store: QSettings) -> None:
-        store.setValue("running/splitter", self.splitter.saveState())
-        store.setValue("running/header", self.view.horizontalHeader().saveState())
+        save_split_view(store, "running", self.splitter, self.view)
 
     def restore_state(self, store: QSettings) -> None:
-        state = store.value("running/splitter")
-        if state is not None:
-            self.splitter.restoreState(state)
-        header = self.view.horizontalHeader()
-        state = store.value("running/header")
-        if state is not None:
-            blocked = header.blockSignals(True)
-            header.restoreState(state)
-            header.blockSignals(blocked)
-            self.view.sync_sort_indicator()
+        restore_split_view(store, "running", self.splitter, self.view)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QSplitter
+
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
+    from desktop.ui.task_view import TaskView
 
 
 def save_window_state(window: MainWindow) -> None:
@@ -37,3 +41,22 @@ def restore_window_state(window: MainWindow) -> None:
     for panel in (window.history, window.running, window.failed):
         panel.restore_state(store)
     window.tabs.setCurrentIndex(int(store.value("window/tab", 0) or 0))
+
+
+def save_split_view(store: QSettings, prefix: str, splitter: QSplitter, view: TaskView) -> None:
+    """A task panel's splitter and table header, under `prefix/` (failed/, running/)."""
+    store.setValue(f"{prefix}/splitter", splitter.saveState())
+    store.setValue(f"{prefix}/header", view.horizontalHeader().saveState())
+
+
+def restore_split_view(store: QSettings, prefix: str, splitter: QSplitter, view: TaskView) -> None:
+    state = store.value(f"{prefix}/splitter")
+    if state is not None:
+        splitter.restoreState(state)
+    header = view.horizontalHeader()
+    state = store.value(f"{prefix}/header")
+    if state is not None:
+        blocked = header.blockSignals(True)
+        header.restoreState(state)
+        header.blockSignals(blocked)
+        view.sync_sort_indicator()
