@@ -24,16 +24,10 @@ from typing import Any, NoReturn
 from sqlalchemy import (
     Connection,
     Engine,
-    Integer,
-    and_,
-    case,
-    cast,
     delete,
     func,
     insert,
-    or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import URL
@@ -47,6 +41,7 @@ from desktop.errors import (
 )
 from desktop.queue import queries
 from desktop.queue import validation as check
+from desktop.queue.agent_ops import AgentOps
 from desktop.queue.db import (
     WRITE,
     create_queue_engine,
@@ -55,51 +50,27 @@ from desktop.queue.db import (
     upgrade,
 )
 from desktop.queue.events import Signal
-from desktop.queue.models import (
-    READY,
-    AgentRow,
-    AttemptRow,
-    DependencyRow,
-    QueueStateRow,
-    TaskRow,
-)
+from desktop.queue.reading import ReadOps
 from desktop.queue.retry import RetryPolicy
 from desktop.queue.rows import (
-    agent_from_row,
-    attempt_from_row,
     task_from_row,
-    to_datetime,
 )
 from desktop.queue.schedules import ScheduleOps
+from desktop.queue.tables import FINISHED as _FINISHED
+from desktop.queue.tables import A, D, G, S, T
 from desktop.queue.types import (
     FINISHED_STATUSES,
-    Agent,
-    Attempt,
-    LockInfo,
-    QueueStats,
     Task,
     TaskStatus,
 )
 
 log = logging.getLogger(__name__)
 
-T = TaskRow.__table__
-A = AttemptRow.__table__
-G = AgentRow.__table__
-D = DependencyRow.__table__
-S = QueueStateRow.__table__
 
 DEFAULT_LEASE_S = 60.0
 MAX_ERROR_CHARS = 10_000
 MAX_TRACEBACK_CHARS = 100_000
 MAX_OUTPUT_TAIL_CHARS = 64 * 1024
-_FINISHED = tuple(s.value for s in FINISHED_STATUSES)
-_AGENT_FIELDS = frozenset(
-    {
-        "kind", "config", "concurrency", "timeout_s", "max_retries", "retry_base_s", "retry_cap_s",
-        "paused", "notify_url",
-    }
-)
 NOTIFY_AGENT = "agentq-notify"  # the http agent that delivers completion webhooks
 CLAIM_ATTEMPTS = 20  # claims lost to a concurrent claimer before dequeue gives up until the next poll
 _UNCHANGED: Any = object()
@@ -114,7 +85,7 @@ def _tail(text: str | None, limit: int) -> str | None:
     return "…" + text[-(limit - 1):]
 
 
-class TaskQueueService(ScheduleOps):
+class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
     """The queue's API: agents, tasks, claiming with leases, retries, locks and statistics.
 
     Thread-safe: each call checks a connection out of the engine's pool for its own transaction.
@@ -189,122 +160,6 @@ class TaskQueueService(ScheduleOps):
                 yield conn
         except self._storage_errors as exc:
             _raise_storage_error(exc, self.url)
-
-    # -- agents ---------------------------------------------------------------------------------
-
-    def add_agent(
-        self,
-        name: str,
-        kind: str,
-        config: dict[str, Any] | None = None,
-        *,
-        concurrency: int = 1,
-        timeout_s: float | None = None,
-        max_retries: int | None = None,
-        retry_base_s: float | None = None,
-        retry_cap_s: float | None = None,
-        paused: bool = False,
-        notify_url: str | None = None,
-    ) -> Agent:
-        """Define an agent. Its config is checked by `validate_agent` (the agent kinds) if set."""
-        values = self._agent_values(
-            {
-                "kind": kind, "config": config, "concurrency": concurrency, "timeout_s": timeout_s,
-                "max_retries": max_retries, "retry_base_s": retry_base_s,
-                "retry_cap_s": retry_cap_s, "paused": paused, "notify_url": notify_url,
-            }
-        )
-        now = self.clock()
-        values.update(name=check.agent_name(name), created_at=now, updated_at=now)
-        try:
-            with self._write() as conn:
-                row = conn.execute(insert(G).values(values).returning(*G.c)).one()
-        except IntegrityError as exc:
-            raise TaskValidationError("name", f"an agent named {name!r} already exists") from exc
-        return agent_from_row(row._mapping)
-
-    def _agent_values(self, fields: Mapping[str, Any], current: Agent | None = None) -> dict[str, Any]:
-        unknown = sorted(set(fields) - _AGENT_FIELDS)
-        if unknown:
-            raise TaskValidationError(unknown[0], "is not an agent setting")
-        values: dict[str, Any] = {}
-        if "kind" in fields:
-            values["kind"] = check.label("kind", fields["kind"]) or ""
-            if not values["kind"].strip():
-                raise TaskValidationError("kind", "must name an agent kind")
-        if "config" in fields:
-            values["config"] = check.agent_config(fields["config"])
-        if "concurrency" in fields:
-            values["concurrency"] = check.concurrency(fields["concurrency"])
-        if "timeout_s" in fields:
-            values["timeout_s"] = check.positive_seconds("timeout_s", fields["timeout_s"])
-        if "max_retries" in fields:
-            values["max_retries"] = check.non_negative_int("max_retries", fields["max_retries"])
-        for name in ("retry_base_s", "retry_cap_s"):
-            if name in fields:
-                values[name] = check.non_negative_seconds(name, fields[name])
-        if "paused" in fields:
-            values["paused"] = bool(fields["paused"])
-        if "notify_url" in fields:
-            values["notify_url"] = check.url("notify_url", fields["notify_url"])
-        if self.validate_agent is not None and ("kind" in fields or "config" in fields):
-            kind = fields.get("kind", current.kind if current else "")
-            config = fields.get("config", current.config if current else {}) or {}
-            self.validate_agent(kind, config)
-        return values
-
-    def get_agent(self, name: str) -> Agent:
-        with self._read() as conn:
-            row = conn.execute(select(G).where(G.c.name == name)).first()
-        if row is None:
-            raise NotFoundError(f"agent: there is no agent named {name!r}")
-        return agent_from_row(row._mapping)
-
-    def list_agents(self) -> list[Agent]:
-        with self._read() as conn:
-            rows = conn.execute(select(G).order_by(G.c.name)).all()
-        return [agent_from_row(r._mapping) for r in rows]
-
-    def update_agent(self, name: str, **changes: Any) -> Agent:
-        """Change an agent's settings (kind, config, concurrency, timeout_s, retries, paused)."""
-        current = self.get_agent(name)
-        values = self._agent_values(changes, current)
-        values["updated_at"] = self.clock()
-        with self._write() as conn:
-            row = conn.execute(update(G).where(G.c.name == name).values(values).returning(*G.c)).first()
-        if row is None:
-            raise NotFoundError(f"agent: there is no agent named {name!r}")
-        return agent_from_row(row._mapping)
-
-    def remove_agent(self, name: str, *, cancel_tasks: bool = False) -> None:
-        """Delete an agent. Refused while it has unfinished tasks, unless `cancel_tasks` is set.
-
-        Finished tasks keep the agent's name in the history.
-        """
-        with self._write() as conn:
-            # The agent's row first: enqueues of it wait, or see it gone (they lock it to share).
-            if conn.execute(select(G.c.id).where(G.c.name == name).with_for_update()).first() is None:
-                raise NotFoundError(f"agent: there is no agent named {name!r}")
-            statuses = conn.execute(
-                select(T.c.id, T.c.status)
-                .where(T.c.agent == name, T.c.status.not_in(_FINISHED))
-                .order_by(T.c.id)
-                .with_for_update()
-            ).all()
-            unfinished = [task_id for task_id, _ in statuses]
-            running = sum(status == TaskStatus.RUNNING.value for _, status in statuses)
-            if unfinished and not cancel_tasks:
-                raise TaskStateError(
-                    f"agent {name!r} has {len(unfinished)} unfinished tasks; cancel them first "
-                    "or remove it with cancel_tasks"
-                )
-            if running:
-                raise TaskStateError(
-                    f"agent {name!r} has {running} running tasks; wait for them or cancel them first"
-                )
-            for task_id in unfinished:
-                self._cancel_now(conn, task_id, "cancelled: its agent was removed")
-            conn.execute(delete(G).where(G.c.name == name))
 
     # -- enqueue --------------------------------------------------------------------------------
 
@@ -754,6 +609,14 @@ class TaskQueueService(ScheduleOps):
 
     # -- cancel, retry, pause -------------------------------------------------------------------
 
+    @staticmethod
+    def _status(conn: Connection, task_id: int) -> TaskStatus:
+        """The task's status, row-locked for the write that depends on it (no claim slips in)."""
+        status = conn.execute(select(T.c.status).where(T.c.id == task_id).with_for_update()).scalar()
+        if status is None:
+            raise NotFoundError(f"task {task_id} does not exist")
+        return TaskStatus(status)
+
     def cancel(self, task_id: int) -> Task:
         """Cancel a pending, retrying or blocked task now; flag a running one for its worker to stop."""
         with self._write() as conn:
@@ -920,185 +783,6 @@ class TaskQueueService(ScheduleOps):
             raise NotFoundError(f"agent: there is no agent named {agent!r}")
         return bool(paused)
 
-    # -- reading --------------------------------------------------------------------------------
-
-    def get(self, task_id: int) -> Task:
-        with self._read() as conn:
-            return self._get(conn, task_id)
-
-    @staticmethod
-    def _get(conn: Connection, task_id: int) -> Task:
-        row = conn.execute(select(T).where(T.c.id == task_id)).first()
-        if row is None:
-            raise NotFoundError(f"task {task_id} does not exist")
-        return task_from_row(row._mapping)
-
-    @staticmethod
-    def _status(conn: Connection, task_id: int) -> TaskStatus:
-        """The task's status, row-locked for the write that depends on it (no claim slips in)."""
-        status = conn.execute(select(T.c.status).where(T.c.id == task_id).with_for_update()).scalar()
-        if status is None:
-            raise NotFoundError(f"task {task_id} does not exist")
-        return TaskStatus(status)
-
-    def peek(self, limit: int = 10) -> list[Task]:
-        """The pending and retrying tasks in the order they would be claimed (ignoring pauses):
-        the tasks due now first, then those scheduled for later or waiting out a backoff."""
-        with self._read() as conn:
-            rows = conn.execute(
-                select(T)
-                .where(text(READY))
-                .order_by(T.c.scheduled_for > self.clock(), T.c.priority.desc(), T.c.scheduled_for, T.c.id)
-                .limit(limit)
-            ).all()
-        return [task_from_row(r._mapping) for r in rows]
-
-    def list_tasks(
-        self,
-        status: str | Iterable[str] | None = None,
-        agent: str | None = None,
-        search: str | None = None,
-        offset: int = 0,
-        limit: int = 100,
-        *,
-        before_id: int | None = None,
-    ) -> list[Task]:
-        """Tasks, newest first, filtered by status(es), agent and a text search.
-
-        `search` matches the id, agent, task type, lock key, payload and last error. Page with
-        `offset`, or faster on large tables with `before_id` (the last id of the previous page).
-        """
-        query = self._filtered(select(T), status, agent, search)
-        if before_id is not None:
-            query = query.where(T.c.id < before_id)
-        query = query.order_by(T.c.id.desc()).offset(offset).limit(limit)
-        with self._read() as conn:
-            return [task_from_row(r._mapping) for r in conn.execute(query)]
-
-    def count_tasks(
-        self, status: str | Iterable[str] | None = None, agent: str | None = None, search: str | None = None
-    ) -> int:
-        with self._read() as conn:
-            return conn.execute(self._filtered(select(func.count()).select_from(T), status, agent, search)).scalar_one()
-
-    @staticmethod
-    def _filtered(query: Any, status: str | Iterable[str] | None, agent: str | None, search: str | None) -> Any:
-        if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            query = query.where(T.c.status.in_([TaskStatus(s).value for s in statuses]))
-        if agent is not None:
-            query = query.where(T.c.agent == agent)
-        if search:
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            columns = (T.c.agent, T.c.task_type, T.c.lock_key, T.c.payload, T.c.last_error)
-            # ilike: case-insensitive on PostgreSQL too, as LIKE is on SQLite
-            terms = [column.ilike(pattern, escape="\\") for column in columns]
-            number = search.strip().lstrip("#")
-            if number.isdigit() and int(number) < 2**31:  # ids are 32-bit integers on PostgreSQL
-                terms.append(T.c.id == int(number))
-            query = query.where(or_(*terms))
-        return query
-
-    def dependencies(self, task_id: int) -> list[int]:
-        """Ids of the tasks `task_id` waits for."""
-        with self._read() as conn:
-            return list(conn.execute(select(D.c.depends_on_id).where(D.c.task_id == task_id)).scalars())
-
-    def attempts(self, task_id: int) -> list[Attempt]:
-        """The action log of a task, oldest attempt first."""
-        with self._read() as conn:
-            rows = conn.execute(select(A).where(A.c.task_id == task_id).order_by(A.c.number)).all()
-        return [attempt_from_row(r._mapping) for r in rows]
-
-    def throughput_series(self, minutes: int = 60) -> list[tuple[datetime, int, int]]:
-        """Per minute over the last `minutes`: (minute start, completed, failed), oldest first."""
-        now = self.clock()
-        start = (int(now) // 60 - minutes + 1) * 60
-        # floor() is missing from SQLite builds without math functions; CAST truncates there,
-        # which is floor for these positive times (PostgreSQL's CAST rounds, so it keeps floor).
-        minute = T.c.finished_at / 60
-        sqlite = self.engine.dialect.name == "sqlite"
-        bucket = cast(minute, Integer) if sqlite else func.floor(minute)
-        with self._read() as conn:
-            rows = conn.execute(
-                select(
-                    bucket,
-                    func.sum(_case(T.c.status == TaskStatus.COMPLETED.value, 1)),
-                    func.sum(_case(T.c.status == TaskStatus.FAILED.value, 1)),
-                )
-                .where(T.c.finished_at >= start)
-                .group_by(bucket)
-            ).all()
-        counts = {int(minute): (int(done or 0), int(failed or 0)) for minute, done, failed in rows}
-        series = []
-        for minute in range(start // 60, start // 60 + minutes):
-            done, failed = counts.get(minute, (0, 0))
-            series.append((to_datetime(minute * 60.0), done, failed))  # type: ignore[arg-type]
-        return series
-
-    def attempt_totals(self) -> list[tuple[str, str, int, float]]:
-        """(agent, outcome, attempts, total seconds) over the whole action log, for metrics."""
-        with self._read() as conn:
-            rows = conn.execute(
-                select(T.c.agent, A.c.outcome, func.count(), func.coalesce(func.sum(A.c.duration_ms), 0))
-                .join(T, T.c.id == A.c.task_id)
-                .group_by(T.c.agent, A.c.outcome)
-                .order_by(T.c.agent, A.c.outcome)
-            ).all()
-        return [(agent, outcome, count, total_ms / 1000) for agent, outcome, count, total_ms in rows]
-
-    def locks(self) -> list[LockInfo]:
-        """Lock keys held now: one per running task that has a lock key."""
-        with self._read() as conn:
-            rows = conn.execute(
-                select(T.c.lock_key, T.c.id, T.c.agent, T.c.lease_owner, T.c.started_at, T.c.lease_expires_at)
-                .where(T.c.status == TaskStatus.RUNNING.value, T.c.lock_key.is_not(None))
-                .order_by(T.c.started_at)
-            ).all()
-        return [
-            LockInfo(r.lock_key, r.id, r.agent, r.lease_owner, to_datetime(r.started_at), to_datetime(r.lease_expires_at))
-            for r in rows
-        ]
-
-    def stats(self) -> QueueStats:
-        """Counts by status and agent; wait, run time and success rate over the last hour."""
-        now = self.clock()
-        done = T.c.status == TaskStatus.COMPLETED.value
-        ended = T.c.status.in_([TaskStatus.COMPLETED.value, TaskStatus.FAILED.value])
-        with self._read() as conn:
-            counts = conn.execute(
-                select(T.c.status, T.c.agent, func.count()).group_by(T.c.status, T.c.agent)
-            ).all()
-            window = conn.execute(
-                select(
-                    func.sum(_case(done, 1)),
-                    func.sum(_case(and_(done, T.c.finished_at >= now - 60), 1)),
-                    func.sum(_case(ended, 1)),
-                    func.avg(_case(ended, T.c.started_at - T.c.scheduled_for)),
-                    func.avg(_case(ended, T.c.finished_at - T.c.started_at)),
-                ).where(T.c.finished_at >= now - 3600)
-            ).one()
-            last = conn.execute(select(func.max(T.c.finished_at))).scalar()
-            paused = conn.execute(select(S.c.value).where(S.c.key == "paused")).scalar() == "1"
-        by_status = {s.value: 0 for s in TaskStatus}
-        by_agent: dict[str, dict[str, int]] = {}
-        for status, agent, count in counts:
-            by_status[status] = by_status.get(status, 0) + count
-            by_agent.setdefault(agent, {})[status] = count
-        hour_done, minute_done, hour_ended, avg_wait, avg_run = window
-        return QueueStats(
-            by_status=by_status,
-            by_agent=by_agent,
-            avg_wait_s=None if avg_wait is None else max(0.0, float(avg_wait)),
-            avg_run_s=None if avg_run is None else float(avg_run),
-            success_rate=(hour_done or 0) / hour_ended if hour_ended else None,
-            throughput_last_minute=int(minute_done or 0),
-            throughput_last_hour=int(hour_done or 0),
-            last_finished_at=to_datetime(last),
-            paused=paused,
-            total=sum(by_status.values()),
-        )
-
     # -- retention ------------------------------------------------------------------------------
 
     def cleanup(self, older_than: timedelta | float, *, batch: int = 5_000) -> int:
@@ -1126,9 +810,6 @@ class TaskQueueService(ScheduleOps):
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
-
-def _case(condition: Any, value: Any) -> Any:
-    return case((condition, value), else_=None)
 
 
 def _raise_storage_error(exc: Exception, where: str) -> NoReturn:

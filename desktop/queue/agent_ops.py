@@ -1,0 +1,150 @@
+"""TaskQueueService's agent operations (a mixin: it uses the service's transactions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from desktop.errors import NotFoundError, TaskStateError, TaskValidationError
+from desktop.queue import validation as check
+from desktop.queue.rows import agent_from_row
+from desktop.queue.tables import FINISHED as _FINISHED
+from desktop.queue.tables import G, T
+from desktop.queue.types import Agent, TaskStatus
+
+_AGENT_FIELDS = frozenset(
+    {
+        "kind", "config", "concurrency", "timeout_s", "max_retries", "retry_base_s", "retry_cap_s",
+        "paused", "notify_url",
+    }
+)
+
+
+class AgentOps:
+    """Defining, changing, pausing and removing agents."""
+
+    if TYPE_CHECKING:  # provided by TaskQueueService
+        clock: Callable[[], float]
+        validate_agent: Callable[[str, dict[str, Any]], None] | None
+
+        def _write(self) -> AbstractContextManager[Connection]: ...
+        def _read(self) -> AbstractContextManager[Connection]: ...
+        def _cancel_now(self, conn: Connection, task_id: int, reason: str) -> None: ...
+
+    def add_agent(
+        self,
+        name: str,
+        kind: str,
+        config: dict[str, Any] | None = None,
+        *,
+        concurrency: int = 1,
+        timeout_s: float | None = None,
+        max_retries: int | None = None,
+        retry_base_s: float | None = None,
+        retry_cap_s: float | None = None,
+        paused: bool = False,
+        notify_url: str | None = None,
+    ) -> Agent:
+        """Define an agent. Its config is checked by `validate_agent` (the agent kinds) if set."""
+        values = self._agent_values(
+            {
+                "kind": kind, "config": config, "concurrency": concurrency, "timeout_s": timeout_s,
+                "max_retries": max_retries, "retry_base_s": retry_base_s,
+                "retry_cap_s": retry_cap_s, "paused": paused, "notify_url": notify_url,
+            }
+        )
+        now = self.clock()
+        values.update(name=check.agent_name(name), created_at=now, updated_at=now)
+        try:
+            with self._write() as conn:
+                row = conn.execute(insert(G).values(values).returning(*G.c)).one()
+        except IntegrityError as exc:
+            raise TaskValidationError("name", f"an agent named {name!r} already exists") from exc
+        return agent_from_row(row._mapping)
+
+    def _agent_values(self, fields: Mapping[str, Any], current: Agent | None = None) -> dict[str, Any]:
+        unknown = sorted(set(fields) - _AGENT_FIELDS)
+        if unknown:
+            raise TaskValidationError(unknown[0], "is not an agent setting")
+        values: dict[str, Any] = {}
+        if "kind" in fields:
+            values["kind"] = check.label("kind", fields["kind"]) or ""
+            if not values["kind"].strip():
+                raise TaskValidationError("kind", "must name an agent kind")
+        if "config" in fields:
+            values["config"] = check.agent_config(fields["config"])
+        if "concurrency" in fields:
+            values["concurrency"] = check.concurrency(fields["concurrency"])
+        if "timeout_s" in fields:
+            values["timeout_s"] = check.positive_seconds("timeout_s", fields["timeout_s"])
+        if "max_retries" in fields:
+            values["max_retries"] = check.non_negative_int("max_retries", fields["max_retries"])
+        for name in ("retry_base_s", "retry_cap_s"):
+            if name in fields:
+                values[name] = check.non_negative_seconds(name, fields[name])
+        if "paused" in fields:
+            values["paused"] = bool(fields["paused"])
+        if "notify_url" in fields:
+            values["notify_url"] = check.url("notify_url", fields["notify_url"])
+        if self.validate_agent is not None and ("kind" in fields or "config" in fields):
+            kind = fields.get("kind", current.kind if current else "")
+            config = fields.get("config", current.config if current else {}) or {}
+            self.validate_agent(kind, config)
+        return values
+
+    def get_agent(self, name: str) -> Agent:
+        with self._read() as conn:
+            row = conn.execute(select(G).where(G.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"agent: there is no agent named {name!r}")
+        return agent_from_row(row._mapping)
+
+    def list_agents(self) -> list[Agent]:
+        with self._read() as conn:
+            rows = conn.execute(select(G).order_by(G.c.name)).all()
+        return [agent_from_row(r._mapping) for r in rows]
+
+    def update_agent(self, name: str, **changes: Any) -> Agent:
+        """Change an agent's settings (kind, config, concurrency, timeout_s, retries, paused)."""
+        current = self.get_agent(name)
+        values = self._agent_values(changes, current)
+        values["updated_at"] = self.clock()
+        with self._write() as conn:
+            row = conn.execute(update(G).where(G.c.name == name).values(values).returning(*G.c)).first()
+        if row is None:
+            raise NotFoundError(f"agent: there is no agent named {name!r}")
+        return agent_from_row(row._mapping)
+
+    def remove_agent(self, name: str, *, cancel_tasks: bool = False) -> None:
+        """Delete an agent. Refused while it has unfinished tasks, unless `cancel_tasks` is set.
+
+        Finished tasks keep the agent's name in the history.
+        """
+        with self._write() as conn:
+            # The agent's row first: enqueues of it wait, or see it gone (they lock it to share).
+            if conn.execute(select(G.c.id).where(G.c.name == name).with_for_update()).first() is None:
+                raise NotFoundError(f"agent: there is no agent named {name!r}")
+            statuses = conn.execute(
+                select(T.c.id, T.c.status)
+                .where(T.c.agent == name, T.c.status.not_in(_FINISHED))
+                .order_by(T.c.id)
+                .with_for_update()
+            ).all()
+            unfinished = [task_id for task_id, _ in statuses]
+            running = sum(status == TaskStatus.RUNNING.value for _, status in statuses)
+            if unfinished and not cancel_tasks:
+                raise TaskStateError(
+                    f"agent {name!r} has {len(unfinished)} unfinished tasks; cancel them first "
+                    "or remove it with cancel_tasks"
+                )
+            if running:
+                raise TaskStateError(
+                    f"agent {name!r} has {running} running tasks; wait for them or cancel them first"
+                )
+            for task_id in unfinished:
+                self._cancel_now(conn, task_id, "cancelled: its agent was removed")
+            conn.execute(delete(G).where(G.c.name == name))
