@@ -361,7 +361,7 @@ def _json_lines(lines: Iterable[str]) -> Iterable[dict[str, Any]]:
             continue
         try:
             item = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise TaskValidationError(f"line {number}", f"is not valid JSON ({exc.msg})") from exc
         yield item
 

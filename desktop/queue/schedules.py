@@ -13,11 +13,11 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from desktop.errors import NotFoundError, TaskValidationError
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from desktop.queue.events import Signal
 
 log = logging.getLogger(__name__)
-SC = ScheduleRow.__table__
+SC = cast(Table, ScheduleRow.__table__)
 
 
 def zone(name: str) -> ZoneInfo:

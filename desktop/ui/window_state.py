@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QSplitter
 
 if TYPE_CHECKING:
     from desktop.ui.main_window import MainWindow
-    from desktop.ui.task_view import TaskView
+    from desktop.ui.task_view import TaskTableView
 
 
 def save_window_state(window: MainWindow) -> None:
@@ -43,13 +43,13 @@ def restore_window_state(window: MainWindow) -> None:
     window.tabs.setCurrentIndex(int(store.value("window/tab", 0) or 0))
 
 
-def save_split_view(store: QSettings, prefix: str, splitter: QSplitter, view: TaskView) -> None:
+def save_split_view(store: QSettings, prefix: str, splitter: QSplitter, view: TaskTableView) -> None:
     """A task panel's splitter and table header, under `prefix/` (failed/, running/)."""
     store.setValue(f"{prefix}/splitter", splitter.saveState())
     store.setValue(f"{prefix}/header", view.horizontalHeader().saveState())
 
 
-def restore_split_view(store: QSettings, prefix: str, splitter: QSplitter, view: TaskView) -> None:
+def restore_split_view(store: QSettings, prefix: str, splitter: QSplitter, view: TaskTableView) -> None:
     state = store.value(f"{prefix}/splitter")
     if state is not None:
         splitter.restoreState(state)

@@ -278,6 +278,7 @@ class WorkerPool(QObject):
         return cached[0]
 
     def _prepare(self, task: Task) -> tuple[RunningTask, AgentKind | None, dict[str, Any], str]:
+        agent: Agent | None
         try:
             agent = self._agent(task.agent)
         except AgentQueueError as exc:
