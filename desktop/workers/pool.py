@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from desktop.errors import AgentQueueError, LeaseLostError
 from desktop.queue import Agent, Task, TaskQueueService
 from desktop.queue.watch import ChangeWatcher, watcher_for
 from desktop.workers.execution import RunningTask, StopReason, execute, give_up
+from desktop.workers.timers import Every
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class WorkerPool(QObject):
         kinds: dict[str, AgentKind] | None = None,
         burst: bool = False,
         output_dir: Path | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -97,6 +100,7 @@ class WorkerPool(QObject):
         self.kinds = kinds if kinds is not None else load_kinds()
         self.burst = burst
         self.output_dir = output_dir
+        self._monotonic = monotonic  # the dispatcher's clock for its periodic passes (tests inject one)
         self._threads = QThreadPool(self)
         self._threads.setMaxThreadCount(settings.concurrency)
         self._running: dict[int, RunningTask] = {}
@@ -197,23 +201,23 @@ class WorkerPool(QObject):
             watcher.close()
 
     def _dispatch(self, watcher: ChangeWatcher) -> None:
-        last_recover = last_beat = last_cleanup = 0.0
+        # Lease recovery and retention run at start (a crashed worker's tasks are rescued and old
+        # tasks removed as soon as the app opens), then every period.
+        recover, cleanup = Every(RECOVER_EVERY_S), Every(CLEANUP_EVERY_S)
         beat_every = min(self.settings.lease_s / 3, 2.0)
+        beat = Every(beat_every)
         while not self._stopping.is_set():
             self._wake.clear()
-            now = time.monotonic()
+            now = self._monotonic()
             try:
-                if now - last_recover >= RECOVER_EVERY_S:
+                if recover.due(now):
                     self._recover()
-                    last_recover = now
-                if now - last_cleanup >= CLEANUP_EVERY_S and self.settings.retention_days > 0:
+                if self.settings.retention_days > 0 and cleanup.due(now):
                     self._cleanup()
-                    last_cleanup = now
                 self.service.fire_due_schedules()
                 claimed_all = self._fill()
-                if now - last_beat >= beat_every:
+                if beat.due(now):
                     self._heartbeat()
-                    last_beat = now
                 self._enforce_timeouts()
             except AgentQueueError as exc:
                 log.error("dispatcher: %s", exc)

@@ -227,6 +227,28 @@ def test_progress_reaches_the_database_with_heartbeats(
     assert "slept" in (queue.get(task.id).progress_message or "")
 
 
+def test_maintenance_runs_at_start_on_a_machine_booted_a_second_ago(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    """The dispatcher's clock reads 1.0 and never moves: recovery and retention must still run
+    on the first pass instead of waiting until an hour (or 15 s) after boot."""
+    queue.add_agent("echo", "echo")
+    old = queue.enqueue("echo")
+    claimed = queue.dequeue("w")
+    assert claimed is not None
+    queue.complete(claimed.id, claimed.lease_token or "")
+    crashed = queue.enqueue("echo", {"crashed": True}, max_retries=0)
+    lost = queue.dequeue("dead-worker", lease_s=0.01)  # its worker dies: the lease lapses
+    assert lost is not None and lost.lease_expires_at is not None
+    expired = lost.lease_expires_at.timestamp()
+    qtbot.waitUntil(lambda: time.time() > expired + 0.02)  # also: `old` finished over 0.01 s ago
+    pool = make_pool(retention_days=0.01 / 86_400, monotonic=lambda: 1.0)
+    pool.start()
+    qtbot.waitUntil(lambda: queue.get(crashed.id).status is TaskStatus.FAILED, timeout=5_000)
+    assert [a.outcome for a in queue.attempts(crashed.id)] == ["lost"]
+    qtbot.waitUntil(lambda: old.id not in [t.id for t in queue.list_tasks()], timeout=5_000)
+
+
 def test_the_pool_applies_the_retention_period_by_itself(
     qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
 ) -> None:
