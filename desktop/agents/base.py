@@ -17,6 +17,12 @@ from desktop.queue.types import Task
 
 OUTPUT_TAIL_LINES = 200
 OUTPUT_TAIL_CHARS = 16 * 1024
+ATTEMPT_DETAILS = frozenset(
+    {
+        "session_id", "turns", "cost_usd", "input_tokens", "output_tokens", "cached_tokens",
+        "final_message", "error_subtype", "transcript_path", "model",
+    }
+)
 
 
 class PermanentError(Exception):
@@ -35,6 +41,16 @@ class TaskCancelled(Exception):
     """Raised when an action stopped because its task was cancelled."""
 
 
+class UsageLimitReached(Exception):
+    """Raised when the agent's program stopped at a usage or rate limit (e.g. Claude Code's
+    `rate_limit_event`, an HTTP 429): the task waits until `resets_at` (UTC epoch seconds) and
+    runs again; the attempt does not count against its retries."""
+
+    def __init__(self, resets_at: float, message: str) -> None:
+        super().__init__(message)
+        self.resets_at = resets_at
+
+
 @dataclass
 class TaskContext:
     """Handed to an action: progress, output, cancellation and the time it has left.
@@ -48,6 +64,10 @@ class TaskContext:
     log_path: Path | None = None
     on_progress: Callable[[int, str | None], None] | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    # What the action learnt about this attempt, saved with it however it ends: session_id,
+    # turns, cost_usd, input_tokens, output_tokens, cached_tokens, final_message, error_subtype,
+    # transcript_path (see ATTEMPT_DETAILS). Call `report(**values)` to add to it.
+    details: dict[str, Any] = field(default_factory=dict)
     _tail: deque[str] = field(default_factory=lambda: deque(maxlen=OUTPUT_TAIL_LINES))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -72,6 +92,14 @@ class TaskContext:
             if self.log_path is not None:
                 with self.log_path.open("a", encoding="utf-8", errors="replace") as handle:
                     handle.write(line + "\n")
+
+    def report(self, **values: Any) -> None:
+        """Record facts about this attempt (keys from ATTEMPT_DETAILS); later values win."""
+        unknown = set(values) - ATTEMPT_DETAILS
+        if unknown:
+            raise ValueError(f"not an attempt detail: {', '.join(sorted(unknown))}")
+        with self._lock:
+            self.details.update(values)
 
     def output_tail(self) -> str:
         with self._lock:
