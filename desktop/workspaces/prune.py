@@ -76,9 +76,10 @@ def prune_workspace(ws: Workspace, *, force: bool = False, delete_branch: bool =
         if _same_path(ws.path, ws.repo_path) or (entries and _same_path(ws.path, entries[0]["worktree"])):
             return PruneResult(ws.path, False, "it is the repository's own folder; it is never removed")
         entry = next((e for e in entries[1:] if _same_path(e["worktree"], ws.path)), None)
-        if entry is None and Path(ws.path).exists():
+        exists = Path(ws.path).exists()
+        if entry is None and exists:
             return PruneResult(ws.path, False, f"git does not list it as a worktree of {ws.repo_path}; left as it is")
-        if entry is not None:
+        if entry is not None and exists:
             reason = None if force else _unsafe_reason(ws, entry)
             if reason is not None:
                 return PruneResult(ws.path, False, reason)
