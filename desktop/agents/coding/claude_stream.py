@@ -19,7 +19,6 @@ from desktop.agents.coding.events import (
     Event,
     Other,
     RateLimit,
-    Raw,
     Result,
     SessionStarted,
     ToolCall,
@@ -28,6 +27,7 @@ from desktop.agents.coding.events import (
     as_int,
     as_str,
     json_objects,
+    raw,
     text_of,
 )
 
@@ -41,7 +41,7 @@ class ClaudeStreamParser:
         events: list[Event] = []
         for part in json_objects(line):
             if isinstance(part, str):
-                events.append(Raw(part))
+                events.append(raw(part))
             else:
                 events.extend(self._event(part))
         return events

@@ -18,7 +18,6 @@ from desktop.agents.coding.events import (
     ErrorEvent,
     Event,
     Other,
-    Raw,
     SessionStarted,
     ToolCall,
     ToolResult,
@@ -26,6 +25,7 @@ from desktop.agents.coding.events import (
     as_int,
     as_str,
     json_objects,
+    raw,
 )
 
 _TOOL_ITEMS = {"command_execution", "file_change", "mcp_tool_call", "web_search"}
@@ -44,7 +44,7 @@ class CodexJsonParser:
         events: list[Event] = []
         for part in json_objects(line):
             if isinstance(part, str):
-                events.append(Raw(part))
+                events.append(raw(part))
             else:
                 events.extend(self._event(part))
         return events

@@ -88,6 +88,8 @@ def render(event: Event, workdir: str | None = None) -> list[str]:
     if isinstance(event, Result):
         return [_result_line(event)]
     if isinstance(event, Raw):
+        if event.broken:
+            return [f"(a damaged output line of {len(event.line)} characters; kept in the transcript)"]
         return [_cut(event.line)]
     if isinstance(event, Omitted):
         return [f"({event.lines} lines, {event.bytes} bytes of output left out of the transcript)"]

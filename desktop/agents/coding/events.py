@@ -113,9 +113,16 @@ class Other:
 
 @dataclass(frozen=True, slots=True)
 class Raw:
-    """Output that is not a JSON object: plain text, a line cut short, the rest of a broken line."""
+    """Output that is not a JSON object: plain text, or (`broken`) a piece of a JSON line that was cut
+    short or had another event written into it."""
 
     line: str
+    broken: bool = False
+
+
+def raw(part: str) -> Raw:
+    """A piece of a structured program's output that did not parse, marked broken when it looks like JSON."""
+    return Raw(part, broken=part.startswith(("{", "[")) or part.endswith(("}", "]")) or '{"' in part)
 
 
 @dataclass(frozen=True, slots=True)

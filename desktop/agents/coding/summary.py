@@ -90,7 +90,7 @@ class RunSummary:
             self.cached_tokens = event.cached_tokens if event.cached_tokens is not None else self.cached_tokens
             self.output_tokens = event.output_tokens if event.output_tokens is not None else self.output_tokens
             self.cost_usd = event.cost_usd if event.cost_usd is not None else self.cost_usd
-        elif isinstance(event, Raw):
+        elif isinstance(event, Raw) and not event.broken:  # pieces of JSON hold file contents, not errors
             self.raw_tail.append(event.line)
         elif isinstance(event, ToolResult) and event.is_error:
             self.activity = f"{self.activity or 'tool'} (failed)"
