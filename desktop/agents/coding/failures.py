@@ -268,9 +268,10 @@ _SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 def reset_time(text: str, now: float) -> float | None:
-    """When a limit message says it resets: ``resets at 1753077600``, ``try again in 2 hours 5 minutes``,
+    """When a limit message says it resets: ``usage limit reached|1753077600``, ``resets at 1753077600``,
+    ``try again in 2 hours 5 minutes``,
     ``resets 2pm (Europe/Paris)``, ``try again at 3:28 PM`` (local time); None when it does not say."""
-    match = _AT_EPOCH_RE.search(text)
+    match = _EPOCH_RE.search(text) or _AT_EPOCH_RE.search(text)
     if match:
         return float(match.group(1))
     match = _IN_RE.search(text)
