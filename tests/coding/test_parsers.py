@@ -140,7 +140,7 @@ def test_codex_thread_items_and_usage() -> None:
         ToolCall("edit", {"changes": [{"path": "/w/a.py", "kind": "update"}]}, "item_1"),
         ToolResult("item_1", "completed", False),
         Other("item.completed/reasoning"),
-        AssistantText("Fixed it.", "item_3"),
+        AssistantText("Fixed it."),
         TurnUsage(1000, 800, 50),
     ]
 

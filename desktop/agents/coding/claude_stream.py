@@ -25,6 +25,7 @@ from desktop.agents.coding.events import (
     ToolResult,
     as_float,
     as_int,
+    as_dict,
     as_str,
     json_objects,
     raw,
@@ -57,7 +58,7 @@ class ClaudeStreamParser:
         if kind == "result":
             return [_result(data)]
         if kind == "rate_limit_event":
-            info = data.get("rate_limit_info") if isinstance(data.get("rate_limit_info"), dict) else {}
+            info = as_dict(data.get("rate_limit_info"))
             status, limit = as_str(info.get("status")), as_str(info.get("rateLimitType"))
             return [RateLimit(status, as_float(info.get("resetsAt")), limit)]
         return [Other(str(kind))]
@@ -76,7 +77,7 @@ def _system(data: dict[str, Any]) -> list[Event]:
 
 
 def _assistant(data: dict[str, Any]) -> list[Event]:
-    message = data.get("message") if isinstance(data.get("message"), dict) else {}
+    message = as_dict(data.get("message"))
     message_id = as_str(message.get("id"))
     events: list[Event] = []
     texts: list[str] = []
@@ -87,7 +88,7 @@ def _assistant(data: dict[str, Any]) -> list[Event]:
             texts.append(block["text"])
             events.append(AssistantText(block["text"], message_id))
         elif block.get("type") == "tool_use":
-            tool_input = block.get("input") if isinstance(block.get("input"), dict) else {}
+            tool_input = as_dict(block.get("input"))
             events.append(ToolCall(str(block.get("name") or "tool"), tool_input, as_str(block.get("id")), message_id))
     error = as_str(data.get("error"))
     if error:  # e.g. "rate_limit", "authentication_failed": the message text says it in words
@@ -96,7 +97,7 @@ def _assistant(data: dict[str, Any]) -> list[Event]:
 
 
 def _user(data: dict[str, Any]) -> list[Event]:
-    message = data.get("message") if isinstance(data.get("message"), dict) else {}
+    message = as_dict(data.get("message"))
     content = message.get("content")
     events: list[Event] = []
     for block in content if isinstance(content, list) else []:
@@ -107,7 +108,7 @@ def _user(data: dict[str, Any]) -> list[Event]:
 
 
 def _result(data: dict[str, Any]) -> Result:
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    usage = as_dict(data.get("usage"))
     fresh = as_int(usage.get("input_tokens"))
     written = as_int(usage.get("cache_creation_input_tokens")) or 0
     read = as_int(usage.get("cache_read_input_tokens")) or 0

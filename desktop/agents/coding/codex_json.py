@@ -23,6 +23,7 @@ from desktop.agents.coding.events import (
     ToolResult,
     TurnUsage,
     as_int,
+    as_dict,
     as_str,
     json_objects,
     raw,
@@ -54,7 +55,7 @@ class CodexJsonParser:
         if kind == "thread.started" and as_str(data.get("thread_id")):
             return [SessionStarted(data["thread_id"])]
         if kind == "turn.completed":
-            usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+            usage = as_dict(data.get("usage"))
             return [
                 TurnUsage(
                     as_int(usage.get("input_tokens")) or 0,
@@ -63,7 +64,7 @@ class CodexJsonParser:
                 )
             ]
         if kind == "turn.failed":
-            error = data.get("error") if isinstance(data.get("error"), dict) else {}
+            error = as_dict(data.get("error"))
             return [ErrorEvent(as_str(error.get("message")) or "the turn failed", kind="turn.failed", fatal=True)]
         if kind == "error":
             return [ErrorEvent(as_str(data.get("message")) or "error", kind="error", fatal=True)]
@@ -76,7 +77,7 @@ class CodexJsonParser:
         item_id = as_str(item.get("id"))
         if item_type == "agent_message":
             done = kind == "item.completed" and as_str(item.get("text"))
-            return [AssistantText(item["text"], item_id)] if done else []
+            return [AssistantText(item["text"])] if done else []  # turns are counted by turn.completed
         if item_type == "error":
             return [ErrorEvent(as_str(item.get("message")) or "error", kind="item.error")]
         if item_type not in _TOOL_ITEMS:
@@ -99,7 +100,7 @@ def _tool_call(item: dict[str, Any], item_id: str | None) -> ToolCall:
         changes = [c for c in item.get("changes") or [] if isinstance(c, dict)]
         return ToolCall("edit", {"changes": changes}, item_id)
     if item_type == "mcp_tool_call":
-        arguments = item.get("arguments") if isinstance(item.get("arguments"), dict) else {}
+        arguments = as_dict(item.get("arguments"))
         return ToolCall(f"{item.get('server')}.{item.get('tool')}", arguments, item_id)
     return ToolCall("web_search", {"query": item.get("query")}, item_id)
 
@@ -109,7 +110,7 @@ def _tool_result(item: dict[str, Any], item_id: str | None) -> ToolResult:
     failed = status in ("failed", "declined")
     if item.get("type") == "command_execution":
         code = as_int(item.get("exit_code"))
-        output = item.get("aggregated_output") if isinstance(item.get("aggregated_output"), str) else ""
+        output = as_str(item.get("aggregated_output")) or ""
         return ToolResult(item_id, output, failed or (code is not None and code != 0))
     if item.get("type") == "mcp_tool_call" and isinstance(item.get("error"), dict):
         return ToolResult(item_id, str(item["error"].get("message") or ""), True)

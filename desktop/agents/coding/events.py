@@ -192,6 +192,11 @@ def as_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one: fields of the wrong type count as absent."""
+    return value if isinstance(value, dict) else {}
+
+
 def text_of(content: Any) -> str:
     """The text of a tool result's content: a string, or a list of ``{"type": "text"}`` blocks."""
     if isinstance(content, str):
