@@ -241,6 +241,19 @@ def test_codex_run_reports_thread_tokens_and_cost_from_the_price_table(
     assert summarize_changes(ws).commits == 1
 
 
+def test_a_worktrees_shared_git_folder_is_opened_to_the_agent_so_it_can_commit(
+    tmp_path: Path, repo: Path, ws: Workspace, agent_log: Path
+) -> None:
+    ctx = make_ctx(make_task({"prompt": "Add the feature [commit]"}, task_id=21))
+    git_dir = str(repo / ".git")
+    kind("codex", tmp_path).execute(ctx.task, CODEX, ctx, prompt="Add it [commit]", workdir=ws.path,
+                                    writable_dirs=(git_dir,), extra_env={"PORT": "20001"})
+    (call,) = runs(agent_log)
+    assert call["argv"][3:7] == ["workspace-write", "--add-dir", git_dir, "--"]
+    assert call["env"]["PORT"] == "20001" and call["env"]["AGENTQ_TASK_ID"] == "21"
+    assert summarize_changes(ws).commits == 1
+
+
 def test_codex_without_a_priced_model_has_no_cost(tmp_path: Path, ws: Workspace) -> None:
     result, _ = run("codex", tmp_path, ws, "Add the feature", CODEX)
     assert result["cost_usd"] is None and result["input_tokens"] == 24763

@@ -12,7 +12,7 @@ from desktop.agents.coding.events import RateLimit, Raw, ToolResult
 from desktop.agents.registry import get_kind, validate_agent
 from desktop.errors import TaskValidationError
 
-FULL = Invocation("-fix the bug", "m1", 7, 1.5, "sess-1", ("--extra", "x"))
+FULL = Invocation("-fix the bug", "m1", 7, 1.5, "sess-1", ("--extra", "x"), ("/repo/.git",))
 
 
 @pytest.mark.parametrize(
@@ -20,9 +20,9 @@ FULL = Invocation("-fix the bug", "m1", 7, 1.5, "sess-1", ("--extra", "x"))
     [
         ("claude", ["claude", "-p", "--output-format", "stream-json", "--verbose", "--permission-mode", "acceptEdits",
                     "--model", "m1", "--max-turns", "7", "--max-budget-usd", "1.5", "--resume", "sess-1",
-                    "--extra", "x", "--", "-fix the bug"]),
-        ("codex", ["codex", "exec", "--json", "--sandbox", "workspace-write", "-m", "m1", "--extra", "x",
-                   "resume", "sess-1", "--", "-fix the bug"]),
+                    "--add-dir", "/repo/.git", "--extra", "x", "--", "-fix the bug"]),
+        ("codex", ["codex", "exec", "--json", "--sandbox", "workspace-write", "-m", "m1", "--add-dir", "/repo/.git",
+                   "--extra", "x", "resume", "sess-1", "--", "-fix the bug"]),
         ("aider", ["aider", "--yes-always", "--no-pretty", "--model", "m1", "--extra", "x", "--message=-fix the bug"]),
         ("gemini", ["gemini", "--approval-mode", "auto_edit", "--model", "m1", "--extra", "x",
                     "--prompt=-fix the bug"]),

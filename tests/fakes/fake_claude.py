@@ -20,7 +20,9 @@ import uuid
 
 from fakelib import EDITED_FILE, commit, edit_file, emit, hang, mode_of, record_run, resets_at
 
-KNOWN_VALUE_OPTIONS = {"--output-format", "--permission-mode", "--model", "--max-turns", "--max-budget-usd", "--resume"}
+KNOWN_VALUE_OPTIONS = {
+    "--output-format", "--permission-mode", "--model", "--max-turns", "--max-budget-usd", "--resume", "--add-dir",
+}
 KNOWN_FLAGS = {"-p", "--print", "--verbose"}
 USAGE = {"input_tokens": 1200, "cache_creation_input_tokens": 300, "cache_read_input_tokens": 5000, "output_tokens": 450}
 

@@ -18,7 +18,7 @@ import uuid
 
 from fakelib import commit, edit_file, emit, hang, mode_of, record_run
 
-VALUE_OPTIONS = {"--sandbox", "-s", "-m", "--model", "-C", "--cd"}
+VALUE_OPTIONS = {"--sandbox", "-s", "-m", "--model", "-C", "--cd", "--add-dir"}
 FLAGS = {"--json", "--skip-git-repo-check"}
 USAGE = {"input_tokens": 24763, "cached_input_tokens": 24448, "output_tokens": 122}
 

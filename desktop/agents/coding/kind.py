@@ -164,10 +164,12 @@ class CodingAgentKind:
         workdir: str | os.PathLike[str],
         session_id: str | None = None,
         extra_env: Mapping[str, str] | None = None,
+        writable_dirs: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         """Run the program on `prompt` in `workdir` (resuming `session_id`), with `extra_env` added
-        (the engine's AGENTQ_WORKTREE, AGENTQ_BRANCH, PORT). Returns the run's figures; raises
-        UsageLimitReached, PermanentError or AgentRunFailed as failures.py decides."""
+        (the engine's AGENTQ_WORKTREE, AGENTQ_BRANCH, PORT) and `writable_dirs` open to it (for a
+        worktree: the repository's shared git folder, so it can commit). Returns the run's figures;
+        raises UsageLimitReached, PermanentError or AgentRunFailed as failures.py decides."""
         config = validated(self.validate, config)
         folder = str(workdir)
         if not os.path.isdir(folder):
@@ -183,14 +185,15 @@ class CodingAgentKind:
                 max_budget_usd=config.get("max_budget_usd"),
                 session_id=session_id,
                 extra_args=tuple(config.get("extra_args") or ()),
+                writable_dirs=tuple(writable_dirs),
             ),
         )
         env = {**os.environ, **(config.get("env") or {}), "AGENTQ_TASK_ID": str(task.id), **(extra_env or {})}
         timeout = ctx.timeout_s if ctx.timeout_s is not None else self.timeout_for(config)
+        ctx.check_cancelled()
         transcript = TranscriptWriter(self._transcript_path(task), self.preset.output)
         summary = RunSummary(workdir=folder, model=config.get("model"))
         reader = _OutputReader(ctx, summary, transcript, parser_for(self.preset.output), config.get("max_turns"))
-        ctx.check_cancelled()
         try:
             code = run_program(
                 argv,

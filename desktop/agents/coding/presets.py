@@ -1,13 +1,15 @@
 """The coding-agent programs Agent Queue knows, and how each is run non-interactively.
 
 - ``claude``: ``claude -p --output-format stream-json --verbose --permission-mode acceptEdits
-  [--model M] [--max-turns N] [--max-budget-usd X] [--resume SESSION] -- PROMPT``
-- ``codex``: ``codex exec --json --sandbox workspace-write [-m M] [resume SESSION] -- PROMPT``
+  [--model M] [--max-turns N] [--max-budget-usd X] [--resume SESSION] [--add-dir D] -- PROMPT``
+- ``codex``: ``codex exec --json --sandbox workspace-write [-m M] [--add-dir D] [resume SESSION] -- PROMPT``
 - ``aider``: ``aider --yes-always --no-pretty [--model M] --message=PROMPT`` (Aider commits itself)
 - ``gemini``: ``gemini --approval-mode auto_edit [--model M] --prompt=PROMPT``
 - ``cursor``: ``cursor-agent --print --force --output-format text [--model M] -- PROMPT``
 
-Claude Code and Codex print JSON lines that are parsed into events (session, turns, cost, tokens);
+``--add-dir`` names folders the agent may write besides its working folder: a worktree's commits
+go to the repository's shared ``.git`` folder, which Codex's sandbox blocks otherwise. Claude Code
+and Codex print JSON lines that are parsed into events (session, turns, cost, tokens);
 the other three print text, kept as it comes.
 
 Each lets the agent edit files in its working folder without asking (Claude Code's
@@ -34,6 +36,7 @@ class Invocation:
     max_budget_usd: float | None = None
     session_id: str | None = None  # resume this session
     extra_args: tuple[str, ...] = ()
+    writable_dirs: tuple[str, ...] = ()  # beyond the working folder, e.g. a worktree's shared .git folder
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,8 @@ def _claude(cli: Sequence[str], run: Invocation) -> list[str]:
         argv += ["--max-budget-usd", f"{run.max_budget_usd:g}"]
     if run.session_id:
         argv += ["--resume", run.session_id]
+    for folder in run.writable_dirs:
+        argv += ["--add-dir", folder]
     return [*argv, *run.extra_args, "--", run.prompt]
 
 
@@ -76,6 +81,8 @@ def _codex(cli: Sequence[str], run: Invocation) -> list[str]:
     argv = [*cli, "exec", "--json", "--sandbox", "workspace-write"]
     if run.model:
         argv += ["-m", run.model]
+    for folder in run.writable_dirs:
+        argv += ["--add-dir", folder]
     argv += run.extra_args
     if run.session_id:
         argv += ["resume", run.session_id]
