@@ -61,18 +61,16 @@ def run_git(
     check: bool = True,
     timeout: float = LOCAL_TIMEOUT_S,
     env: Mapping[str, str] | None = None,
-    input: bytes | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``git -C repo *args`` and return it with stdout and stderr decoded (UTF-8, replacing)."""
     argv = ["git", "-C", str(repo), "-c", "core.quotePath=false", *args]
     try:
         proc = subprocess.run(
             argv,
-            input=input,
             capture_output=True,
             env=git_env(env),
             timeout=timeout,
-            stdin=None if input is not None else subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:

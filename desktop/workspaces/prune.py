@@ -16,7 +16,7 @@ from typing import Any
 
 from desktop.workspaces.changes import dirty_paths, is_untouched_copy
 from desktop.workspaces.git import GitError, git_ok, rev_parse, run_git
-from desktop.workspaces.worktrees import Workspace, repo_lock
+from desktop.workspaces.worktrees import BRANCH_PREFIX, Workspace, repo_lock
 
 SHOWN_PATHS = 5
 
@@ -120,6 +120,8 @@ def _remove(ws: Workspace, entry: dict[str, str], force: bool) -> None:
 
 
 def _delete_branch(ws: Workspace, force: bool) -> tuple[bool, str | None]:
+    if not ws.branch.startswith(BRANCH_PREFIX):
+        return False, f"branch {ws.branch!r} kept: Agent Queue only deletes the {BRANCH_PREFIX}* branches it made"
     tip = rev_parse(ws.repo_path, f"refs/heads/{ws.branch}")
     if tip is None:
         return False, None

@@ -170,3 +170,12 @@ def test_pruning_many_reports_each(repo: Path, worktrees_dir: Path) -> None:
     results = prune_workspaces([clean, dirty, in_place_workspace(repo)])
     assert [r.removed for r in results] == [True, False, False]
     assert results[1].reason == "it has uncommitted changes: wip.txt"
+
+
+def test_a_branch_the_app_does_not_name_is_never_deleted(repo: Path, ws: Workspace) -> None:
+    git(repo, "branch", "users-own")
+    forged = dataclasses.replace(ws, branch="users-own")
+    result = prune_workspace(forged, force=True, delete_branch=True)
+    assert result.removed and not result.branch_deleted
+    assert result.branch_note == "branch 'users-own' kept: Agent Queue only deletes the agentq/* branches it made"
+    assert "users-own" in branches(repo)
