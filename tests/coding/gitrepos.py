@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 
 
@@ -49,5 +51,5 @@ def install_program(bin_dir: Path, name: str, script: Path) -> Path:
     return wrapper
 
 
-def prepend_path(monkeypatch, folder: Path) -> None:  # type: ignore[no-untyped-def]
+def prepend_path(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")

@@ -140,14 +140,16 @@ def test_claude_tolerates_broken_lines_through_a_real_pipe(tmp_path: Path, ws: W
     assert "y" * 200_000 in raw  # a 200 KB line arrives whole
 
 
-def test_claude_rate_limited_parks_until_the_reset(tmp_path: Path, ws: Workspace, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_claude_rate_limited_parks_until_the_reset(
+    tmp_path: Path, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_RESETS_AT", str(int(NOW) + 7200))
     with pytest.raises(UsageLimitReached) as info:
         run("claude", tmp_path, ws, "Add the feature [fake:rate-limit]", CLAUDE)
     assert info.value.resets_at == NOW + 7200 + LIMIT_MARGIN_S
 
 
-def test_failures_still_report_what_was_learnt(tmp_path: Path, ws: Workspace, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_failures_still_report_what_was_learnt(tmp_path: Path, ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_RESETS_AT", str(int(NOW) + 60))
     ctx = make_ctx(make_task({"prompt": "[fake:rate-limit]", "workdir": ws.path}, task_id=21))
     with pytest.raises(UsageLimitReached):
@@ -206,11 +208,17 @@ def wait_for(path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["claude", "codex"])
-def test_cancel_stops_a_hanging_agent(tmp_path: Path, ws: Workspace, monkeypatch, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_cancel_stops_a_hanging_agent(
+    tmp_path: Path, ws: Workspace, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
     pid_file = tmp_path / "pid"
     monkeypatch.setenv("FAKE_PID_FILE", str(pid_file))
     ctx = make_ctx(make_task({"prompt": "[fake:hang]", "workdir": ws.path}, task_id=21))
-    canceller = threading.Thread(target=lambda: (wait_for(pid_file), ctx.cancel_event.set()))
+    def cancel_once_running() -> None:
+        wait_for(pid_file)
+        ctx.cancel_event.set()
+
+    canceller = threading.Thread(target=cancel_once_running)
     canceller.start()
     with pytest.raises(TaskCancelled):
         kind(name, tmp_path).run(ctx.task, CLAUDE if name == "claude" else CODEX, ctx)

@@ -126,7 +126,8 @@ def test_a_commit_that_fails_leaves_the_changes_and_says_why(ws: Workspace) -> N
     assert not summary.committed and summary.uncommitted and summary.commits == 0
     assert any("could not commit" in note and "lint failed" in note for note in summary.notes)
     assert git(ws.path, "diff", "--cached", "--name-only") == ""  # the index as it was
-    assert {line.strip() for line in git(ws.path, "status", "--porcelain").splitlines()} == {"M src/app.py", "?? extra.py"}
+    status = {line.strip() for line in git(ws.path, "status", "--porcelain").splitlines()}
+    assert status == {"M src/app.py", "?? extra.py"}
 
 
 def test_the_patch_is_bounded_and_cut_at_a_line_end(ws: Workspace) -> None:
@@ -197,7 +198,8 @@ def test_a_pull_request_is_opened_with_gh_when_it_is_installed(
     assert summary.pushed and summary.pr_url == "https://github.com/example/repo/pull/17" and summary.notes == ()
     call = json.loads(log.read_text())
     assert call["args"] == [
-        "pr", "create", "--head", ws.branch, "--base", "main", "--title", "Add the feature", "--body", "Done by an agent",
+        "pr", "create", "--head", ws.branch, "--base", "main",
+        "--title", "Add the feature", "--body", "Done by an agent",
     ]
     assert Path(call["cwd"]).resolve() == Path(ws.path)
 

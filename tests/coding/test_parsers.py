@@ -61,8 +61,8 @@ def test_claude_assistant_blocks_become_text_and_tool_calls() -> None:
 def test_claude_tool_results_with_string_or_block_content() -> None:
     blocks = [
         {"type": "tool_result", "tool_use_id": "t1", "content": "ok"},
-        {"type": "tool_result", "tool_use_id": "t2", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
-         "is_error": True},
+        {"type": "tool_result", "tool_use_id": "t2", "is_error": True,
+         "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
     ]
     assert claude({"type": "user", "message": {"role": "user", "content": blocks}}) == [
         ToolResult("t1", "ok", False),

@@ -58,7 +58,7 @@ def test_a_full_claude_config_is_valid() -> None:
         "extra_args": ["--add-dir", "../lib"], "timeout_s": 3600, "env": {"ANTHROPIC_API_KEY": "k"},
     })
     validate_agent("codex", {"cli": ["npx", "@openai/codex"], "model": "gpt-5"})
-    validate_agent("aider", None)
+    validate_agent("aider", {})
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,9 @@ def test_a_clone_is_accepted_and_its_top_folder_returned(repo: Path) -> None:
         (lambda tmp: _bare(tmp / "bare.git"), "is a bare repository"),
     ],
 )
-def test_what_is_not_a_clone_gets_an_error_naming_the_field(tmp_path: Path, make, rule: str) -> None:  # type: ignore[no-untyped-def]
+def test_what_is_not_a_clone_gets_an_error_naming_the_field(
+    tmp_path: Path, make: Callable[[Path], Path], rule: str
+) -> None:
     path = make(tmp_path)
     with pytest.raises(TaskValidationError) as info:
         check_repository(path, "repo")

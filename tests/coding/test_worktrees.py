@@ -40,7 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
     [
         ("Fix the failing test in src/app.py", "fix-the-failing-test-in-src-app-py"),
         ("  Ünïcödé   café!!  ", "unicode-cafe"),
-        ("Add a README section about installing on Windows and macOS please", "add-a-readme-section-about-installing-on"),
+        ("Add a README section about installing on Windows and macOS", "add-a-readme-section-about-installing-on"),
         ("", "task"),
         ("日本語だけ", "task"),
         ("x" * 80, "x" * 40),
@@ -280,7 +280,11 @@ def test_setup_stops_when_the_task_is_cancelled(tmp_path: Path) -> None:
     cancel = threading.Event()
     started = tmp_path / "started"
     code = f"import time; open({str(started)!r}, 'w').close(); time.sleep(60)"
-    timer = threading.Thread(target=lambda: (_wait_for(started), cancel.set()))
+    def cancel_once_started() -> None:
+        _wait_for(started)
+        cancel.set()
+
+    timer = threading.Thread(target=cancel_once_started)
     timer.start()
     with pytest.raises(TaskCancelled):
         run_setup(tmp_path, f"{sys.executable} -c \"{code}\"", cancel_event=cancel)

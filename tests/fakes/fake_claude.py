@@ -24,7 +24,8 @@ KNOWN_VALUE_OPTIONS = {
     "--output-format", "--permission-mode", "--model", "--max-turns", "--max-budget-usd", "--resume", "--add-dir",
 }
 KNOWN_FLAGS = {"-p", "--print", "--verbose"}
-USAGE = {"input_tokens": 1200, "cache_creation_input_tokens": 300, "cache_read_input_tokens": 5000, "output_tokens": 450}
+USAGE = {"input_tokens": 1200, "cache_creation_input_tokens": 300, "cache_read_input_tokens": 5000,
+         "output_tokens": 450}
 
 
 def parse(argv: list[str]) -> tuple[dict[str, str], str]:

@@ -38,7 +38,6 @@ from desktop.agents.coding.display import render
 from desktop.agents.coding.failures import Evidence, classify, not_installed
 from desktop.agents.coding.parsers import parser_for
 from desktop.agents.coding.presets import Invocation, Preset
-from desktop.agents.coding.pricing import codex_cost
 from desktop.agents.coding.summary import RunSummary
 from desktop.agents.coding.transcript import TranscriptWriter
 from desktop.agents.process import ProgramNotFound, run_program
@@ -142,7 +141,6 @@ class CodingAgentKind:
     # -- running ------------------------------------------------------------------------------
 
     def run(self, task: Task, config: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
-        config = validated(self.validate, config)
         try:
             self.validate_payload(task.payload)
         except TaskValidationError as exc:
@@ -210,8 +208,8 @@ class CodingAgentKind:
             raise not_installed(self.preset.title, cli_argv[0], self.preset.install) from None
         finally:
             transcript.close()
-            if self.preset.name == "codex" and summary.input_tokens is not None:
-                summary.cost_usd = codex_cost(
+            if self.preset.cost is not None and summary.cost_usd is None and summary.input_tokens is not None:
+                summary.cost_usd = self.preset.cost(
                     config.get("model"), summary.input_tokens, summary.cached_tokens or 0, summary.output_tokens or 0
                 )
             details = _details(summary, transcript.path)

@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from desktop.agents.coding.pricing import codex_cost
+
 
 @dataclass(frozen=True, slots=True)
 class Invocation:
@@ -57,6 +59,8 @@ class Preset:
     login: str
     install: str
     build: Callable[[Sequence[str], Invocation], list[str]]
+    # (model, input tokens, cached tokens, output tokens) -> USD, for programs that print no cost
+    cost: Callable[[str | None, int, int, int], float | None] | None = None
 
     def argv(self, cli: Sequence[str], run: Invocation) -> list[str]:
         return self.build(cli, run)
@@ -125,6 +129,7 @@ PRESETS: dict[str, Preset] = {
             login="run `codex login` in a terminal, or set OPENAI_API_KEY in config.env",
             install="npm install -g @openai/codex",
             build=_codex,
+            cost=codex_cost,
         ),
         Preset(
             "aider", "aider", "Aider", "text", frozenset({"model"}),
