@@ -9,6 +9,7 @@ packages=(
   xvfb xauth                                                             # a virtual screen for screenshots
   desktop-file-utils                                                     # desktop-file-validate
   postgresql                                                             # PostgreSQL tests (postgres-test-cluster.sh)
+  git                                                                    # repositories and worktrees of coding tasks
 )
 missing=()
 for package in "${packages[@]}"; do

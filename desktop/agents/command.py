@@ -12,39 +12,31 @@ it as exactly one argument, whatever it contains: ``; rm -rf ~``, ``$(...)``, ba
 breaks and leading dashes are all passed literally. (A leading dash can still be read as an
 option by the program itself; put ``--`` before payload arguments where that matters.)
 
-The program runs in its own session and process group. On cancel or timeout the whole group
-gets SIGTERM, then SIGKILL after 3 s, so children it started are stopped too.
+The program runs in its own session and process group (desktop/agents/process.py). On cancel or
+timeout the whole group gets SIGTERM, then SIGKILL after 3 s, so children it started are stopped
+too.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
-import subprocess
-import threading
-import time
 from collections import deque
-from typing import IO, Any
+from typing import Any
 
 from desktop.agents._config import config_dict, positive_seconds, string_map, validated
-from desktop.agents.base import PermanentError, TaskCancelled, TaskContext, TaskTimeout
+from desktop.agents.base import PermanentError, TaskContext
 from desktop.agents.placeholders import fill, names
+from desktop.agents.process import ProgramNotFound, run_program
 from desktop.errors import TaskValidationError
 from desktop.queue.types import Task
 
-POLL_S = 0.1
-TERM_GRACE_S = 3.0
-KILL_WAIT_S = 2.0
-DRAIN_S = 2.0  # how long output may keep flowing after the program itself exited
-MAX_LINE_BYTES = 64 * 1024
 RESULT_TAIL_LINES = 50
 RESULT_TAIL_CHARS = 8 * 1024
 ERROR_TAIL_LINES = 20
 ERROR_TAIL_CHARS = 4 * 1024
 
 _SETTINGS = ("argv", "cwd", "env", "timeout_s")
-_PERMANENT_ERRNOS = {errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.ENOTDIR, errno.EISDIR, errno.EPERM}
 
 
 class CommandFailed(Exception):
@@ -107,55 +99,31 @@ class CommandKind:
         timeout = ctx.timeout_s if ctx.timeout_s is not None else positive_seconds(config, "timeout_s")
 
         ctx.check_cancelled()
+        lines: deque[str] = deque(maxlen=RESULT_TAIL_LINES)
+        log_broken = False
+
+        def on_line(line: str) -> None:
+            nonlocal log_broken
+            lines.append(line)
+            if not log_broken:
+                try:
+                    ctx.log(line)
+                except Exception:  # e.g. a full disk: keep the tail, stop writing the log
+                    log_broken = True
+
         try:
-            proc = subprocess.Popen(
+            code = run_program(
                 argv,
-                shell=False,
+                on_line=on_line,
+                on_note=ctx.log,
+                cancel_event=ctx.cancel_event,
+                timeout_s=timeout,
                 cwd=cwd,
                 env={**os.environ, **extra_env},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                name="command",
             )
-        except FileNotFoundError:
+        except ProgramNotFound:
             raise PermanentError(f"program not found: {argv[0]!r} (config.argv[0])") from None
-        except OSError as exc:
-            if exc.errno in _PERMANENT_ERRNOS:
-                raise PermanentError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from None
-            raise
-
-        assert proc.stdout is not None
-        lines: deque[str] = deque(maxlen=RESULT_TAIL_LINES)
-        reader = threading.Thread(
-            target=_pump, args=(proc.stdout, ctx, lines), name=f"command-output-{task.id}", daemon=True
-        )
-        reader.start()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            while proc.poll() is None:
-                if ctx.cancelled:
-                    _stop(proc)
-                    reader.join(1.0)
-                    raise TaskCancelled("cancelled while running; the command was stopped")
-                if deadline is not None and time.monotonic() >= deadline:
-                    _stop(proc)
-                    reader.join(1.0)
-                    raise TaskTimeout(timeout)  # type: ignore[arg-type]
-                wait = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
-                ctx.cancel_event.wait(wait)
-            reader.join(DRAIN_S)
-            if reader.is_alive():
-                # Background processes it started still hold the output open: the task is over.
-                ctx.log("(stopping background processes the command left running)")
-                _stop(proc)
-                reader.join(1.0)
-        except BaseException:
-            if proc.poll() is None:
-                _stop(proc)
-            raise
-
-        code = proc.returncode
         if code != 0:
             raise CommandFailed(code, _tail(lines, ERROR_TAIL_LINES, ERROR_TAIL_CHARS))
         return {"exit_code": 0, "output_tail": _tail(lines, RESULT_TAIL_LINES, RESULT_TAIL_CHARS)}
@@ -172,79 +140,6 @@ def _check_no_nul(argv: list[str], cwd: str | None, env: dict[str, str]) -> None
             raise PermanentError(f"config.env.{key} contains a NUL character once filled from the payload")
 
 
-def _pump(stream: IO[bytes], ctx: TaskContext, lines: deque[str]) -> None:
-    """Read the program's output line by line into `lines` and the task's log until EOF."""
-    log_broken = False
-    with stream:
-        while True:
-            chunk = stream.readline(MAX_LINE_BYTES)
-            if not chunk:
-                return
-            line = chunk.decode("utf-8", errors="replace").rstrip("\r\n")
-            lines.append(line)
-            if not log_broken:
-                try:
-                    ctx.log(line)
-                except Exception:  # e.g. a full disk: keep draining so the program never blocks
-                    log_broken = True
-
-
 def _tail(lines: deque[str], count: int, chars: int) -> str:
     text = "\n".join(list(lines)[-count:])
     return text[-chars:]
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the program and its process group: SIGTERM, then SIGKILL after TERM_GRACE_S."""
-    if not hasattr(os, "killpg"):  # Windows: no process groups to signal
-        proc.terminate()
-        try:
-            proc.wait(TERM_GRACE_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        return
-    pgid = proc.pid  # start_new_session made the program its group's leader
-    _signal_group(pgid, signal.SIGTERM)
-    end = time.monotonic() + TERM_GRACE_S
-    while time.monotonic() < end:
-        if proc.poll() is not None and not _group_alive(pgid):
-            return
-        time.sleep(0.05)
-    _signal_group(pgid, signal.SIGKILL)
-    end = time.monotonic() + KILL_WAIT_S  # SIGKILL is sure, but takes a moment to land
-    while time.monotonic() < end:
-        if proc.poll() is not None and not _group_alive(pgid):
-            return
-        time.sleep(0.02)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether the group still has a member that is not a zombie waiting to be reaped."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not os.path.isdir("/proc/self"):
-        return True  # cannot tell zombies apart here; assume it is still running
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()  # state, ppid, pgrp, ...
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            return True
-    return False

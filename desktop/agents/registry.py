@@ -19,6 +19,7 @@ from typing import Any
 
 from desktop.agents.base import AgentKind
 from desktop.agents.builtin import EchoKind, FailKind, SleepKind
+from desktop.agents.coding import coding_kinds
 from desktop.agents.command import CommandKind
 from desktop.agents.http import HttpKind
 from desktop.agents.python import PythonKind
@@ -34,6 +35,7 @@ _kinds: dict[str, AgentKind] | None = None
 def builtin_kinds() -> dict[str, AgentKind]:
     """A fresh name → kind mapping of the kinds that ship with the app."""
     kinds: list[AgentKind] = [CommandKind(), HttpKind(), PythonKind(), EchoKind(), SleepKind(), FailKind()]
+    kinds += coding_kinds()
     return {kind.name: kind for kind in kinds}
 
 

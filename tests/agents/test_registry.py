@@ -15,7 +15,7 @@ from desktop.agents.builtin import EchoKind
 from desktop.errors import TaskValidationError
 from desktop.queue import TaskQueueService
 
-BUILTINS = ["command", "echo", "fail", "http", "python", "sleep"]
+BUILTINS = ["aider", "claude", "codex", "command", "cursor", "echo", "fail", "gemini", "http", "python", "sleep"]
 
 
 def test_builtin_kinds() -> None:
@@ -133,7 +133,7 @@ def test_plugins_load_and_broken_ones_are_skipped(plugin_dir: Path, caplog: pyte
     assert get_kind("whisper").run(ctx.task, {}, ctx) == "hello"
     with pytest.raises(TaskValidationError) as info:
         get_kind("missing")
-    assert info.value.rule.endswith("known kinds: command, echo, fail, http, python, shout, sleep, whisper")
+    assert info.value.rule.endswith(f"known kinds: {', '.join(sorted([*BUILTINS, 'shout', 'whisper']))}")
 
 
 def test_kinds_import_no_qt() -> None:

@@ -1,0 +1,48 @@
+"""Fixtures for the coding-agent tests: git configured for the test only, real repositories."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+if str(HERE) not in sys.path:  # gitrepos lives next to the tests
+    sys.path.insert(0, str(HERE))
+AGENT_TESTS = HERE.parent / "agents"
+if str(AGENT_TESTS) not in sys.path:  # agent_helpers: real Task values and contexts
+    sys.path.insert(0, str(AGENT_TESTS))
+
+from gitrepos import git, make_repo  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _git_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A global git config of the test's own: an identity, `main` as the first branch, no system config."""
+    config = tmp_path_factory.mktemp("gitconfig") / "config"
+    config.write_text("[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def remote(tmp_path: Path, repo: Path) -> Path:
+    """A bare repository as `repo`'s origin, with main pushed."""
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(repo, "remote", "add", "origin", str(bare))
+    git(repo, "push", "-q", "-u", "origin", "main")
+    return bare
+
+
+@pytest.fixture
+def worktrees_dir(tmp_path: Path) -> Path:
+    return tmp_path / "worktrees"

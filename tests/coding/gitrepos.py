@@ -1,0 +1,55 @@
+"""Real git repositories for the coding tests: a user's clone, a bare remote, small helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FAKES = Path(__file__).resolve().parents[1] / "fakes"
+
+
+def git(repo: Path | str, *args: str) -> str:
+    """Run git in `repo` (it must succeed) and return its stripped stdout."""
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"git {' '.join(args)} failed: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+def commit_file(repo: Path, relative: str, text: str, message: str | None = None) -> str:
+    """Write `relative`, commit it, return the new commit id."""
+    path = repo / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    git(repo, "add", "--", relative)
+    git(repo, "commit", "-q", "-m", message or f"change {relative}")
+    return git(repo, "rev-parse", "HEAD")
+
+
+def make_repo(path: Path) -> Path:
+    """A repository on `main` with a README, a source file, and `.env` and `build/` ignored."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    (path / "README.md").write_text("# demo\n")
+    (path / "src").mkdir()
+    (path / "src" / "app.py").write_text("def main():\n    return 1\n")
+    (path / ".gitignore").write_text(".env\nbuild/\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+    return path
+
+
+def install_program(bin_dir: Path, name: str, script: Path) -> Path:
+    """Put `name` on a PATH folder: a wrapper running the Python `script` with this interpreter."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    wrapper = bin_dir / name
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def prepend_path(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
