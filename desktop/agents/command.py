@@ -12,8 +12,14 @@ it as exactly one argument, whatever it contains: ``; rm -rf ~``, ``$(...)``, ba
 breaks and leading dashes are all passed literally. (A leading dash can still be read as an
 option by the program itself; put ``--`` before payload arguments where that matters.)
 
-The program runs in its own session and process group. On cancel or timeout the whole group
-gets SIGTERM, then SIGKILL after 3 s, so children it started are stopped too.
+The working folder must be an absolute path without ``..``, also once filled. A ``cwd`` made of
+placeholders lets whoever enqueues tasks choose the folder the program runs in: give such an agent
+only to callers you would let run the program in any of your folders.
+
+The program runs in its own session and process group, under a small supervising process
+(desktop/agents/supervise.py), so it dies with the worker however the worker dies. On cancel or
+timeout the whole group gets SIGTERM, then SIGKILL after 3 s, so children it started are stopped
+too; when the program exits, whatever it left running in its group is stopped the same way.
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections import deque
+from pathlib import PurePath
 from typing import IO, Any
 
+from desktop.agents import supervise
 from desktop.agents._config import config_dict, positive_seconds, string_map, validated
 from desktop.agents.base import PermanentError, TaskCancelled, TaskContext, TaskTimeout
 from desktop.agents.placeholders import fill, names
@@ -34,8 +41,6 @@ from desktop.errors import TaskValidationError
 from desktop.queue.types import Task
 
 POLL_S = 0.1
-TERM_GRACE_S = 3.0
-KILL_WAIT_S = 2.0
 DRAIN_S = 2.0  # how long output may keep flowing after the program itself exited
 MAX_LINE_BYTES = 64 * 1024
 RESULT_TAIL_LINES = 50
@@ -88,6 +93,8 @@ class CommandKind:
             if not isinstance(cwd, str) or not cwd.strip() or "\0" in cwd:
                 raise TaskValidationError("config.cwd", "must be a folder path (a non-empty string)")
             names(cwd, "config.cwd")
+            if not cwd.startswith("{") and _unsafe_folder(cwd):
+                raise TaskValidationError("config.cwd", "must be an absolute folder path without '..' (~ is not expanded)")
         env = string_map(config, "env")
         for key, value in env.items():
             if "=" in key or "\0" in key or "\0" in value:
@@ -102,22 +109,15 @@ class CommandKind:
         cwd: str | None = fill(config.get("cwd"), payload, "config.cwd")
         extra_env: dict[str, str] = fill(config.get("env") or {}, payload, "config.env")
         _check_no_nul(argv, cwd, extra_env)
+        if cwd is not None and _unsafe_folder(cwd):
+            raise PermanentError(f"config.cwd must be an absolute folder path without '..' once filled; got {cwd!r}")
         if cwd is not None and not os.path.isdir(cwd):
             raise PermanentError(f"config.cwd: the folder {cwd!r} does not exist")
         timeout = ctx.timeout_s if ctx.timeout_s is not None else positive_seconds(config, "timeout_s")
 
         ctx.check_cancelled()
         try:
-            proc = subprocess.Popen(
-                argv,
-                shell=False,
-                cwd=cwd,
-                env={**os.environ, **extra_env},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            proc = supervise.start(argv, cwd=cwd, env={**os.environ, **extra_env})
         except FileNotFoundError:
             raise PermanentError(f"program not found: {argv[0]!r} (config.argv[0])") from None
         except OSError as exc:
@@ -133,13 +133,14 @@ class CommandKind:
         reader.start()
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
+            ctx.started_process(proc.host, proc.pgid)
             while proc.poll() is None:
                 if ctx.cancelled:
-                    _stop(proc)
+                    proc.stop()
                     reader.join(1.0)
                     raise TaskCancelled("cancelled while running; the command was stopped")
                 if deadline is not None and time.monotonic() >= deadline:
-                    _stop(proc)
+                    proc.stop()
                     reader.join(1.0)
                     raise TaskTimeout(timeout)  # type: ignore[arg-type]
                 wait = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
@@ -148,17 +149,20 @@ class CommandKind:
             if reader.is_alive():
                 # Background processes it started still hold the output open: the task is over.
                 ctx.log("(stopping background processes the command left running)")
-                _stop(proc)
+                proc.stop()
                 reader.join(1.0)
-        except BaseException:
-            if proc.poll() is None:
-                _stop(proc)
-            raise
+        finally:
+            proc.stop()  # ends the supervisor and anything left in the program's group
 
         code = proc.returncode
         if code != 0:
             raise CommandFailed(code, _tail(lines, ERROR_TAIL_LINES, ERROR_TAIL_CHARS))
         return {"exit_code": 0, "output_tail": _tail(lines, RESULT_TAIL_LINES, RESULT_TAIL_CHARS)}
+
+
+def _unsafe_folder(path: str) -> bool:
+    """A relative path, or one with a '..' component: it could lead out of the intended folder."""
+    return not os.path.isabs(path) or ".." in PurePath(path).parts
 
 
 def _check_no_nul(argv: list[str], cwd: str | None, env: dict[str, str]) -> None:
@@ -193,58 +197,3 @@ def _tail(lines: deque[str], count: int, chars: int) -> str:
     text = "\n".join(list(lines)[-count:])
     return text[-chars:]
 
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the program and its process group: SIGTERM, then SIGKILL after TERM_GRACE_S."""
-    if not hasattr(os, "killpg"):  # Windows: no process groups to signal
-        proc.terminate()
-        try:
-            proc.wait(TERM_GRACE_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        return
-    pgid = proc.pid  # start_new_session made the program its group's leader
-    _signal_group(pgid, signal.SIGTERM)
-    end = time.monotonic() + TERM_GRACE_S
-    while time.monotonic() < end:
-        if proc.poll() is not None and not _group_alive(pgid):
-            return
-        time.sleep(0.05)
-    _signal_group(pgid, signal.SIGKILL)
-    end = time.monotonic() + KILL_WAIT_S  # SIGKILL is sure, but takes a moment to land
-    while time.monotonic() < end:
-        if proc.poll() is not None and not _group_alive(pgid):
-            return
-        time.sleep(0.02)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether the group still has a member that is not a zombie waiting to be reaped."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if not os.path.isdir("/proc/self"):
-        return True  # cannot tell zombies apart here; assume it is still running
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()  # state, ppid, pgrp, ...
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            return True
-    return False
