@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -67,3 +68,16 @@ def start_worker(cli_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[.
         if worker.poll() is None:
             worker.send_signal(signal.SIGKILL)
         worker.wait()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Take off the log handlers a test's setup_logging added."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in before:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)

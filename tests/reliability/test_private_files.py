@@ -30,18 +30,6 @@ def umask_022() -> Iterator[None]:
     os.umask(previous)
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    before, level = list(root.handlers), root.level
-    yield
-    for handler in list(root.handlers):
-        if handler not in before:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(level)
-
-
 def test_new_folders_are_0700_from_the_first_missing_one(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "c"
     assert private_dir(target) == target
