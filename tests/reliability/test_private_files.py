@@ -15,8 +15,17 @@ import pytest
 from desktop import paths
 from desktop.config import PROFILES, load_settings, save_settings
 from desktop.logs import LogFolderError, setup_logging
-from desktop.private_files import private_database_file, private_dir, private_file, tighten, write_private_text
+from desktop.agents import TaskContext
+from desktop.private_files import (
+    private_database_file,
+    private_dir,
+    private_file,
+    private_task_log,
+    tighten,
+    write_private_text,
+)
 from desktop.queue import TaskQueueService
+from tests.agents.agent_helpers import make_task
 
 
 def mode(path: Path) -> int:
@@ -57,11 +66,12 @@ def test_folders_and_files_we_own_are_tightened_others_left_alone(tmp_path: Path
         assert tighten(theirs) is False and mode(theirs) == 0o644
 
 
-def test_a_private_file_is_created_0600_and_kept_on_later_appends(tmp_path: Path) -> None:
-    path = private_file(tmp_path / "task-1.log")
-    with path.open("a") as handle:  # as TaskContext.log appends
-        handle.write("line\n")
-    assert mode(path) == 0o600 and path.read_text() == "line\n"
+def test_a_task_log_is_created_0600_and_kept_on_later_appends(tmp_path: Path) -> None:
+    path = private_task_log(tmp_path / "task-logs", 7)
+    assert path == tmp_path / "task-logs" / "task-7.log"
+    ctx = TaskContext(task=make_task(None), log_path=path)
+    ctx.log("line")
+    assert mode(path) == 0o600 and mode(path.parent) == 0o700 and path.read_text() == "line\n"
 
 
 def test_write_private_text_replaces_atomically_with_0600(tmp_path: Path) -> None:
