@@ -229,8 +229,8 @@ def chaos(harness: Harness, plan: Plan) -> dict[str, Any]:
     locks.mkdir()
     service = TaskQueueService.open(url)
     service.add_agent("echo", "echo", concurrency=64)
-    service.add_agent("cmd", "command", {"argv": ["flock", "-n", "-E", str(FLOCK_CONFLICT), "{lock}", "sleep", "{secs}"]},
-                      concurrency=64)
+    argv = ["flock", "-n", "-E", str(FLOCK_CONFLICT), "{lock}", "sleep", "{secs}"]
+    service.add_agent("cmd", "command", {"argv": argv}, concurrency=64)
     rng = random.Random(14)
     items: list[dict[str, Any]] = []
     for i in range(plan.tasks):
@@ -238,7 +238,8 @@ def chaos(harness: Harness, plan: Plan) -> dict[str, Any]:
         if roll < 0.6:
             items.append({"agent": "echo", "payload": {"n": i}, "max_retries": 50})
         elif roll < 0.85:
-            items.append({"agent": "cmd", "payload": {"lock": str(locks / f"task-{i}"), "secs": "0.05"}, "max_retries": 50})
+            payload = {"lock": str(locks / f"task-{i}"), "secs": "0.05"}
+            items.append({"agent": "cmd", "payload": payload, "max_retries": 50})
         else:  # longer than OUTLIVED_S, so a program that survives its worker is seen
             key = f"repo-{rng.randrange(20)}"
             items.append({"agent": "cmd", "payload": {"lock": str(locks / key), "secs": "1.5"}, "lock_key": key,
@@ -323,7 +324,8 @@ def commit_rounds(harness: Harness, plan: Plan) -> dict[str, Any]:
     tasks = all_tasks(service)
     service.close()
     return {
-        "rounds": plan.commit_rounds, "acknowledged_enqueues": len(enqueued), "acknowledged_completions": len(completed),
+        "rounds": plan.commit_rounds, "acknowledged_enqueues": len(enqueued),
+        "acknowledged_completions": len(completed),
         "enqueues_lost": len(enqueued - set(tasks)),
         "completions_lost": sum(1 for i in completed if i not in tasks or tasks[i].status.value != "completed"),
         "integrity": integrity(db),
@@ -409,7 +411,8 @@ def supervisor_cost(plan: Plan) -> dict[str, Any]:
         for _ in range(plan.supervisor_runs):
             run()
         timings[name] = round((time.perf_counter() - start) / plan.supervisor_runs * 1000, 1)
-    return {**timings, "extra_ms": round(timings["supervised_ms"] - timings["bare_ms"], 1), "runs": plan.supervisor_runs}
+    extra = round(timings["supervised_ms"] - timings["bare_ms"], 1)
+    return {**timings, "extra_ms": extra, "runs": plan.supervisor_runs}
 
 
 # -- report -------------------------------------------------------------------------------------
@@ -434,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(chosen) - set(FAILURES)
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
-    print(f"plan: {'quick' if args.quick else 'full'} {dataclasses.asdict(plan)}; load average {os.getloadavg()[0]:.2f}")
+    size = "quick" if args.quick else "full"
+    print(f"plan: {size} {dataclasses.asdict(plan)}; load average {os.getloadavg()[0]:.2f}")
     bad = False
     with tempfile.TemporaryDirectory(prefix="agentq-reliability-") as tmp:
         for name in chosen:

@@ -6,13 +6,13 @@ payloads and paths that are the user's business only.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
 
 from desktop import paths
 from desktop.errors import AgentQueueError
@@ -40,7 +40,7 @@ class TaskIdFilter(logging.Filter):
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A RotatingFileHandler whose files (each new one after a rotation too) are created 0600."""
 
-    def _open(self) -> IO[Any]:
+    def _open(self) -> io.TextIOWrapper:
         private_file(Path(self.baseFilename))
         return super()._open()
 

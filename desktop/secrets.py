@@ -48,7 +48,9 @@ STORE_ENV = "AGENTQ_SECRET_STORE"
 FILE_NAME = "secrets.json"
 _SECRET_NAME = re.compile(r"[!-~]+")  # printable ASCII, no spaces
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PUBLIC_HEADERS = frozenset({"accept", "accept-encoding", "accept-language", "cache-control", "content-type", "user-agent"})
+_PUBLIC_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "cache-control", "content-type", "user-agent"}
+)  # never carry a secret: they stay in the config as written
 _URL_PASSWORD = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/?#@:]*):(?P<password>[^/?#@]*)@")
 
 
@@ -122,7 +124,8 @@ class KeyringStore:
         self._keyring = module
 
     def get(self, name: str) -> str | None:
-        return self._call("read", self._keyring.get_password, name)
+        value = self._call("read", self._keyring.get_password, name)
+        return value if isinstance(value, str) else None
 
     def set(self, name: str, value: str) -> None:
         self._call("write", self._keyring.set_password, name, value)
@@ -135,7 +138,8 @@ class KeyringStore:
         try:
             return method(KEYRING_SERVICE, *args)
         except Exception as exc:  # noqa: BLE001 - keyring backends raise their own kinds
-            raise SecretError(f"the system keyring could not {what} {SECRET_PREFIX}{args[0]} ({type(exc).__name__})") from None
+            problem = f"the system keyring could not {what} {SECRET_PREFIX}{args[0]} ({type(exc).__name__})"
+            raise SecretError(problem) from None
 
 
 def stores() -> list[SecretStore]:

@@ -94,7 +94,8 @@ class CommandKind:
                 raise TaskValidationError("config.cwd", "must be a folder path (a non-empty string)")
             names(cwd, "config.cwd")
             if not cwd.startswith("{") and _unsafe_folder(cwd):
-                raise TaskValidationError("config.cwd", "must be an absolute folder path without '..' (~ is not expanded)")
+                rule = "must be an absolute folder path without '..' (~ is not expanded)"
+                raise TaskValidationError("config.cwd", rule)
         env = string_map(config, "env")
         for key, value in env.items():
             if "=" in key or "\0" in key or "\0" in value:
@@ -154,7 +155,7 @@ class CommandKind:
         finally:
             proc.stop()  # ends the supervisor and anything left in the program's group
 
-        code = proc.returncode
+        code = proc.wait()  # at once: the program and its supervisor are gone
         if code != 0:
             raise CommandFailed(code, _tail(lines, ERROR_TAIL_LINES, ERROR_TAIL_CHARS))
         return {"exit_code": 0, "output_tail": _tail(lines, RESULT_TAIL_LINES, RESULT_TAIL_CHARS)}

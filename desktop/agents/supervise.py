@@ -28,6 +28,7 @@ Not built or tested on Windows: there the supervisor stops the program itself, n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -196,10 +197,8 @@ def _start_error(report: dict[str, Any], text: str, code: int | None) -> Excepti
 
 def _close(stream: IO[bytes] | None) -> None:
     if stream is not None and not stream.closed:
-        try:
+        with contextlib.suppress(BrokenPipeError):
             stream.close()
-        except BrokenPipeError:
-            pass
 
 
 # -- process groups ------------------------------------------------------------------------------
@@ -227,10 +226,8 @@ def _wait_gone(pgid: int, seconds: float) -> bool:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _members_alive(pgid: int) -> bool:

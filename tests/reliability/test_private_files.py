@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from desktop import paths
+from desktop.agents import TaskContext
 from desktop.config import PROFILES, load_settings, save_settings
 from desktop.logs import LogFolderError, setup_logging
-from desktop.agents import TaskContext
 from desktop.private_files import (
     private_database_file,
     private_dir,
