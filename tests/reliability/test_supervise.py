@@ -164,3 +164,16 @@ def test_many_programs_from_many_threads_each_get_their_own_lifeline() -> None:
     for thread in threads:
         thread.join()
     assert sorted(results) == list(range(12))
+
+
+def test_a_frozen_bundle_supervises_with_its_own_executable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PyInstaller bundle has no Python to run supervise.py with: it runs itself with a flag."""
+    bundle = tmp_path / "agentq"  # stands in for the bundle's executable: the same entry point
+    bundle.write_text(f'#!/bin/sh\nexec {sys.executable} -m desktop "$@"\n')
+    bundle.chmod(0o755)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "executable", str(bundle))
+    assert supervise.supervisor_command() == [str(bundle), supervise.BUNDLE_FLAG]
+    proc = supervise.start(["sh", "-c", "echo from the bundle; exit 4"])
+    assert proc.stdout.read() == b"from the bundle\n"
+    assert proc.wait(30) == 4
