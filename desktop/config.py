@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from desktop import paths
 from desktop.agents.base import TaskTimeout
 from desktop.errors import TaskValidationError
+from desktop.private_files import write_private_text
 from desktop.queue.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -109,17 +110,14 @@ def load_settings(profile: str | None = None, path: Path | None = None) -> Setti
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
-    """Write the settings that differ from their profile's defaults; returns the file's path."""
+    """Write the settings that differ from their profile's defaults (a 0600 file, replaced
+    atomically); returns the file's path."""
     path = path or settings_path()
     base = PROFILES[settings.validate().profile]
     changed = {
         f: getattr(settings, f) for f in _FIELDS if getattr(settings, f) != getattr(base, f) or f == "profile"
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(changed, indent=2, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_private_text(path, json.dumps(changed, indent=2, sort_keys=True))
 
 
 def with_retry(

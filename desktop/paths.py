@@ -1,27 +1,35 @@
-"""Where Agent Queue keeps its database, logs and settings: the only caller of platformdirs."""
+"""Where Agent Queue keeps its database, logs and settings: the only caller of platformdirs.
+
+The data, log and config folders are created private to the user (0700) when first asked for.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
 
 from platformdirs import PlatformDirs
 
+from desktop.private_files import private_dir
+
+log = logging.getLogger(__name__)
+
 APP_NAME = "agent-queue"
 _dirs = PlatformDirs(APP_NAME, appauthor=False)
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("AGENTQ_DATA_DIR") or _dirs.user_data_dir)
+    return _private(os.environ.get("AGENTQ_DATA_DIR") or _dirs.user_data_dir)
 
 
 def log_dir() -> Path:
-    return Path(os.environ.get("AGENTQ_LOG_DIR") or _dirs.user_log_dir)
+    return _private(os.environ.get("AGENTQ_LOG_DIR") or _dirs.user_log_dir)
 
 
 def config_dir() -> Path:
-    return Path(os.environ.get("AGENTQ_CONFIG_DIR") or _dirs.user_config_dir)
+    return _private(os.environ.get("AGENTQ_CONFIG_DIR") or _dirs.user_config_dir)
 
 
 def default_database_url() -> str:
@@ -34,3 +42,14 @@ def resource_dir(name: str) -> Path:
     bundle = getattr(sys, "_MEIPASS", None)
     root = Path(bundle) if bundle else Path(__file__).resolve().parents[1]
     return root / name
+
+
+def _private(folder: str) -> Path:
+    """The folder, created 0700 (or tightened) when possible. When it cannot be, whoever writes
+    there next reports that, naming the folder and what to do."""
+    path = Path(folder)
+    try:
+        private_dir(path)
+    except OSError as exc:
+        log.debug("cannot make %s private: %s", path, exc)
+    return path

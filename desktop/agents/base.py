@@ -68,6 +68,11 @@ class TaskContext:
     # turns, cost_usd, input_tokens, output_tokens, cached_tokens, final_message, error_subtype,
     # transcript_path (see ATTEMPT_DETAILS). Call `report(**values)` to add to it.
     details: dict[str, Any] = field(default_factory=dict)
+    # The program the action runs, as (host, process group id): saved with the attempt, so lease
+    # recovery can ask `desktop.agents.supervise.group_alive` before handing its lock key on.
+    # Set by `started_process`, which also tells `on_process` (the pool records it at once).
+    process: tuple[str, int] | None = None
+    on_process: Callable[[str, int], None] | None = None
     _tail: deque[str] = field(default_factory=lambda: deque(maxlen=OUTPUT_TAIL_LINES))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -100,6 +105,12 @@ class TaskContext:
             raise ValueError(f"not an attempt detail: {', '.join(sorted(unknown))}")
         with self._lock:
             self.details.update(values)
+
+    def started_process(self, host: str, pgid: int) -> None:
+        """Record the program this attempt started (its host and process group id)."""
+        self.process = (host, pgid)
+        if self.on_process is not None:
+            self.on_process(host, pgid)
 
     def output_tail(self) -> str:
         with self._lock:

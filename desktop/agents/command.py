@@ -12,9 +12,15 @@ it as exactly one argument, whatever it contains: ``; rm -rf ~``, ``$(...)``, ba
 breaks and leading dashes are all passed literally. (A leading dash can still be read as an
 option by the program itself; put ``--`` before payload arguments where that matters.)
 
-The program runs in its own session and process group (desktop/agents/process.py). On cancel or
-timeout the whole group gets SIGTERM, then SIGKILL after 3 s, so children it started are stopped
-too.
+The working folder must be an absolute path without ``..``, also once filled. A ``cwd`` made of
+placeholders lets whoever enqueues tasks choose the folder the program runs in: give such an agent
+only to callers you would let run the program in any of your folders.
+
+The program runs in its own session and process group, under a small supervising process
+(desktop/agents/process.py, desktop/agents/supervise.py), so it dies with the worker however the
+worker dies. On cancel or timeout the whole group gets SIGTERM, then SIGKILL after 3 s, so
+children it started are stopped too; when the program exits, whatever it left running in its
+group is stopped the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import os
 import signal
 from collections import deque
+from pathlib import PurePath
 from typing import Any
 
 from desktop.agents._config import config_dict, positive_seconds, string_map, validated
@@ -80,6 +87,9 @@ class CommandKind:
             if not isinstance(cwd, str) or not cwd.strip() or "\0" in cwd:
                 raise TaskValidationError("config.cwd", "must be a folder path (a non-empty string)")
             names(cwd, "config.cwd")
+            if not cwd.startswith("{") and _unsafe_folder(cwd):
+                rule = "must be an absolute folder path without '..' (~ is not expanded)"
+                raise TaskValidationError("config.cwd", rule)
         env = string_map(config, "env")
         for key, value in env.items():
             if "=" in key or "\0" in key or "\0" in value:
@@ -94,6 +104,8 @@ class CommandKind:
         cwd: str | None = fill(config.get("cwd"), payload, "config.cwd")
         extra_env: dict[str, str] = fill(config.get("env") or {}, payload, "config.env")
         _check_no_nul(argv, cwd, extra_env)
+        if cwd is not None and _unsafe_folder(cwd):
+            raise PermanentError(f"config.cwd must be an absolute folder path without '..' once filled; got {cwd!r}")
         if cwd is not None and not os.path.isdir(cwd):
             raise PermanentError(f"config.cwd: the folder {cwd!r} does not exist")
         timeout = ctx.timeout_s if ctx.timeout_s is not None else positive_seconds(config, "timeout_s")
@@ -121,12 +133,18 @@ class CommandKind:
                 cwd=cwd,
                 env={**os.environ, **extra_env},
                 name="command",
+                on_started=ctx.started_process,
             )
         except ProgramNotFound:
             raise PermanentError(f"program not found: {argv[0]!r} (config.argv[0])") from None
         if code != 0:
             raise CommandFailed(code, _tail(lines, ERROR_TAIL_LINES, ERROR_TAIL_CHARS))
         return {"exit_code": 0, "output_tail": _tail(lines, RESULT_TAIL_LINES, RESULT_TAIL_CHARS)}
+
+
+def _unsafe_folder(path: str) -> bool:
+    """A relative path, or one with a '..' component: it could lead out of the intended folder."""
+    return not os.path.isabs(path) or ".." in PurePath(path).parts
 
 
 def _check_no_nul(argv: list[str], cwd: str | None, env: dict[str, str]) -> None:

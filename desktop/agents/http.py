@@ -6,13 +6,18 @@ Config::
      "method": "POST",                                    # GET, POST, PUT, PATCH or DELETE
      "headers": {"Authorization": "Bearer {token}"},      # optional
      "timeout_s": 30,                                     # per network operation; default 30
-     "body_key": "body"}                                  # optional: send payload["body"] only
+     "body_key": "body",                                  # optional: send payload["body"] only
+     "url_password": "$env:API_PASSWORD",                 # optional: Basic auth password for the URL's user
+     "allowed_hosts": ["api.example.com", "*.example.org"]}  # optional: the only hosts it may call
 
 Placeholders in the URL are percent-encoded as a single URL component, so a payload value can
 never change the scheme, host, path structure or query of the URL (``a/b`` becomes ``a%2Fb``).
 The one exception is a URL that is nothing but one placeholder (``"url": "{url}"``): the agent
 then deliberately takes the whole URL from the payload (the queue's webhook deliveries do this),
-and the value must itself be an http(s) URL.
+and the value must itself be an http(s) URL. Then whoever enqueues tasks chooses where the
+payload (and the agent's headers, credentials included) is sent: give such an agent
+``allowed_hosts``, and a request to any other host fails for good, naming the host. A
+``*.example.org`` entry allows every subdomain of example.org; ports are not restricted.
 Header values are filled as is, but must stay free of line breaks.
 
 Outcomes: 2xx returns ``{"status": ..., "body": ...}`` (JSON if the response says so, else
@@ -20,10 +25,13 @@ text; at most 64 KiB, with ``"truncated": true`` when cut). 5xx, 408, 429, timeo
 errors raise HttpError, which the queue retries. Other statuses raise PermanentError. Redirects
 are not followed, so credentials are never sent to a second address.
 
-User:password in the URL is sent as Basic auth (unless an Authorization header is set).
-Secrets: header values and any user:password in the URL never appear in error messages, in the
-task's log or in logging. Messages name the URL as scheme://host[:port]/path only — no
-credentials, query or fragment.
+User:password in the URL (or the URL's user with ``url_password``) is sent as Basic auth, unless
+an Authorization header is set. A header value or ``url_password`` may be a reference,
+``"$secret:NAME"`` (the system keyring or the 0600 secrets file; adding an agent moves its secrets
+there) or ``"$env:NAME"`` (the worker's environment variable), resolved just before the request
+(desktop/secrets.py), so the agents table never holds the value. Header values, passwords and
+resolved references never appear in error messages, in the task's log or in logging. Messages
+name the URL as scheme://host[:port]/path only — no credentials, query or fragment.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from typing import Any
 
 import httpx
 
+from desktop import secrets
 from desktop.agents._config import config_dict, positive_seconds, string_map, validated
 from desktop.agents.base import PermanentError, TaskContext, TaskTimeout
 from desktop.agents.placeholders import fill, names
@@ -47,10 +56,11 @@ MAX_BODY_BYTES = 64 * 1024
 ERROR_SNIPPET_CHARS = 500
 RETRYABLE_STATUSES = frozenset({408, 429})
 
-_SETTINGS = ("url", "method", "headers", "timeout_s", "body_key")
+_SETTINGS = ("url", "method", "headers", "timeout_s", "body_key", "url_password", "allowed_hosts")
 _WHOLE_PLACEHOLDER = re.compile(r"^\{([A-Za-z0-9_-]+)\}$")
 _TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 header name
 _BAD_HEADER_CHARS = ("\r", "\n", "\0")
+_HOST_RE = re.compile(r"(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f:.]+\]")
 
 
 class HttpError(Exception):
@@ -93,6 +103,7 @@ class HttpKind:
                 raise TaskValidationError(field, "must not contain line breaks or NUL")
             if not value.isascii():
                 raise TaskValidationError(field, "must be ASCII text")
+            secrets.check_reference(value, field)
             try:
                 names(value, field)
             except TaskValidationError:
@@ -103,12 +114,25 @@ class HttpKind:
         body_key = config.get("body_key")
         if body_key is not None and (not isinstance(body_key, str) or not body_key):
             raise TaskValidationError("config.body_key", "must be the name of a payload key")
+        password = config.get("url_password")
+        if password is not None:
+            if not isinstance(password, str) or not password or any(c in password for c in _BAD_HEADER_CHARS):
+                raise TaskValidationError("config.url_password", "must be a password, or a $secret: or $env: reference")
+            secrets.check_reference(password, "config.url_password")
+            if secrets.split_url_password(url)[1] is not None:
+                raise TaskValidationError("config.url_password", "cannot be used with a password in config.url")
+        _allowed_hosts(config)
 
     def run(self, task: Task, config: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
         config = validated(self.validate, config)
         payload = task.payload
         headers: dict[str, str] = fill(config.get("headers") or {}, payload, "config.headers")
-        secrets = _secrets(headers.values())
+        try:  # after filling, so a secret's value is never read as a template
+            headers = secrets.resolve(headers, "config.headers")
+            password: str | None = secrets.resolve(config.get("url_password"), "config.url_password")
+        except secrets.SecretError as exc:
+            raise PermanentError(str(exc)) from None
+        hidden = _secrets([*headers.values(), password])
         for name, value in headers.items():
             if any(c in value for c in _BAD_HEADER_CHARS) or not value.isascii():
                 raise PermanentError(
@@ -121,8 +145,9 @@ class HttpKind:
                 raise PermanentError(f"payload key {whole[1]!r} must hold an http:// or https:// URL")
         else:
             filled = fill(config["url"], payload, "config.url", quote=_quote_component)
-        url, auth, url_secrets = _split_credentials(filled)
-        secrets += url_secrets
+        url, auth, url_secrets = _split_credentials(filled, password)
+        hidden += url_secrets
+        _check_host(url, config)
         if any(name.lower() == "authorization" for name in headers):
             auth = None  # an explicit Authorization header wins over user:password in the URL
         shown = _display(url)
@@ -154,9 +179,9 @@ class HttpKind:
                 raise TaskTimeout(timeout_s) from None
             raise HttpError(f"timed out after {timeout_s:g} s waiting for {shown}") from None
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
-            raise PermanentError(f"cannot send to {shown}: {_redact(_describe(exc), secrets)}") from None
+            raise PermanentError(f"cannot send to {shown}: {_redact(_describe(exc), hidden)}") from None
         except Exception as exc:  # network errors; never chained, their text may hold a secret
-            raise HttpError(f"{_redact(_describe(exc), secrets)} ({method} {shown})") from None
+            raise HttpError(f"{_redact(_describe(exc), hidden)} ({method} {shown})") from None
 
         text = _decode(raw, charset)
         if 200 <= status < 300:
@@ -172,7 +197,7 @@ class HttpKind:
 
         message = f"HTTP {status} from {shown}"
         ctx.log(message)
-        snippet = _redact(text[:ERROR_SNIPPET_CHARS], secrets).strip()
+        snippet = _redact(text[:ERROR_SNIPPET_CHARS], hidden).strip()
         if snippet:
             ctx.log(snippet)
         if status >= 500 or status in RETRYABLE_STATUSES:
@@ -186,18 +211,45 @@ def _quote_component(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
-def _split_credentials(url: str) -> tuple[str, httpx.BasicAuth | None, list[str]]:
-    """Take any user:password out of `url`; return the bare URL, Basic auth and the secrets."""
+def _split_credentials(url: str, password: str | None) -> tuple[str, httpx.BasicAuth | None, list[str]]:
+    """Take any user:password out of `url`; return the bare URL, Basic auth and the secrets.
+    `password` (config.url_password) goes with the URL's user name."""
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError, TypeError):
         stripped = re.sub(r"^([A-Za-z]+://)[^/?#]*@", r"\1", url)
         raise PermanentError(f"config.url is not a valid URL once filled: {_display_text(stripped)}") from None
-    if not parsed.userinfo:
+    if not parsed.userinfo and password is None:
         return url, None, []
-    secrets = _secrets([parsed.userinfo.decode("ascii", "replace"), parsed.password, parsed.username])
+    password = parsed.password if password is None else password
+    hidden = _secrets([parsed.userinfo.decode("ascii", "replace"), password, parsed.username])
     bare = parsed.copy_with(userinfo=b"")
-    return str(bare), httpx.BasicAuth(parsed.username, parsed.password), secrets
+    return str(bare), httpx.BasicAuth(parsed.username, password), hidden
+
+
+def _allowed_hosts(config: dict[str, Any]) -> list[str] | None:
+    """config.allowed_hosts, checked: host names (``*.`` for subdomains) or [IPv6] literals."""
+    hosts = config.get("allowed_hosts")
+    if hosts is None:
+        return None
+    if not isinstance(hosts, list) or not hosts:
+        raise TaskValidationError("config.allowed_hosts", "must be a non-empty list of host names")
+    for i, host in enumerate(hosts):
+        if not isinstance(host, str) or not _HOST_RE.fullmatch(host):
+            raise TaskValidationError(
+                f"config.allowed_hosts[{i}]", "must be a host name such as api.example.com or *.example.com"
+            )
+    return [host.lower().strip("[]") for host in hosts]
+
+
+def _check_host(url: str, config: dict[str, Any]) -> None:
+    """Refuse, for good, a URL whose host is not in config.allowed_hosts (when it has one)."""
+    allowed = _allowed_hosts(config)
+    if allowed is None:
+        return
+    host = httpx.URL(url).host.lower()
+    if not any(host == entry or (entry.startswith("*.") and host.endswith(entry[1:])) for entry in allowed):
+        raise PermanentError(f"the host {host!r} is not in config.allowed_hosts of this agent")
 
 
 def _display(url: str) -> str:

@@ -203,6 +203,7 @@ class CodingAgentKind:
                 env=env,
                 max_line_bytes=LINE_BYTES,
                 name=self.preset.title,
+                on_started=ctx.started_process,
             )
         except ProgramNotFound:
             raise not_installed(self.preset.title, cli_argv[0], self.preset.install) from None
