@@ -9,6 +9,7 @@ from desktop.errors import AgentQueueError, TaskValidationError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+BACKLOG = 2048  # uvicorn's default
 
 
 def is_loopback(host: str) -> bool:
@@ -40,7 +41,10 @@ def check_host(host: str, *, allow_remote: bool) -> str | None:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to host:port (0 picks a free port); a one-line error when it cannot be."""
+    """A TCP socket listening on host:port (0 picks a free port); a one-line error when it cannot be.
+
+    It listens at once: connections made before the server's loop runs wait in the backlog.
+    """
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -51,6 +55,7 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
         raise AgentQueueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
