@@ -595,14 +595,14 @@ def _secret_text(source: str | None) -> str:
 
 def _batch_summary(tasks: Sequence[Task], new: set[int]) -> str:
     added = sorted(new)
-    existing = sorted({t.id for t in tasks} - new)
+    existing = [t.id for t in tasks if t.id not in new]  # one per line whose unique key was taken
     if not tasks:
         return "nothing to enqueue: the input has no tasks"
     text = f"enqueued {len(added):,} task{'s' if len(added) != 1 else ''}"
     if added:
         text += f" (id{'s' if len(added) != 1 else ''} {_id_ranges(added)})"
     if existing:
-        text += f"; {len(existing):,} already existed with the same unique key ({_id_ranges(existing)})"
+        text += f"; {len(existing):,} already existed with the same unique key ({_id_ranges(sorted(set(existing)))})"
     return text
 
 

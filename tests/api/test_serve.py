@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import selectors
 import signal
 import subprocess
@@ -16,24 +15,7 @@ import httpx
 import pytest
 
 from desktop.api.webhooks import signature
-
-
-@pytest.fixture
-def env(tmp_path: Path, db_url: str) -> dict[str, str]:
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "settings.json").write_text(json.dumps({"poll_interval_s": 0.1, "retry_base_s": 0.0}))
-    return {
-        **os.environ, "AGENTQ_DATABASE_URL": db_url, "AGENTQ_CONFIG_DIR": str(config),
-        "AGENTQ_DATA_DIR": str(tmp_path / "data"), "AGENTQ_LOG_DIR": str(tmp_path / "logs"), "AGENTQ_ENV": "test",
-    }
-
-
-def agentq(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "desktop", *args], env=env, capture_output=True, text=True, timeout=60)
-    if check and done.returncode != 0:
-        raise AssertionError(f"agentq {' '.join(args)} failed ({done.returncode}): {done.stderr}")
-    return done
+from tests.e2e.conftest import agentq, env  # noqa: F401 - env is a fixture
 
 
 class Served:
@@ -96,7 +78,7 @@ def test_serve_runs_the_api_with_a_worker_pool_and_stops_on_sigterm(env: dict[st
     served = serve()
     health = httpx.get(served.url + "/health").json()
     assert health["status"] == "healthy" and health["polling"]["enabled"] is True
-    assert health["polling"]["intervalMs"] == 100
+    assert health["polling"]["intervalMs"] == 100  # the settings file of the env fixture
     [worker] = health["workers"]
     assert worker["state"] == "running" and worker["pid"] == served.proc.pid
     created = served.client.post("/tasks", json={"agent": "echo", "payload": {"hello": "api"}})
