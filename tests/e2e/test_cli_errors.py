@@ -195,8 +195,9 @@ def test_enqueue_file_prints_one_summary_line_and_json_lists_the_tasks(env: dict
     assert agentq(env, "enqueue", "--file", "-", input=again).stdout == "enqueued 1 task (id 1501)\n"
     out = agentq(env, "enqueue", "--file", "-", input=again).stdout
     assert out == "enqueued 0 tasks; 2 already existed with the same unique key (1501)\n"
-    listed = json.loads(agentq(env, "enqueue", "--file", "-", "--json", input=lines[:60]).stdout)
-    assert [t["payload"] for t in listed] == list(range(len(listed))) and len(listed) > 1
+    three = "".join(lines.splitlines(keepends=True)[:3])
+    listed = json.loads(agentq(env, "enqueue", "--file", "-", "--json", input=three).stdout)
+    assert [(t["id"], t["payload"]) for t in listed] == [(1502, 0), (1503, 1), (1504, 2)]
 
 
 def test_the_worker_reads_polling_interval_and_log_level_options_and_log_level_from_the_environment(
