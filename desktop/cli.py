@@ -22,6 +22,7 @@ from typing import Any, NoReturn, TextIO
 from sqlalchemy.engine import make_url
 
 from desktop import __version__, formatting
+from desktop.api.binding import DEFAULT_HOST, DEFAULT_PORT
 from desktop.config import load_settings
 from desktop.errors import AgentQueueError, NotFoundError, TaskStateError, TaskValidationError
 from desktop.queue import Task, TaskQueueService, TaskStatus, repo_lock_key
@@ -111,7 +112,7 @@ def _common(*, json_output: bool) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help=_DB_HELP)
     common.add_argument("--create", action="store_true", default=argparse.SUPPRESS, help=_CREATE_HELP)
-    common.add_argument("--log-level", type=log_level, default=argparse.SUPPRESS, help=_LOG_HELP)
+    common.add_argument("--log-level", type=log_level, default=argparse.SUPPRESS, metavar="LEVEL", help=_LOG_HELP)
     if json_output:
         common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     return common
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"agentq {__version__}")
     parser.add_argument("--db", metavar="URL", help=_DB_HELP)
     parser.add_argument("--create", action="store_true", help=_CREATE_HELP)
-    parser.add_argument("--log-level", type=log_level, default=None, help=_LOG_HELP)
+    parser.add_argument("--log-level", type=log_level, default=None, metavar="LEVEL", help=_LOG_HELP)
     parser.add_argument("--json", action="store_true", help="print JSON (the commands that have output)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     with_json, without_json = _common(json_output=True), _common(json_output=False)
@@ -139,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--grace", type=duration, help="time running tasks get to finish on shutdown, e.g. 30s")
 
     serve = command("serve", "run the HTTP API (and a worker pool) until SIGTERM/SIGINT")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback)")
-    serve.add_argument("--port", type=port_number, default=8765, help="port (default 8765; 0 picks a free one)")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}, loopback)")
+    serve.add_argument("--port", type=port_number, default=DEFAULT_PORT,
+                       help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     serve.add_argument("--allow-remote", action="store_true",
                        help="allow a --host other machines can reach (the token still guards every endpoint)")
     serve.add_argument("--no-worker", action="store_true", help="serve the API only; run no tasks in this process")
@@ -234,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     hook_add.add_argument("--priority", type=int, default=3, help="1 (low) to 5; default 3")
     hook_add.add_argument("--field", type=hook_field, action="append", default=[], metavar="KEY=PATH",
                           help="payload KEY from a dotted PATH into the JSON body, e.g. prompt=issue.title")
-    hook_add.add_argument("--payload", type=json_value, help="JSON object of constant payload keys")
+    hook_add.add_argument("--payload", type=json_value, metavar="JSON", help="JSON object of constant payload keys")
     secret = hook_add.add_mutually_exclusive_group()
     secret.add_argument("--secret-env", metavar="VAR",
                         help="verify X-Hub-Signature-256 with the secret in this environment variable of the server")
@@ -252,8 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _pool_options(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument("--concurrency", type=positive_int, help="tasks run at once (default: the profile's)")
-    cmd.add_argument("--poll-interval", "--polling-interval", dest="poll_interval", type=duration,
+    cmd.add_argument("--concurrency", type=positive_int, metavar="N", help="tasks run at once (default: the profile's)")
+    cmd.add_argument("--poll-interval", "--polling-interval", dest="poll_interval", type=duration, metavar="SECONDS",
                      help="time between polls for work from other processes, e.g. 0.5 or 2s")
 
 

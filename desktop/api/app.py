@@ -226,7 +226,7 @@ def create_app(
     ) -> JSONResponse:
         raw = await request.body()
         hook = await call(hook_store.get_hook, service.engine, name)
-        secret = hook_secret(hook, secrets)
+        secret = await call(hook_secret, hook, secrets)
         if secret is not None:
             if not signed_by(secret, raw, x_hub_signature_256):
                 log.warning("hook %s: refused a request with a missing or bad signature", name)

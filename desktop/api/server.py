@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from desktop.api.app import create_app
-from desktop.api.binding import listen, url_of
+from desktop.api.binding import check_host, listen, url_of
 from desktop.api.credentials import TokenStore
 from desktop.config import Settings
 from desktop.errors import AgentQueueError
@@ -64,15 +64,19 @@ async def start_api(
     *,
     host: str,
     port: int,
+    allow_remote: bool = False,
     pool: WorkerPool | None = None,
     tokens: TokenStore | None = None,
     cors_origins: Sequence[str] = (),
 ) -> RunningApi:
     """Start the API on the running loop and return once it accepts connections.
 
-    The caller checks `host` first (binding.check_host). Raises AgentQueueError when the port
-    cannot be bound or the server does not start.
+    Raises TaskValidationError('host', ...) for a non-loopback `host` without `allow_remote`, and
+    AgentQueueError when the port cannot be bound or the server does not start.
     """
+    warning = check_host(host, allow_remote=allow_remote)
+    if warning:
+        log.warning("%s", warning)
     sock = listen(host, port)
     app = create_app(service, settings, tokens=tokens or TokenStore(), pool=pool, cors_origins=cors_origins)
     server = _server(app)

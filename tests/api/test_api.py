@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -13,8 +14,10 @@ import pytest
 
 from desktop.api.credentials import TokenStore
 from desktop.api.limits import MAX_BODY_BYTES
+from desktop.api.server import start_api
+from desktop.errors import TaskValidationError
 from desktop.queue import TaskQueueService, TaskStatus
-from tests.api.conftest import Api
+from tests.api.conftest import SETTINGS, Api
 
 
 def _settle(queue: TaskQueueService, *, succeed: bool) -> int:
@@ -274,3 +277,9 @@ def test_no_cors_unless_an_origin_is_configured(start_server: Callable[..., Api]
 def test_statuses_listed_in_the_rule_are_the_real_ones(api: Api) -> None:
     rule = api.client.get("/tasks?status=bogus").json()["rule"]
     assert all(s.value in rule for s in TaskStatus)
+
+
+def test_the_in_loop_server_refuses_a_remote_address_unless_allowed(queue: TaskQueueService) -> None:
+    with pytest.raises(TaskValidationError) as error:
+        asyncio.run(start_api(queue, SETTINGS, host="0.0.0.0", port=0))
+    assert error.value.field == "host" and "--allow-remote" in error.value.rule
