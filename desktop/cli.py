@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     with_json, without_json = _common(json_output=True), _common(json_output=False)
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=text, description=text, parents=[without_json if name in NO_JSON else with_json])
+        common = without_json if name in NO_JSON else with_json
+        return sub.add_parser(name, help=text, description=text, parents=[common])
 
     worker = command("worker", "run tasks until stopped (SIGTERM/SIGINT stop gracefully)")
     _pool_options(worker)
@@ -209,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("name", help="agent name")
     remove.add_argument("--cancel-tasks", action="store_true", help="cancel its unfinished tasks first")
     for name in ("pause", "resume"):
-        agent_sub.add_parser(name, help=f"{name} one agent", parents=[with_json]).add_argument("name", help="agent name")
+        agent_sub.add_parser(name, help=f"{name} one agent", parents=[with_json]).add_argument(
+            "name", help="agent name"
+        )
 
     schedules = command("schedules", "recurring tasks (cron)")
     sched_sub = schedules.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)

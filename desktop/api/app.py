@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,10 +24,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
 from desktop import __version__, formatting
+from desktop.api.binding import is_loopback
 from desktop.api.credentials import HookSecrets, TokenStore
 from desktop.api.health import health
 from desktop.api.limits import MAX_BODY_BYTES, BodyLimit, BodyTooLarge
-from desktop.api.binding import is_loopback
 from desktop.api.tracking import InsertedTasks
 from desktop.api.webhooks import SIGNATURE_HEADER, SecretUnavailable, hook_secret, signed_by
 from desktop.config import Settings
@@ -40,15 +40,14 @@ if TYPE_CHECKING:
     from desktop.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
-R = TypeVar("R")
 MAX_LIST_LIMIT = 1000
 TaskId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a task id")]
 _TASK_FIELDS = {"type": "object", "required": ["agent"], "properties": {
     "agent": {"type": "string"}, "payload": {}, "priority": {"type": "integer", "minimum": 1, "maximum": 5},
     "scheduled_for": {"type": "string", "format": "date-time"}, "lock_key": {"type": "string"},
     "unique_key": {"type": "string"}, "depends_on": {"type": "array", "items": {"type": "integer"}},
-    "max_retries": {"type": "integer"}, "timeout_s": {"type": "number"}, "task_type": {"type": "string"},
-    "notify_url": {"type": "string"},
+    "max_retries": {"type": "integer"}, "timeout_s": {"type": "number"}, "retry_base_s": {"type": "number"},
+    "retry_cap_s": {"type": "number"}, "task_type": {"type": "string"}, "notify_url": {"type": "string"},
 }}
 _ENQUEUE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "oneOf": [_TASK_FIELDS, {"type": "array", "items": _TASK_FIELDS}],
@@ -87,9 +86,6 @@ def create_app(
                 401, "missing or wrong bearer token (see `agentq token`)", headers={"WWW-Authenticate": "Bearer"}
             )
 
-    async def call(function: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        return await run_in_threadpool(function, *args, **kwargs)
-
     def enqueue_tracked(items: list[dict[str, Any]], single: bool) -> tuple[list[Task], set[int]]:
         with inserted.track() as new:
             tasks = [service.enqueue(**items[0])] if single else service.enqueue_many(items)
@@ -107,7 +103,7 @@ def create_app(
 
     @app.get("/health", tags=["status"], summary="Whether the database answers; counts, polling, workers")
     async def get_health() -> JSONResponse:
-        status, body = await call(health, service, settings, pool)
+        status, body = await run_in_threadpool(health, service, settings, pool)
         return JSONResponse(body, status_code=status)
 
     @app.get("/openapi.json", include_in_schema=False)
@@ -126,7 +122,7 @@ def create_app(
 
     @api.get("/metrics", tags=["status"], response_class=PlainTextResponse, summary="Prometheus text format")
     async def metrics() -> PlainTextResponse:
-        text = await call(formatting.metrics, service)
+        text = await run_in_threadpool(formatting.metrics, service)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @api.post("/tasks", tags=["tasks"], status_code=201, openapi_extra=_ENQUEUE_BODY,
@@ -139,11 +135,11 @@ def create_app(
                 raise TaskValidationError(unknown[0], "is not an enqueue argument")
             if "agent" not in body:
                 raise TaskValidationError("agent", "is required")
-            [task], new = await call(enqueue_tracked, [{"created_by": "api", **body}], True)
+            [task], new = await run_in_threadpool(enqueue_tracked, [{"created_by": "api", **body}], True)
             return JSONResponse({"task": task_json(task), "created": task.id in new}, 201 if new else 200)
         if isinstance(body, list):
             items = [{"created_by": "api", **item} if isinstance(item, dict) else item for item in body]
-            tasks, new = await call(enqueue_tracked, items, False)
+            tasks, new = await run_in_threadpool(enqueue_tracked, items, False)
             return JSONResponse(
                 {"tasks": [task_json(t) for t in tasks], "created": sorted(new)}, 201 if new else 200
             )
@@ -162,7 +158,7 @@ def create_app(
             raise TaskValidationError("limit", f"must be a whole number from 1 to {MAX_LIST_LIMIT} (got {limit})")
         if agent is not None:
             check.label("agent", agent)
-        tasks = await call(
+        tasks = await run_in_threadpool(
             service.list_tasks, status=statuses, agent=agent, search=search, limit=limit, before_id=before_id
         )
         return [task_json(t) for t in tasks]
@@ -177,7 +173,7 @@ def create_app(
                 "depends_on": service.dependencies(task_id),
             }
 
-        return await call(read)
+        return await run_in_threadpool(read)
 
     @api.post("/tasks/{task_id}/retry", tags=["tasks"],
               summary='Run a failed, cancelled or retrying task again; body {"payload": ...} to edit it')
@@ -185,11 +181,11 @@ def create_app(
         body = await _json_body(request, optional=True)
         if not isinstance(body, dict) or set(body) - {"payload"}:
             raise TaskValidationError("body", 'must be empty or {"payload": ...}')
-        return task_json(await call(service.retry, task_id, **body))
+        return task_json(await run_in_threadpool(service.retry, task_id, **body))
 
     @api.post("/tasks/{task_id}/cancel", tags=["tasks"], summary="Cancel a task (a running one is asked to stop)")
     async def cancel(task_id: TaskId) -> dict[str, Any]:
-        return task_json(await call(service.cancel, task_id))
+        return task_json(await run_in_threadpool(service.cancel, task_id))
 
     @api.post("/trigger-poll", tags=["queue"], summary="Make this server's worker pool look for work now")
     async def trigger_poll() -> dict[str, Any]:
@@ -200,12 +196,12 @@ def create_app(
 
     @api.post("/pause", tags=["queue"], summary="Stop new claims: the whole queue, or ?agent=NAME")
     async def pause(agent: str | None = None) -> dict[str, Any]:
-        await call(service.pause, agent)
+        await run_in_threadpool(service.pause, agent)
         return {"paused": True, "agent": agent}
 
     @api.post("/resume", tags=["queue"], summary="Resume claiming: the whole queue, or ?agent=NAME")
     async def resume(agent: str | None = None) -> dict[str, Any]:
-        await call(service.resume, agent)
+        await run_in_threadpool(service.resume, agent)
         if pool is not None:
             pool.wake()
         return {"paused": False, "agent": agent}
@@ -225,8 +221,8 @@ def create_app(
         authorization: str | None = Header(None),
     ) -> JSONResponse:
         raw = await request.body()
-        hook = await call(hook_store.get_hook, service.engine, name)
-        secret = await call(hook_secret, hook, secrets)
+        hook = await run_in_threadpool(hook_store.get_hook, service.engine, name)
+        secret = await run_in_threadpool(hook_secret, hook, secrets)
         if secret is not None:
             if not signed_by(secret, raw, x_hub_signature_256):
                 log.warning("hook %s: refused a request with a missing or bad signature", name)
@@ -250,7 +246,7 @@ def create_app(
                 )
             return task, task.id in new
 
-        task, created = await call(enqueue_one)
+        task, created = await run_in_threadpool(enqueue_one)
         return JSONResponse({"task": task_json(task), "created": created}, 201 if created else 200)
 
     return app

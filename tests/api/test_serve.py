@@ -36,7 +36,8 @@ class Served:
             if not selector.select(timeout=60):
                 raise AssertionError("agentq serve printed nothing within 60 s")
         line = self.proc.stdout.readline()
-        assert line.startswith("Agent Queue API on http://127.0.0.1:"), (line, self.proc.stderr.read() if self.proc.poll() else "")
+        died = self.proc.poll() is not None
+        assert line.startswith("Agent Queue API on http://127.0.0.1:"), (line, self.proc.stderr.read() if died else "")
         return line
 
     def stop(self) -> tuple[int, str]:
@@ -139,7 +140,8 @@ def test_a_busy_port_is_one_line(env: dict[str, str], serve) -> None:
     served = serve("--no-worker")
     port = served.url.rsplit(":", 1)[1]
     busy = agentq(env, "serve", "--port", port, "--no-worker", check=False)
-    assert busy.returncode == 1 and busy.stderr.strip() == f"agentq: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert busy.returncode == 1
+    assert busy.stderr.strip() == f"agentq: error: cannot listen on 127.0.0.1:{port}: Address already in use"
     served.stop()
 
 

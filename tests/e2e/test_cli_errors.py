@@ -25,7 +25,8 @@ def one_line_error(result: subprocess.CompletedProcess[str], code: int, *expecte
 
 
 def test_an_unknown_log_level_is_a_usage_error(env: dict[str, str]) -> None:
-    one_line_error(agentq(env, "--log-level", "LOUD", "list", check=False), 2, "--log-level", "'LOUD' is not a log level")
+    loud = agentq(env, "--log-level", "LOUD", "list", check=False)
+    one_line_error(loud, 2, "--log-level", "'LOUD' is not a log level")
     one_line_error(agentq(env, "list", "--log-level", "loud", check=False), 2, "not a log level")
     assert agentq(env, "list", "--log-level", "debug").returncode == 0  # any case
 
