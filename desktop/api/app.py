@@ -76,6 +76,7 @@ def create_app(
         title="Agent Queue", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
         description="A durable queue of work for local agents. Authorize with the token `agentq token` prints.",
     )
+    tokens.current()  # made at the first start, so `agentq token` shows the one in force
     secrets = hook_secrets or HookSecrets()
     inserted = InsertedTasks(service)
     bearer = HTTPBearer(auto_error=False, description="the token `agentq token` prints")
