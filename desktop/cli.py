@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     hook_add.add_argument("--field", type=hook_field, action="append", default=[], metavar="KEY=PATH",
                           help="payload KEY from a dotted PATH into the JSON body, e.g. prompt=issue.title")
     hook_add.add_argument("--payload", type=json_value, metavar="JSON", help="JSON object of constant payload keys")
+    hook_add.add_argument("--repo-field", metavar="PATH",
+                          help="lock on the repository at this PATH of the body (one task per repository at a time)")
     secret = hook_add.add_mutually_exclusive_group()
     secret.add_argument("--secret-env", metavar="VAR",
                         help="verify X-Hub-Signature-256 with the secret in this environment variable of the server")
@@ -473,9 +475,9 @@ class Cli:
         if action == "list":
             items = hooks.list_hooks(engine)
             self.emit(items, lambda: formatting.table(
-                ("NAME", "AGENT", "PRI", "FIELDS", "CONSTANTS", "SIGNED WITH"),
+                ("NAME", "AGENT", "PRI", "FIELDS", "CONSTANTS", "LOCKS ON", "SIGNED WITH"),
                 ((h.name, h.agent, h.priority, ", ".join(f"{k}={v}" for k, v in h.fields.items()) or "-",
-                  ", ".join(h.payload) or "-", _secret_text(h.secret_source)) for h in items),
+                  ", ".join(h.payload) or "-", h.repo_path or "-", _secret_text(h.secret_source)) for h in items),
             ) if items else "no hooks; add one with: agentq hooks add NAME AGENT --field prompt=issue.title")
             return 0
         if action == "remove":
@@ -486,7 +488,7 @@ class Cli:
         source = f"env:{a.secret_env}" if a.secret_env else hooks.SECRET_FILE if a.generate_secret else None
         hook = hooks.add_hook(
             engine, a.name, a.agent, priority=a.priority, fields=dict(a.field), payload=a.payload,
-            secret_source=source,
+            repo_path=a.repo_field, secret_source=source,
         )
         secret = None
         if a.generate_secret:

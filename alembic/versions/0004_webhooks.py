@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("fields", sa.Text(), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("repo_path", sa.String(length=500), nullable=True),
         sa.Column("secret_source", sa.String(length=200), nullable=True),
         sa.Column("created_at", sa.Float(precision=53), nullable=False),
         sa.PrimaryKeyConstraint("id"),

@@ -238,12 +238,14 @@ def create_app(
             return JSONResponse({"pong": True, "hook": name}, 200)
         body = _parse_json(raw)
         payload = hook_store.task_payload(hook, body)
+        lock_key = hook_store.task_lock_key(hook, body)
         unique = f"hook:{name}:{x_github_delivery}" if x_github_delivery else None
 
         def enqueue_one() -> tuple[Task, bool]:
             with inserted.track() as new:
                 task = service.enqueue(
-                    hook.agent, payload, priority=hook.priority, unique_key=unique, created_by=f"hook:{name}"
+                    hook.agent, payload, priority=hook.priority, lock_key=lock_key, unique_key=unique,
+                    created_by=f"hook:{name}",
                 )
             return task, task.id in new
 

@@ -2,8 +2,9 @@
 
 A hook names an agent, a priority, payload constants and payload fields taken from the body by
 dotted paths (``{"prompt": "issue.title", "repo": "repository.clone_url"}``; a number indexes a
-list: ``commits.0.id``). Where its signing secret lives is stored ("env:VAR", or "file" for one
-kept in a private file by the API), never the secret itself.
+list: ``commits.0.id``), and optionally the path of a repository to lock on, so tasks of one
+repository run one at a time. Where its signing secret lives is stored ("env:VAR", or "file" for
+one kept in a private file by the API), never the secret itself.
 
 Every function takes an Engine (each call is its own transaction) or a Connection (the caller's).
 """
@@ -25,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from desktop.errors import NotFoundError, TaskValidationError
 from desktop.queue import validation as check
 from desktop.queue.db import WRITE, display_url, storage_error
+from desktop.queue.lock_keys import repo_lock_key
 from desktop.queue.models import HookRow
 from desktop.queue.tables import G
 
@@ -46,6 +48,7 @@ class Hook:
     priority: int
     fields: dict[str, str]
     payload: dict[str, Any]
+    repo_path: str | None
     secret_source: str | None
     created_at: datetime
 
@@ -65,6 +68,7 @@ def add_hook(
     priority: int = 3,
     fields: Mapping[str, str] | None = None,
     payload: Mapping[str, Any] | None = None,
+    repo_path: str | None = None,
     secret_source: str | None = None,
     clock: Any = time.time,
 ) -> Hook:
@@ -75,6 +79,7 @@ def add_hook(
         "priority": check.priority_value("priority", priority),
         "fields": json.dumps(_fields(fields or {}), sort_keys=True),
         "payload": _constants(payload if payload is not None else {}, fields or {}),
+        "repo_path": None if repo_path is None else _path("repo_path", repo_path),
         "secret_source": _secret_source(secret_source),
         "created_at": clock(),
     }
@@ -119,6 +124,16 @@ def task_payload(hook: Hook, body: Any) -> dict[str, Any]:
     return payload
 
 
+def task_lock_key(hook: Hook, body: Any) -> str | None:
+    """The lock key of the repository the body names at the hook's `repo_path`, if it has one."""
+    if hook.repo_path is None:
+        return None
+    value = _lookup(body, hook.repo_path)
+    if not isinstance(value, str):
+        raise TaskValidationError(hook.repo_path, "must be a repository URL or path (a string)")
+    return repo_lock_key(value)
+
+
 def _lookup(body: Any, path: str) -> Any:
     value = body
     for part in path.split("."):
@@ -139,11 +154,14 @@ def _fields(fields: Mapping[str, str]) -> dict[str, str]:
     for key, path in fields.items():
         if not isinstance(key, str) or not key.strip() or len(key) > check.MAX_LABEL_LENGTH:
             raise TaskValidationError("fields", f"payload key {key!r} must be a name of 1-100 characters")
-        if not isinstance(path, str) or not _PATH.match(path) or len(path) > check.MAX_KEY_LENGTH:
-            raise TaskValidationError(
-                f"fields.{key}", f"must be a dotted path into the body such as issue.title (got {path!r})"
-            )
+        _path(f"fields.{key}", path)
     return dict(fields)
+
+
+def _path(field: str, path: Any) -> str:
+    if not isinstance(path, str) or not _PATH.match(path) or len(path) > check.MAX_KEY_LENGTH:
+        raise TaskValidationError(field, f"must be a dotted path into the body such as issue.title (got {path!r})")
+    return path
 
 
 def _constants(payload: Any, fields: Mapping[str, str]) -> str:
@@ -171,6 +189,7 @@ def _hook(row: Mapping[str, Any]) -> Hook:
         priority=row["priority"],
         fields=json.loads(row["fields"]),
         payload=json.loads(row["payload"]),
+        repo_path=row["repo_path"],
         secret_source=row["secret_source"],
         created_at=datetime.fromtimestamp(row["created_at"], UTC),
     )

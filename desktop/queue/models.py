@@ -188,8 +188,8 @@ class HookRow(Base):
     """An inbound webhook: a request to /hooks/NAME becomes a task of `agent` (desktop/queue/hooks.py).
 
     `fields` maps payload keys to dotted paths into the request's JSON body; `payload` holds
-    constants. `secret_source` says where the signing secret lives ("env:VAR" or "file"), never
-    the secret itself.
+    constants; `repo_path` the path of a repository to lock on (one task per repository).
+    `secret_source` says where the signing secret lives ("env:VAR" or "file"), never the secret.
     """
 
     __tablename__ = "hooks"
@@ -200,5 +200,6 @@ class HookRow(Base):
     priority: Mapped[int] = mapped_column(Integer, default=3)
     fields: Mapped[str] = mapped_column(Text, default="{}")
     payload: Mapped[str] = mapped_column(Text, default="{}")
+    repo_path: Mapped[str | None] = mapped_column(String(500))
     secret_source: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[float] = mapped_column(Timestamp)

@@ -94,14 +94,15 @@ def test_serve_runs_the_api_with_a_worker_pool_and_stops_on_sigterm(env: dict[st
 def test_a_signed_webhook_through_agentq_hooks_and_serve(env: dict[str, str], serve, tmp_path: Path) -> None:
     agentq(env, "agents", "add", "echo", "echo")
     added = agentq(env, "hooks", "add", "gh", "echo", "--field", "prompt=issue.title", "--payload", '{"k": 1}',
-                   "--generate-secret").stdout
+                   "--repo-field", "repository.clone_url", "--generate-secret").stdout
     secret = added.split("webhook secret): ", 1)[1].split()[0]
     listed = agentq(env, "hooks", "list").stdout
     assert "gh" in listed and "generated secret" in listed and secret not in listed
     served = serve("--no-worker")
-    body = json.dumps({"issue": {"title": "hello"}}).encode()
+    body = json.dumps({"issue": {"title": "hello"}, "repository": {"clone_url": "git@github.com:me/app.git"}}).encode()
     good = httpx.post(served.url + "/hooks/gh", content=body, headers={"X-Hub-Signature-256": signature(secret, body)})
     assert good.status_code == 201 and good.json()["task"]["payload"] == {"k": 1, "prompt": "hello"}
+    assert good.json()["task"]["lock_key"] == "repo:github.com/me/app"
     bad = httpx.post(served.url + "/hooks/gh", content=body, headers={"X-Hub-Signature-256": signature("x", body)})
     assert bad.status_code == 401
     assert served.client.post("/trigger-poll").status_code == 409  # --no-worker

@@ -104,6 +104,16 @@ def test_a_ping_is_answered_and_a_redelivery_enqueues_once(api: Api) -> None:
     assert api.service.count_tasks() == 1
 
 
+def test_a_hook_can_lock_on_the_repository_the_body_names(api: Api) -> None:
+    hooks.add_hook(api.service.engine, "repo", "echo", fields={"prompt": "issue.title"},
+                   repo_path="repository.clone_url")
+    created = api.client.post("/hooks/repo", json=ISSUE)
+    assert created.status_code == 201 and created.json()["task"]["lock_key"] == "repo:github.com/me/app"
+    not_a_repo = api.client.post("/hooks/repo", json={**ISSUE, "repository": {"clone_url": 7}})
+    assert not_a_repo.status_code == 422 and not_a_repo.json()["field"] == "repository.clone_url"
+    assert api.service.count_tasks() == 1
+
+
 def test_an_unknown_hook_is_404(api: Api) -> None:
     response = api.client.post("/hooks/nope", json={})
     assert response.status_code == 404 and "no hook named 'nope'" in response.json()["detail"]
@@ -121,6 +131,7 @@ def test_hook_definitions_are_validated_and_nothing_is_written(queue: TaskQueueS
         ({"name": "h", "agent": "echo", "fields": {"k": "a"}, "payload": {"k": 1}}, "payload"),
         ({"name": "h", "agent": "echo", "payload": [1]}, "payload"),
         ({"name": "h", "agent": "echo", "secret_source": "env:1BAD"}, "secret"),
+        ({"name": "h", "agent": "echo", "repo_path": "a b"}, "repo_path"),
     ]
     for arguments, field in cases:
         with pytest.raises(TaskValidationError) as error:
