@@ -106,10 +106,10 @@ _CREATE_HELP = "create the folder of a --db file that does not exist yet (a mist
 _LOG_HELP = "DEBUG, INFO, WARNING or ERROR (worker and serve also read LOG_LEVEL)"
 
 
-def _common(*, json_output: bool) -> argparse.ArgumentParser:
+def _common(*, json_output: bool) -> _Parser:
     """The options every command takes after its name too. SUPPRESS: one not given after the
     command keeps the value given before it."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help=_DB_HELP)
     common.add_argument("--create", action="store_true", default=argparse.SUPPRESS, help=_CREATE_HELP)
     common.add_argument("--log-level", type=log_level, default=argparse.SUPPRESS, metavar="LEVEL", help=_LOG_HELP)

@@ -32,11 +32,11 @@ def database_problem(service: TaskQueueService) -> str | None:
             path = Path(url.database or "").expanduser().resolve()
             if not path.exists():
                 return "the database file is missing"
-            conn = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=PROBE_TIMEOUT_S)
+            fresh = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=PROBE_TIMEOUT_S)
             try:
-                conn.execute("SELECT version_num FROM alembic_version").fetchall()
+                fresh.execute("SELECT version_num FROM alembic_version").fetchall()
             finally:
-                conn.close()
+                fresh.close()
         else:
             with service.engine.connect() as conn:
                 conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()

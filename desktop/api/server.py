@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from desktop.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
-GRACEFUL_SHUTDOWN_S = 5.0
+GRACEFUL_SHUTDOWN_S = 5
 STARTUP_TIMEOUT_S = 10.0
 
 

@@ -28,7 +28,8 @@ class InsertedTasks:
     @contextmanager
     def track(self) -> Iterator[set[int]]:
         """A set that fills with the ids of the tasks added in this thread during the block."""
-        self._local.ids = ids = set()
+        ids: set[int] = set()
+        self._local.ids = ids
         try:
             yield ids
         finally:

@@ -18,9 +18,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, Table, delete, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from desktop.errors import NotFoundError, TaskValidationError
@@ -30,7 +30,7 @@ from desktop.queue.lock_keys import repo_lock_key
 from desktop.queue.models import HookRow
 from desktop.queue.tables import G
 
-H = HookRow.__table__
+H = cast(Table, HookRow.__table__)
 MAX_FIELDS = 50
 MAX_CONSTANTS_BYTES = 64 * 1024
 SECRET_FILE = "file"  # secret_source of a secret generated for the hook and kept by the API
@@ -181,7 +181,7 @@ def _secret_source(source: str | None) -> str | None:
     raise TaskValidationError("secret", "must come from an environment variable (a name such as GITHUB_HOOK_SECRET)")
 
 
-def _hook(row: Mapping[str, Any]) -> Hook:
+def _hook(row: Mapping[Any, Any]) -> Hook:
     return Hook(
         id=row["id"],
         name=row["name"],

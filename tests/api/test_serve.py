@@ -36,8 +36,8 @@ class Served:
             if not selector.select(timeout=60):
                 raise AssertionError("agentq serve printed nothing within 60 s")
         line = self.proc.stdout.readline()
-        died = self.proc.poll() is not None
-        assert line.startswith("Agent Queue API on http://127.0.0.1:"), (line, self.proc.stderr.read() if died else "")
+        died = self.proc.poll() is not None and self.proc.stderr is not None
+        assert line.startswith("Agent Queue API on http://127.0.0.1:"), (line, died and self.proc.stderr.read())
         return line
 
     def stop(self) -> tuple[int, str]:

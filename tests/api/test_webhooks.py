@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from desktop.api.credentials import HookSecrets
@@ -23,7 +24,7 @@ def _signed_hook(queue: TaskQueueService) -> str:
     return HookSecrets().generate("gh")
 
 
-def _post(api: Api, name: str, body: bytes, **headers: str) -> object:
+def _post(api: Api, name: str, body: bytes, **headers: str) -> httpx.Response:
     return api.anonymous.post(f"/hooks/{name}", content=body, headers={"Content-Type": "application/json", **headers})
 
 
