@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,7 +70,7 @@ def add_hook(
     payload: Mapping[str, Any] | None = None,
     repo_path: str | None = None,
     secret_source: str | None = None,
-    clock: Any = time.time,
+    clock: Callable[[], float] = time.time,
 ) -> Hook:
     """Define a hook; raises TaskValidationError naming the field for bad input (nothing is written)."""
     values = {

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from desktop.queue import TaskQueueService, TaskStatus
 from tests.e2e.conftest import agentq
