@@ -25,3 +25,4 @@ test: system-deps setup
 bench: setup
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/end_to_end.py
+	$(BIN)/python benchmarks/api.py

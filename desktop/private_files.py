@@ -112,7 +112,7 @@ def tighten(path: Path) -> bool:
     if not mode & _OTHERS or not _ours_to_tighten(path, info):
         return False
     os.chmod(path, mode & ~_OTHERS)
-    log.warning("made %s private to its owner (mode %03o, was %03o)", path, mode & ~_OTHERS, mode)
+    log.info("made %s private to its owner (mode %03o, was %03o)", path, mode & ~_OTHERS, mode)
     return True
 
 

@@ -182,3 +182,24 @@ class ScheduleRow(Base):
     next_fire_at: Mapped[float] = mapped_column(Timestamp, index=True)
     last_fired_at: Mapped[float | None] = mapped_column(Timestamp)
     created_at: Mapped[float] = mapped_column(Timestamp)
+
+
+class HookRow(Base):
+    """An inbound webhook: a request to /hooks/NAME becomes a task of `agent` (desktop/queue/hooks.py).
+
+    `fields` maps payload keys to dotted paths into the request's JSON body; `payload` holds
+    constants; `repo_path` the path of a repository to lock on (one task per repository).
+    `secret_source` says where the signing secret lives ("env:VAR" or "file"), never the secret.
+    """
+
+    __tablename__ = "hooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    agent: Mapped[str] = mapped_column(String(100))
+    priority: Mapped[int] = mapped_column(Integer, default=3)
+    fields: Mapped[str] = mapped_column(Text, default="{}")
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    repo_path: Mapped[str | None] = mapped_column(String(500))
+    secret_source: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Timestamp)

@@ -1,4 +1,7 @@
-"""`agentq worker`: the worker pool in a QCoreApplication, stopped gracefully by SIGTERM/SIGINT."""
+"""`agentq worker`: the worker pool in a QCoreApplication, stopped gracefully by SIGTERM/SIGINT.
+
+`create_pool` is shared with `agentq serve`, which runs the same pool beside the HTTP API.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from desktop.workers.pool import WorkerPool
 log = logging.getLogger(__name__)
 
 
-def run_worker(
+def create_pool(
     service: TaskQueueService,
     settings: Settings,
     *,
@@ -27,8 +30,8 @@ def run_worker(
     worker_id: str | None = None,
     burst: bool = False,
     grace_s: float | None = None,
-) -> int:
-    """Run until a signal (or, with `burst`, until nothing is left to run). Returns the exit code."""
+) -> WorkerPool:
+    """A headless pool with the settings overridden by the options given (a QCoreApplication must exist)."""
     changes: dict[str, Any] = {}
     if concurrency is not None:
         changes["concurrency"] = concurrency
@@ -37,11 +40,19 @@ def run_worker(
     if grace_s is not None:
         changes["shutdown_grace_s"] = grace_s
     settings = dataclasses.replace(settings, **changes).validate()
-    app = QCoreApplication.instance() or QCoreApplication([])
-    pool = WorkerPool(
+    return WorkerPool(
         service, settings, worker_id=worker_id, agents=agents, burst=burst,
         output_dir=paths.data_dir() / "task-logs",
     )
+
+
+def run_worker(service: TaskQueueService, settings: Settings, **options: Any) -> int:
+    """Run until a signal (or, with `burst`, until nothing is left to run). Returns the exit code.
+
+    `options` are create_pool's.
+    """
+    app = QCoreApplication.instance() or QCoreApplication([])
+    pool = create_pool(service, settings, **options)
     pool.drained.connect(app.quit)
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -3,41 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-
-import pytest
 
 from desktop.queue import TaskQueueService, TaskStatus
-
-
-@pytest.fixture
-def env(tmp_path: Path, db_url: str) -> dict[str, str]:
-    config = tmp_path / "config"
-    config.mkdir()
-    # Short leases and no backoff, so a killed worker's task comes back within seconds.
-    (config / "settings.json").write_text(json.dumps({"lease_s": 2.0, "retry_base_s": 0.0, "poll_interval_s": 0.1}))
-    return {
-        **os.environ,
-        "AGENTQ_DATABASE_URL": db_url,
-        "AGENTQ_CONFIG_DIR": str(config),
-        "AGENTQ_DATA_DIR": str(tmp_path / "data"),
-        "AGENTQ_LOG_DIR": str(tmp_path / "logs"),
-        "AGENTQ_ENV": "test",
-    }
-
-
-def agentq(env: dict[str, str], *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "desktop", *args], env=env, input=input, capture_output=True, text=True, timeout=120
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"agentq {' '.join(args)} failed ({result.returncode}): {result.stderr}")
-    return result
+from tests.e2e.conftest import agentq
 
 
 def test_enqueue_list_show_and_a_burst_worker(env: dict[str, str]) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,6 +44,23 @@ def test_the_bundle_runs_commands_and_a_worker(bundle: Path, tmp_path: Path) -> 
     run("enqueue", "echo", "--payload", '{"from": "bundle"}')
     run("worker", "--burst")
     assert "completed" in run("list")
+
+
+@pytest.mark.slow
+def test_the_bundle_serves_the_http_api(bundle: Path, tmp_path: Path) -> None:
+    proc = subprocess.Popen([str(bundle), "serve", "--port", "0"], env=_clean_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        line = proc.stdout.readline()
+        assert line.startswith("Agent Queue API on http://127.0.0.1:"), proc.stderr.read() if proc.poll() else line
+        url = line.split(" on ", 1)[1].split(" ", 1)[0]
+        assert httpx.get(url + "/health", timeout=30).json()["status"] == "healthy"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 @pytest.mark.slow

@@ -1,0 +1,95 @@
+"""GET /health: whether the database answers, the queue's counts, polling and the workers."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from desktop.config import Settings
+from desktop.queue import TaskQueueService
+
+if TYPE_CHECKING:
+    from desktop.workers.pool import WorkerPool
+
+log = logging.getLogger(__name__)
+PROBE_TIMEOUT_S = 5.0
+
+
+def database_problem(service: TaskQueueService) -> str | None:
+    """None when the database answers a new connection, else why not (no paths or passwords).
+
+    A new connection, not a pooled one: on SQLite a pooled connection keeps reading a file that
+    was deleted or replaced, while everything it writes is lost.
+    """
+    url = service.engine.url
+    try:
+        if url.get_backend_name() == "sqlite":
+            path = Path(url.database or "").expanduser().resolve()
+            if not path.exists():
+                return "the database file is missing"
+            fresh = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=PROBE_TIMEOUT_S)
+            try:
+                fresh.execute("SELECT version_num FROM alembic_version").fetchall()
+            finally:
+                fresh.close()
+        else:
+            with service.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"; the detail goes to the log
+        log.warning("health: the database %s does not answer: %s", service.url, exc)
+        return f"the database does not answer ({type(exc).__name__})"
+    return None
+
+
+def health(service: TaskQueueService, settings: Settings, pool: WorkerPool | None) -> tuple[int, dict[str, Any]]:
+    """The HTTP status (200 or 503) and the body of GET /health."""
+    problem = database_problem(service)
+    stats = None
+    if problem is None:
+        try:
+            stats = service.stats()
+        except Exception as exc:  # noqa: BLE001 - as above
+            log.warning("health: reading statistics failed: %s", exc)
+            problem = f"the database does not answer ({type(exc).__name__})"
+    body: dict[str, Any] = {
+        "status": "healthy" if problem is None else "unhealthy",
+        "service": "agent-queue",
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
+    if problem is not None:
+        body["reason"] = problem
+    if stats is not None:
+        succeeded, failed = stats.by_status.get("completed", 0), stats.by_status.get("failed", 0)
+        body["stats"] = {
+            "tasksProcessed": succeeded + failed,
+            "tasksSucceeded": succeeded,
+            "tasksFailed": failed,
+            "successRate": succeeded / (succeeded + failed) if succeeded + failed else None,
+            "lastProcessedAt": stats.last_finished_at.isoformat() if stats.last_finished_at else None,
+        }
+    current = pool.settings if pool is not None else settings
+    body["polling"] = {
+        "enabled": pool is not None and pool.is_running,
+        "intervalMs": round(current.poll_interval_s * 1000),
+        "maxTasksPerPoll": current.concurrency,
+        "queuePaused": None if stats is None else stats.paused,
+    }
+    body["workers"] = [] if pool is None else [_worker(pool)]
+    return (200 if problem is None else 503), body
+
+
+def _worker(pool: WorkerPool) -> dict[str, Any]:
+    running = sorted(r.task.id for r in pool.running_tasks())
+    return {
+        "id": pool.worker_id,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "state": "running" if pool.is_running else "stopped",
+        "concurrency": pool.settings.concurrency,
+        "runningTasks": running,
+    }

@@ -1,0 +1,302 @@
+"""The queue's commands: each `cmd_NAME` runs `agentq NAME` against the queue and returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from desktop import formatting
+from desktop.cli.api_commands import ApiCommands
+from desktop.config import load_settings
+from desktop.errors import NotFoundError, TaskStateError, TaskValidationError
+from desktop.queue import Task, TaskQueueService, repo_lock_key
+
+log = logging.getLogger(__name__)
+
+
+class Cli(ApiCommands):
+    """Runs one parsed command against the queue."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self._service: TaskQueueService | None = None
+
+    @property
+    def service(self) -> TaskQueueService:
+        if self._service is None:
+            from desktop.bootstrap import open_queue
+
+            self._service = open_queue(self.args.db)
+        return self._service
+
+    def close(self) -> None:
+        if self._service is not None:
+            self._service.close()
+
+    def print(self, text: str) -> None:
+        if text:
+            print(text, file=self.out)
+
+    def emit(self, value: Any, text: Callable[[], str]) -> None:
+        self.print(formatting.dumps(value) if self.args.json else text())
+
+    @staticmethod
+    def complain(message: str, kind: str = "error") -> None:
+        print(f"agentq: {kind}: {message}", file=sys.stderr)
+
+    def cmd_enqueue(self) -> int:
+        from desktop.api.tracking import InsertedTasks
+
+        a = self.args
+        tracker = InsertedTasks(self.service)
+        if a.file:
+            items = list(_json_lines(sys.stdin if a.file == "-" else Path(a.file).open(encoding="utf-8")))
+            with tracker.track() as new:
+                tasks = self.service.enqueue_many(items)
+            self.emit(tasks, lambda: _batch_summary(tasks, new))
+            return 0
+        if not a.agent:
+            raise TaskValidationError("agent", "name an agent, or give --file")
+        if a.repo is not None and a.lock_key is not None:
+            raise TaskValidationError("repo", "give --repo or --lock-key, not both (--repo is a lock key)")
+        when = a.scheduled_for
+        if a.delay is not None:
+            when = datetime.now(UTC) + timedelta(seconds=a.delay)
+        with tracker.track() as new:
+            task = self.service.enqueue(
+                a.agent, a.payload, priority=a.priority, scheduled_for=when,
+                lock_key=repo_lock_key(a.repo) if a.repo is not None else a.lock_key, unique_key=a.unique_key,
+                depends_on=a.depends_on, max_retries=a.max_retries, timeout_s=a.timeout_s,
+                task_type=a.task_type, notify_url=a.notify_url, created_by="cli",
+            )
+        if task.id in new:
+            self.emit([task], lambda: f"enqueued task {task.id} ({task.status.value})")
+        else:
+            self.emit([task], lambda: (
+                f"task {task.id} already has the unique key {task.unique_key!r} ({task.status.value}); "
+                "nothing was enqueued"
+            ))
+        return 0
+
+    def cmd_list(self) -> int:
+        a = self.args
+        tasks = self.service.list_tasks(status=a.status, agent=a.agent, search=a.search, limit=a.limit)
+        self.emit(tasks, lambda: formatting.task_table(tasks) if tasks else "no tasks")
+        return 0
+
+    def cmd_show(self) -> int:
+        task = self.service.get(self.args.id)
+        attempts = self.service.attempts(task.id)
+        deps = self.service.dependencies(task.id)
+        value = {"task": task, "attempts": attempts, "depends_on": deps}
+        self.emit(value, lambda: formatting.task_details(task, attempts, deps))
+        return 0
+
+    def _each(self, action: Callable[[int], Task], describe: Callable[[Task], str]) -> int:
+        """Apply `action` to every id given; refusals go to stderr, one line each, and exit 1."""
+        done: list[Task] = []
+        refused = 0
+        for number in dict.fromkeys(self.args.ids):
+            try:
+                done.append(action(number))
+            except (NotFoundError, TaskStateError) as exc:
+                self.complain(str(exc))
+                refused += 1
+        self.emit(done, lambda: "\n".join(describe(t) for t in done))
+        return 1 if refused else 0
+
+    def cmd_retry(self) -> int:
+        return self._each(self.service.retry, lambda t: f"task {t.id} is {t.status.value} again")
+
+    def cmd_cancel(self) -> int:
+        return self._each(
+            self.service.cancel,
+            lambda t: f"task {t.id}: {'cancel requested (it is running)' if t.cancel_requested else 'cancelled'}",
+        )
+
+    def cmd_pause(self) -> int:
+        self.service.pause(self.args.agent)
+        self.emit({"paused": True, "agent": self.args.agent},
+                  lambda: f"paused {'agent ' + self.args.agent if self.args.agent else 'the queue'}")
+        return 0
+
+    def cmd_resume(self) -> int:
+        self.service.resume(self.args.agent)
+        self.emit({"paused": False, "agent": self.args.agent},
+                  lambda: f"resumed {'agent ' + self.args.agent if self.args.agent else 'the queue'}")
+        return 0
+
+    def cmd_stats(self) -> int:
+        stats = self.service.stats()
+        self.emit(stats, lambda: formatting.stats_text(stats))
+        return 0
+
+    def cmd_agents(self) -> int:
+        a, svc = self.args, self.service
+        action = a.action or "list"
+        if action == "list":
+            agents = svc.list_agents()
+            stats = svc.stats().by_agent
+            self.emit(agents, lambda: formatting.table(
+                ("NAME", "KIND", "STATE", "CONCURRENCY", "PENDING", "RUNNING", "FAILED"),
+                (
+                    (g.name, g.kind, "paused" if g.paused else "active", g.concurrency,
+                     stats.get(g.name, {}).get("pending", 0), stats.get(g.name, {}).get("running", 0),
+                     stats.get(g.name, {}).get("failed", 0))
+                    for g in agents
+                ),
+            ) if agents else "no agents; add one with: agentq agents add NAME KIND --config '{...}'")
+            return 0
+        if action in ("pause", "resume"):
+            getattr(svc, action)(a.name)
+            self.emit({"agent": a.name, "paused": action == "pause"}, lambda: f"{action}d agent {a.name}")
+            return 0
+        if action == "remove":
+            self._remove_agent(a.name, a.cancel_tasks)
+            self.emit({"removed": a.name}, lambda: f"removed agent {a.name}")
+            return 0
+        fields = {
+            k: getattr(a, k)
+            for k in ("config", "concurrency", "timeout_s", "max_retries", "retry_base_s", "retry_cap_s", "notify_url")
+            if getattr(a, k) is not None
+        }
+        if action == "add":
+            agent = svc.add_agent(a.name, a.kind, **fields)
+        else:
+            if a.kind:
+                fields["kind"] = a.kind
+            agent = svc.update_agent(a.name, **fields)
+        if agent.kind == "command":
+            from desktop.agents.injection import injection_warnings
+
+            for warning in injection_warnings(agent.config):
+                self.complain(warning, "warning")
+        done = "added" if action == "add" else "updated"
+        self.emit(agent, lambda: f"{done} agent {agent.name} ({agent.kind})")
+        return 0
+
+    def _remove_agent(self, name: str, cancel_tasks: bool) -> None:
+        try:
+            self.service.remove_agent(name, cancel_tasks=cancel_tasks)
+        except TaskStateError as exc:
+            unfinished = ("pending", "blocked", "retrying", "running")
+            count = self.service.count_tasks(status=unfinished, agent=name)
+            if cancel_tasks or not count:
+                raise
+            raise TaskStateError(
+                f"agent {name!r} has {count} unfinished task{'s' if count != 1 else ''}; cancel them first, "
+                f"or run: agentq agents remove {name} --cancel-tasks"
+            ) from exc
+
+    def cmd_schedules(self) -> int:
+        a, svc = self.args, self.service
+        action = a.action or "list"
+        if action == "list":
+            items = svc.list_schedules()
+            self.emit(items, lambda: formatting.table(
+                ("NAME", "CRON", "TZ", "AGENT", "ENABLED", "NEXT", "LAST"),
+                ((s.name, s.cron, s.timezone, s.agent, "yes" if s.enabled else "no", formatting.when(s.next_fire_at),
+                  formatting.when(s.last_fired_at)) for s in items),
+            ) if items else "no schedules")
+            return 0
+        if action == "remove":
+            svc.remove_schedule(a.name)
+            self.emit({"removed": a.name}, lambda: f"removed schedule {a.name}")
+            return 0
+        if action in ("enable", "disable"):
+            schedule = svc.set_schedule_enabled(a.name, action == "enable")
+        else:
+            schedule = svc.add_schedule(
+                a.name, a.cron, a.agent, a.payload, timezone=a.tz, priority=a.priority, lock_key=a.lock_key
+            )
+        self.emit(schedule, lambda: f"schedule {schedule.name}: next run {formatting.when(schedule.next_fire_at)}")
+        return 0
+
+    def cmd_locks(self) -> int:
+        locks = self.service.locks()
+        self.emit(locks, lambda: formatting.table(
+            ("LOCK KEY", "TASK", "AGENT", "WORKER", "AGE"),
+            ((lk.key, lk.task_id, lk.agent, lk.worker_id or "-", formatting.age(lk.since)) for lk in locks),
+        ) if locks else "no locks held")
+        return 0
+
+    def cmd_cleanup(self) -> int:
+        deleted = self.service.cleanup(self.args.older_than)
+        self.emit({"deleted": deleted},
+                  lambda: f"deleted {deleted} finished tasks older than {timedelta(seconds=self.args.older_than)}")
+        return 0
+
+    def cmd_metrics(self) -> int:
+        self.out.write(formatting.metrics(self.service))
+        return 0
+
+    def _pool_options(self) -> dict[str, Any]:
+        a = self.args
+        return {"concurrency": a.concurrency, "poll_interval_s": a.poll_interval}
+
+    def cmd_worker(self) -> int:
+        from desktop.workers.headless import run_worker
+
+        a = self.args
+        if self.service.is_paused():
+            if a.burst:
+                self.complain("the queue is paused, so nothing was run (resume it with: agentq resume)")
+                return 1
+            log.warning("the queue is paused: waiting until it is resumed (agentq resume)")
+        return run_worker(
+            self.service, load_settings(), **self._pool_options(),
+            agents=[n.strip() for n in a.agents.split(",")] if a.agents else None,
+            worker_id=a.worker_id, burst=a.burst, grace_s=a.grace,
+        )
+
+    def cmd_install_desktop_entry(self) -> int:
+        from desktop.desktop_entry import install, uninstall
+
+        if self.args.uninstall:
+            self.print("\n".join(f"removed {p}" for p in uninstall()))
+        else:
+            self.print("\n".join(f"installed {p}" for p in install()))
+        return 0
+
+
+def _batch_summary(tasks: Sequence[Task], new: set[int]) -> str:
+    added = sorted(new)
+    existing = [t.id for t in tasks if t.id not in new]  # one per line whose unique key was taken
+    if not tasks:
+        return "nothing to enqueue: the input has no tasks"
+    text = f"enqueued {len(added):,} task{'s' if len(added) != 1 else ''}"
+    if added:
+        text += f" (id{'s' if len(added) != 1 else ''} {_id_ranges(added)})"
+    if existing:
+        text += f"; {len(existing):,} already existed with the same unique key ({_id_ranges(sorted(set(existing)))})"
+    return text
+
+
+def _id_ranges(ids: Sequence[int], most: int = 5) -> str:
+    """1, 2, 3, 7 -> '1–3, 7' (at most `most` runs, then '…')."""
+    runs: list[list[int]] = []
+    for number in ids:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    parts = [str(a) if a == b else f"{a}–{b}" for a, b in runs[:most]]
+    return ", ".join(parts) + (", …" if len(runs) > most else "")
+
+
+def _json_lines(lines: Iterable[str]) -> Iterable[dict[str, Any]]:
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise TaskValidationError(f"line {number}", "is not valid JSON") from exc
+        yield item
