@@ -10,6 +10,7 @@ PostgreSQL test gets a database of its own, copied from a migrated template.
 from __future__ import annotations
 
 import glob
+import json
 import itertools
 import os
 import shutil
@@ -70,6 +71,22 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def db_url(db_path: Path) -> str:
     return f"sqlite:///{db_path}"
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, db_url: str) -> dict[str, str]:
+    """The environment of an `agentq` process: its own folders, short leases, no backoff."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "settings.json").write_text(json.dumps({"lease_s": 2.0, "retry_base_s": 0.0, "poll_interval_s": 0.1}))
+    return {
+        **os.environ,
+        "AGENTQ_DATABASE_URL": db_url,
+        "AGENTQ_CONFIG_DIR": str(config),
+        "AGENTQ_DATA_DIR": str(tmp_path / "data"),
+        "AGENTQ_LOG_DIR": str(tmp_path / "logs"),
+        "AGENTQ_ENV": "test",
+    }
 
 
 @pytest.fixture

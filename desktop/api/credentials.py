@@ -10,12 +10,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
 import secrets
-import stat
 from pathlib import Path
 
 from desktop import paths
+from desktop.private_files import tighten, write_private_text
 
 log = logging.getLogger(__name__)
 
@@ -23,39 +22,12 @@ TOKEN_FILE = "api-token"
 HOOK_SECRETS_FILE = "hook-secrets.json"
 
 
-def private_dir(folder: Path) -> Path:
-    """`folder`, created if needed, readable by its owner only."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if stat.S_IMODE(folder.stat().st_mode) != 0o700:
-        folder.chmod(0o700)
-    return folder
-
-
-def write_private(path: Path, text: str) -> None:
-    """Replace `path` with `text`, mode 0600 from the first byte."""
-    private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def read_private(path: Path) -> str | None:
     """The file's text, or None if it does not exist; a file others can read is made private."""
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        tighten(path)
     except FileNotFoundError:
         return None
-    if mode & 0o077:
-        log.warning("%s could be read by other users (mode %o); made it private (0600)", path, mode)
-        path.chmod(0o600)
     return path.read_text(encoding="utf-8")
 
 
@@ -92,7 +64,7 @@ class TokenStore:
     def rotate(self) -> str:
         """Make a new token, replacing the old one; returns it."""
         token = secrets.token_urlsafe(32)
-        write_private(self.path, token + "\n")
+        write_private_text(self.path, token + "\n")
         self._cached = (self.path.stat().st_mtime_ns, token)
         log.info("made a new API token in %s", self.path)
         return token
@@ -119,10 +91,10 @@ class HookSecrets:
         secret = secrets.token_hex(32)
         stored = self._load()
         stored[name] = secret
-        write_private(self.path, json.dumps(stored, indent=2, sort_keys=True))
+        write_private_text(self.path, json.dumps(stored, indent=2, sort_keys=True))
         return secret
 
     def remove(self, name: str) -> None:
         stored = self._load()
         if stored.pop(name, None) is not None:
-            write_private(self.path, json.dumps(stored, indent=2, sort_keys=True))
+            write_private_text(self.path, json.dumps(stored, indent=2, sort_keys=True))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,19 +10,8 @@ import pytest
 
 
 @pytest.fixture
-def env(tmp_path: Path, db_url: str) -> dict[str, str]:
-    config = tmp_path / "config"
-    config.mkdir()
-    # Short leases and no backoff, so a killed worker's task comes back within seconds.
-    (config / "settings.json").write_text(json.dumps({"lease_s": 2.0, "retry_base_s": 0.0, "poll_interval_s": 0.1}))
-    return {
-        **os.environ,
-        "AGENTQ_DATABASE_URL": db_url,
-        "AGENTQ_CONFIG_DIR": str(config),
-        "AGENTQ_DATA_DIR": str(tmp_path / "data"),
-        "AGENTQ_LOG_DIR": str(tmp_path / "logs"),
-        "AGENTQ_ENV": "test",
-    }
+def env(cli_env: dict[str, str]) -> dict[str, str]:
+    return cli_env
 
 
 def agentq(

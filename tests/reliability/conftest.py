@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -16,22 +14,6 @@ import pytest
 HERE = Path(__file__).parent
 if str(HERE) not in sys.path:  # helpers.py lives next to the tests
     sys.path.insert(0, str(HERE))
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, db_url: str) -> dict[str, str]:
-    """The environment of an `agentq` process: its own folders, short leases, no backoff."""
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "settings.json").write_text(json.dumps({"lease_s": 2.0, "retry_base_s": 0.0, "poll_interval_s": 0.1}))
-    return {
-        **os.environ,
-        "AGENTQ_DATABASE_URL": db_url,
-        "AGENTQ_CONFIG_DIR": str(config),
-        "AGENTQ_DATA_DIR": str(tmp_path / "data"),
-        "AGENTQ_LOG_DIR": str(tmp_path / "logs"),
-        "AGENTQ_ENV": "test",
-    }
 
 
 @pytest.fixture
