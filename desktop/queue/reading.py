@@ -9,11 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
-    Engine,
-    Integer,
     and_,
     case,
-    cast,
     func,
     or_,
     select,
@@ -21,6 +18,7 @@ from sqlalchemy import (
 )
 
 from desktop.errors import NotFoundError
+from desktop.queue.backends import Backend
 from desktop.queue.models import READY
 from desktop.queue.rows import attempt_from_row, task_from_row, to_datetime
 from desktop.queue.tables import A, D, S, T
@@ -32,7 +30,7 @@ class ReadOps:
 
     if TYPE_CHECKING:  # provided by TaskQueueService
         clock: Callable[[], float]
-        engine: Engine
+        backend: Backend
 
         def _read(self) -> AbstractContextManager[Connection]: ...
 
@@ -120,11 +118,7 @@ class ReadOps:
         """Per minute over the last `minutes`: (minute start, completed, failed), oldest first."""
         now = self.clock()
         start = (int(now) // 60 - minutes + 1) * 60
-        # floor() is missing from SQLite builds without math functions; CAST truncates there,
-        # which is floor for these positive times (PostgreSQL's CAST rounds, so it keeps floor).
-        minute = T.c.finished_at / 60
-        sqlite = self.engine.dialect.name == "sqlite"
-        bucket = cast(minute, Integer) if sqlite else func.floor(minute)
+        bucket = self.backend.minute_bucket(T.c.finished_at)
         with self._read() as conn:
             rows = conn.execute(
                 select(

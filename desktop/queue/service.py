@@ -7,7 +7,8 @@ unique key" hold even if a caller bypasses the service.
 
 On PostgreSQL (READ COMMITTED) writers run side by side, so a write that decides from what it
 read locks the rows it read: `with_for_update()` (SQLAlchemy leaves it out on SQLite, where the
-write lock already serialises). Claiming and unblocking, the hot paths, do it in queries.py.
+write lock already serialises). Claiming and completing, the hot paths, are the backend's
+(desktop/queue/backends).
 """
 
 from __future__ import annotations
@@ -39,11 +40,10 @@ from desktop.errors import (
     TaskStateError,
     TaskValidationError,
 )
-from desktop.queue import queries
 from desktop.queue import validation as check
 from desktop.queue.agent_ops import AgentOps
+from desktop.queue.backends import ChangeWatcher, ClaimRace, backend_for, driver
 from desktop.queue.db import (
-    WRITE,
     create_queue_engine,
     display_url,
     storage_error,
@@ -107,9 +107,9 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.engine = engine
-        self._writer = engine.execution_options(**{WRITE: True})
+        self.backend = backend_for(engine)
         # Hot paths talk to the driver directly, so its own errors are translated as well.
-        self._storage_errors = (OperationalError, engine.dialect.loaded_dbapi.OperationalError)
+        self._storage_errors = self.backend.storage_errors(engine)
         self.clock = clock
         self.retry_policy = retry_policy
         self.max_payload_bytes = max_payload_bytes
@@ -147,19 +147,34 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        try:
-            with self._writer.begin() as conn:
-                yield conn
-        except self._storage_errors as exc:
-            _raise_storage_error(exc, self.url)
+        with self._transaction(write=True) as conn:
+            yield conn
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        with self._transaction(write=False) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        """A transaction begun and ended on the driver: SQLAlchemy's own begin and commit cost
+        more than a short claim does. Core statements run in it as usual."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                dbapi_conn = driver(conn)
+                self.backend.begin(conn, write=write)
+                try:
+                    yield conn
+                except BaseException:
+                    dbapi_conn.rollback()
+                    raise
+                dbapi_conn.commit()
         except self._storage_errors as exc:
             _raise_storage_error(exc, self.url)
+
+    def watcher(self) -> ChangeWatcher:
+        """Something that tells, cheaply, whether another process changed the queue."""
+        return self.backend.watcher(self.engine)
 
     # -- enqueue --------------------------------------------------------------------------------
 
@@ -285,26 +300,11 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
         if deps:
             conn.execute(insert(D), deps)
         if inserted:
-            queries.notify(conn)
+            self.backend.notify(conn)
         return [inserted[e] if isinstance(e, int) else e for e in results], inserted
 
     def _insert_rows(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Task]:
-        if not rows:
-            return []
-        if conn.dialect.name != "sqlite":
-            result = conn.execute(insert(T).returning(*T.c, sort_by_parameter_order=True), rows)
-            return [task_from_row(r._mapping) for r in result]
-        # SQLAlchemy inserts row by row on SQLite when it must return ids in order; the driver's
-        # executemany is several times faster. Under the write lock no one else inserts, and ids
-        # only grow (AUTOINCREMENT), so the ids above the previous maximum are ours, in order.
-        before = conn.execute(select(func.coalesce(func.max(T.c.id), 0))).scalar_one()
-        columns = list(rows[0])
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.executemany(
-            f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})", rows
-        )
-        cursor.close()
-        ids = conn.execute(select(T.c.id).where(T.c.id > before).order_by(T.c.id)).scalars().all()
+        ids = self.backend.insert_tasks(conn, rows)
         defaults = {c.name: None for c in T.c}
         return [task_from_row({**defaults, **row, "id": task_id}) for row, task_id in zip(rows, ids)]
 
@@ -356,7 +356,7 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
         Order: priority (5 first), then scheduled_for, then id. Skipped: tasks scheduled for the
         future, blocked ones, a paused queue or agent, agents at their concurrency limit, and
         tasks whose lock key is held by a running task. The claim is one UPDATE ... RETURNING in
-        a write transaction (on PostgreSQL, after a locked pick: see queries.py), so no two
+        a write transaction (on PostgreSQL, after a locked pick: see backends/postgresql.py), so no two
         claimers ever get the same task.
         """
         now = self.clock()
@@ -365,12 +365,12 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
         for _ in range(CLAIM_ATTEMPTS):
             try:
                 with self._write() as conn:
-                    row = queries.claim(
+                    row = self.backend.claim(
                         conn, now=now, worker=worker_id, token=secrets.token_hex(16), expires=now + lease_s,
                         agents=agents, types=task_types,
                     )
                 return None if row is None else task_from_row(row)
-            except queries.ClaimRace:
+            except ClaimRace:
                 continue
         return None
 
@@ -417,14 +417,14 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
         result_json = check.json_text("result", result, self.max_payload_bytes)
         now = self.clock()
         with self._write() as conn:
-            row, unblocked = queries.complete(
+            row, unblocked = self.backend.complete(
                 conn, task_id=task_id, token=lease_token, now=now, result=result_json,
                 output_tail=_tail(output_tail, MAX_OUTPUT_TAIL_CHARS),
             )
             if row is None:
                 raise LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
             if unblocked:
-                queries.notify(conn)
+                self.backend.notify(conn)
             task = task_from_row(row)
             if task.notify_url:
                 self._notify(conn, task)
@@ -491,8 +491,8 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
         if values["status"] == TaskStatus.FAILED.value and row.notify_url:
             self._notify(conn, self._get(conn, row.id))
 
-    @staticmethod
     def _end_attempt(
+        self,
         conn: Connection,
         task_id: int,
         now: float,
@@ -502,9 +502,8 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
         traceback: str | None = None,
         output_tail: str | None = None,
     ) -> None:
-        queries.execute(
+        self.backend.end_attempt(
             conn,
-            "end_attempt",
             {
                 "task_id": task_id,
                 "now": now,
@@ -548,7 +547,7 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
             if not done:
                 raise LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
             self._end_attempt(conn, task_id, now, "interrupted", error=reason)
-            queries.notify(conn)
+            self.backend.notify(conn)
             return self._get(conn, task_id)
 
     def _notify(self, conn: Connection, task: Task) -> None:
@@ -623,7 +622,7 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
             status = self._status(conn, task_id)
             if status == TaskStatus.RUNNING:
                 conn.execute(update(T).where(T.c.id == task_id).values(cancel_requested=True))
-                queries.notify(conn)  # its worker, maybe on another host, stops it now
+                self.backend.notify(conn)  # its worker, maybe on another host, stops it now
             elif status in FINISHED_STATUSES:
                 raise TaskStateError(f"task {task_id} is already {status}; there is nothing to cancel")
             else:
@@ -643,7 +642,7 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
                     continue
                 if status == TaskStatus.RUNNING:
                     conn.execute(update(T).where(T.c.id == task_id).values(cancel_requested=True))
-                    queries.notify(conn)
+                    self.backend.notify(conn)
                 else:
                     self._cancel_now(conn, task_id, "cancelled by the user")
                 acted.append(self._get(conn, task_id))
@@ -726,7 +725,7 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
                 raise TaskStateError(
                     f"task {task_id}: another unfinished task has the same unique key"
                 ) from exc
-            queries.notify(conn)
+            self.backend.notify(conn)
             return self._get(conn, task_id)
 
     def delete_tasks(self, ids: Iterable[int]) -> int:
@@ -758,7 +757,7 @@ class TaskQueueService(AgentOps, ReadOps, ScheduleOps):
     def _set_paused(self, agent: str | None, paused: bool) -> None:
         with self._write() as conn:
             if not paused:
-                queries.notify(conn)
+                self.backend.notify(conn)
             if agent is None:
                 value = "1" if paused else "0"
                 if not conn.execute(update(S).where(S.c.key == "paused").values(value=value)).rowcount:

@@ -26,7 +26,7 @@ from desktop.agents.registry import load_kinds
 from desktop.config import Settings
 from desktop.errors import AgentQueueError, LeaseLostError
 from desktop.queue import Agent, Task, TaskQueueService
-from desktop.queue.watch import ChangeWatcher, watcher_for
+from desktop.queue.backends import ChangeWatcher
 from desktop.workers.execution import RunningTask, StopReason, execute, give_up
 from desktop.workers.timers import Every
 
@@ -194,7 +194,7 @@ class WorkerPool(QObject):
         self._wake.set()
 
     def _dispatch_loop(self) -> None:
-        watcher = watcher_for(self.service.engine)
+        watcher = self.service.watcher()
         try:
             self._dispatch(watcher)
         finally:
