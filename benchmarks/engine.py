@@ -36,8 +36,7 @@ from sqlalchemy.engine import URL
 
 from desktop.queue import TaskQueueService
 from desktop.queue.db import display_url, queue_url
-from desktop.queue.queries import SQLITE
-from desktop.queue.watch import watcher_for
+from desktop.queue.backends.sqlite import _CLAIM, _COMPLETE, _END_ATTEMPT, _NEW_ATTEMPT, _UNBLOCK
 
 CLUSTER_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "postgres-test-cluster.sh"
 
@@ -71,7 +70,7 @@ def bench_enqueue(folder: Path, count: int) -> tuple[float, float]:
 def drain(service: TaskQueueService, worker: str, counts: list[int]) -> None:
     done = 0
     while (task := service.dequeue(worker)) is not None:
-        service.complete(task.id, task.lease_token)
+        service.complete(task.id, task.token)
         done += 1
     counts.append(done)
 
@@ -107,18 +106,18 @@ def bare_claim_complete(folder: Path, count: int) -> float:
         token = secrets.token_hex(16)
         conn.execute("BEGIN IMMEDIATE")
         claim = {"now": now, "worker": "bare", "token": token, "expires": now + 60, "agents": None, "types": None}
-        row = conn.execute(SQLITE["claim"], claim).fetchone()
+        row = conn.execute(_CLAIM, claim).fetchone()
         if row is None:
             conn.execute("COMMIT")
             break
-        conn.execute(SQLITE["new_attempt"], {"task_id": row[0], "worker": "bare", "now": now})
+        conn.execute(_NEW_ATTEMPT, {"task_id": row[0], "worker": "bare", "now": now})
         conn.execute("COMMIT")
         conn.execute("BEGIN IMMEDIATE")
         now = time.time()
-        conn.execute(SQLITE["complete"], {"id": row[0], "token": token, "now": now, "result": "null"}).fetchone()
+        conn.execute(_COMPLETE, {"id": row[0], "token": token, "now": now, "result": "null"}).fetchone()
         end = {"task_id": row[0], "now": now, "outcome": "completed", "error": None, "traceback": None, "output_tail": None}
-        conn.execute(SQLITE["end_attempt"], end)
-        conn.execute(SQLITE["unblock"], {"done": row[0]})
+        conn.execute(_END_ATTEMPT, end)
+        conn.execute(_UNBLOCK, {"done": row[0]})
         conn.execute("COMMIT")
         done += 1
     elapsed = time.perf_counter() - start
@@ -158,7 +157,7 @@ def claim_latency_ms(folder: Path, finished_rows: int, samples: int = 500) -> fl
         task = service.dequeue("w")
         times.append(time.perf_counter() - start)
         assert task is not None
-        service.complete(task.id, task.lease_token)
+        service.complete(task.id, task.token)
     service.close()
     return statistics.median(times) * 1000
 
@@ -262,7 +261,7 @@ def pg_claim_complete(server: URL, count: int, processes: int) -> float:
 def _pg_listener(url: str, poll_s: float, samples: int, ready: Any, out: Any) -> None:
     """A worker that claims when its LISTEN connection hears of new work."""
     service = TaskQueueService.open(url)
-    watcher = watcher_for(service.engine)
+    watcher = service.watcher()
     watcher.changed()
     ready.set()
     for _ in range(samples):
@@ -270,8 +269,8 @@ def _pg_listener(url: str, poll_s: float, samples: int, ready: Any, out: Any) ->
             if watcher.changed() and (task := service.dequeue("listener")) is not None:
                 break
             time.sleep(poll_s)
-        out.put(time.time() - task.payload["sent"])
-        service.complete(task.id, task.lease_token or "")
+        out.put(time.time() - task.task.payload["sent"])
+        service.complete(task.id, task.token)
     watcher.close()
     service.close()
 

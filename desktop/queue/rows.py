@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from desktop.queue.types import Agent, Attempt, Schedule, Task, TaskStatus
+from desktop.queue.types import Agent, Attempt, Claim, Schedule, Task, TaskStatus
 
 
 def to_datetime(value: float | None) -> datetime | None:
@@ -42,12 +42,15 @@ def task_from_row(row: Mapping[str, Any]) -> Task:
         started_at=to_datetime(row["started_at"]),
         finished_at=to_datetime(row["finished_at"]),
         lease_owner=row["lease_owner"],
-        lease_token=row["lease_token"],
         lease_expires_at=to_datetime(row["lease_expires_at"]),
         cancel_requested=bool(row["cancel_requested"]),
         created_by=row["created_by"],
         notify_url=row["notify_url"],
     )
+
+
+def claim_from_row(row: Mapping[str, Any]) -> Claim:
+    return Claim(task_from_row(row), row["lease_token"])
 
 
 def agent_from_row(row: Mapping[str, Any]) -> Agent:

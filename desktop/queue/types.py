@@ -76,12 +76,38 @@ class Task:
     progress_message: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    lease_owner: str | None = None
-    lease_token: str | None = None
+    lease_owner: str | None = None  # the worker running it
     lease_expires_at: datetime | None = None
     cancel_requested: bool = False
     created_by: str | None = None
     notify_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A task claimed by a worker, with the lease token that settles it.
+
+    The token is a fencing token: every later call about this attempt (heartbeat, complete, fail,
+    release) must carry it, and is refused once the lease has passed to someone else. Only the
+    claiming worker holds it; the `Task` shown to agents and the window does not carry it.
+    """
+
+    task: Task
+    token: str
+
+    @property
+    def id(self) -> int:
+        return self.task.id
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of tasks, and the key to pass as `after` for the next page (None if it is empty
+    and it was the first)."""
+
+    tasks: list[Task]
+    last_key: tuple[Any, int] | None
+    complete: bool  # no more rows after this page
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +132,14 @@ class Schedule:
 class Attempt:
     """One row of the action log: a single try at running a task."""
 
-    id: int
+    id: int | None  # None while the attempt runs: its row is written when it ends
     task_id: int
     number: int
     worker_id: str
     started_at: datetime
     finished_at: datetime | None
     duration_ms: int | None
-    outcome: str  # running, completed, failed, lost, cancelled
+    outcome: str  # running, completed, failed, lost, cancelled, interrupted
     error: str | None
     traceback: str | None
     output_tail: str | None

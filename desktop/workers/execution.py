@@ -38,6 +38,7 @@ class RunningTask:
     """A task this pool is running: its context, deadline, and why it must stop, if it must."""
 
     task: Task
+    token: str  # the claim's lease token: only this worker holds it
     ctx: TaskContext
     timeout_s: float
     started: float = field(default_factory=time.monotonic)
@@ -115,7 +116,7 @@ def _settle(
             log.info("task %s: the action ended after the pool gave up on it; outcome dropped", task.id)
             return None
         running.abandoned = True  # settled now: the pool must not settle it again
-    token = task.lease_token or ""
+    token = running.token
     try:
         if how == "complete":
             try:

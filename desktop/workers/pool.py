@@ -25,7 +25,7 @@ from desktop.agents.base import AgentKind, TaskContext
 from desktop.agents.registry import load_kinds
 from desktop.config import Settings
 from desktop.errors import AgentQueueError, LeaseLostError
-from desktop.queue import Agent, Task, TaskQueueService
+from desktop.queue import Agent, Claim, Task, TaskQueueService
 from desktop.queue.backends import ChangeWatcher
 from desktop.workers.execution import RunningTask, StopReason, execute, give_up
 from desktop.workers.timers import Every
@@ -51,7 +51,7 @@ class _Slot(QRunnable):
     slot ends when the queue has nothing for it, and the dispatcher starts a new one when needed.
     """
 
-    def __init__(self, pool: WorkerPool, first: Task) -> None:
+    def __init__(self, pool: WorkerPool, first: Claim) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self._pool = pool
@@ -259,15 +259,15 @@ class WorkerPool(QObject):
     def _fill(self) -> bool:
         """Start a slot per free unit of concurrency. True when the queue had nothing more to give."""
         while self._slots < self.settings.concurrency and not self._stopping.is_set():
-            task = self._claim()
-            if task is None:
+            claim = self._claim()
+            if claim is None:
                 return True
             with self._lock:
                 self._slots += 1
-            self._threads.start(_Slot(self, task))
+            self._threads.start(_Slot(self, claim))
         return False
 
-    def _claim(self) -> Task | None:
+    def _claim(self) -> Claim | None:
         if self._stopping.is_set():
             return None
         return self.service.dequeue(self.worker_id, agents=self.agents, lease_s=self.settings.lease_s)
@@ -281,7 +281,8 @@ class WorkerPool(QObject):
             self._agents[name] = cached
         return cached[0]
 
-    def _prepare(self, task: Task) -> tuple[RunningTask, AgentKind | None, dict[str, Any], str]:
+    def _prepare(self, claim: Claim) -> tuple[RunningTask, AgentKind | None, dict[str, Any], str]:
+        task = claim.task
         agent: Agent | None
         try:
             agent = self._agent(task.agent)
@@ -292,7 +293,7 @@ class WorkerPool(QObject):
             error = f"agent kind {agent.kind!r} is not installed on worker {self.worker_id}"
         timeout = task.timeout_s or (agent.timeout_s if agent else None) or self.settings.timeout_s
         ctx = TaskContext(task=task, timeout_s=timeout, log_path=self._log_path(task))
-        running = RunningTask(task=task, ctx=ctx, timeout_s=timeout)
+        running = RunningTask(task=task, token=claim.token, ctx=ctx, timeout_s=timeout)
 
         def on_progress(percent: int, message: str | None) -> None:
             running.progress = (percent, message)  # saved with the next heartbeat
@@ -313,7 +314,7 @@ class WorkerPool(QObject):
             percent, message = running.progress
             try:
                 cancel = self.service.heartbeat(
-                    task.id, task.lease_token or "", lease_s=self.settings.lease_s,
+                    task.id, running.token, lease_s=self.settings.lease_s,
                     progress=percent, message=message, output_tail=running.ctx.output_tail() or None,
                 )
             except LeaseLostError:
@@ -351,34 +352,35 @@ class WorkerPool(QObject):
                 return
             running.abandoned = True
         try:
-            self.service.release(running.task.id, running.task.lease_token or "")
+            self.service.release(running.task.id, running.token)
         except LeaseLostError:
             pass
         self._forget(running)
 
     # -- pool threads -----------------------------------------------------------------------
 
-    def _run_slot(self, task: Task | None) -> None:
+    def _run_slot(self, claim: Claim | None) -> None:
         try:
-            while task is not None:
-                running = self._run_one(task)
+            while claim is not None:
+                running = self._run_one(claim)
                 if running is not None and running.given_up:  # the slot was handed on meanwhile
                     self._threads.reserveThread()
                     return
                 if self._slots > self.settings.concurrency:  # concurrency was lowered
                     break
-                task = self._claim()
+                claim = self._claim()
         except Exception:  # the database failed: leases expire and the tasks are recovered
             log.exception("worker slot stopped after an error")
         with self._lock:
             self._slots -= 1
         self._wake.set()
 
-    def _run_one(self, task: Task) -> RunningTask | None:
-        running, kind, config, error = self._prepare(task)
+    def _run_one(self, claim: Claim) -> RunningTask | None:
+        running, kind, config, error = self._prepare(claim)
+        task = claim.task
         if kind is None:
             log.error("task %s: %s", task.id, error)
-            self.task_finished.emit(self.service.fail(task.id, task.lease_token or "", error))
+            self.task_finished.emit(self.service.fail(task.id, claim.token, error))
             return None
         with self._lock:
             self._running[task.id] = running

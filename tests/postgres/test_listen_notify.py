@@ -54,7 +54,7 @@ def test_other_changes_that_make_work_or_stop_it_notify_too(pair, action: str) -
     task = writer.enqueue("echo")
     claimed = writer.dequeue("w")
     assert claimed is not None
-    token = claimed.lease_token or ""
+    token = claimed.token
     child = writer.enqueue("echo", depends_on=[task.id])
     watcher = listener.watcher()
     watcher.changed()
@@ -77,7 +77,7 @@ def test_claims_and_heartbeats_do_not_wake_anyone(pair) -> None:
     watcher.changed()
     task = writer.dequeue("w")
     assert task is not None
-    writer.heartbeat(task.id, task.lease_token or "")
+    writer.heartbeat(task.id, task.token)
     time.sleep(0.05)
     assert not watcher.changed()
     watcher.close()

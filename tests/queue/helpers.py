@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from desktop.queue import Task, TaskQueueService
+from desktop.queue import Claim, TaskQueueService
 
 
 def at(epoch: float) -> datetime:
@@ -12,14 +12,13 @@ def at(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def claim(service: TaskQueueService, task_id: int, worker: str = "w1", **options: float) -> Task:
+def claim(service: TaskQueueService, task_id: int, worker: str = "w1", **options: float) -> Claim:
     """Claim the next task and check that it is `task_id` and carries a lease."""
-    task = service.dequeue(worker, **options)  # type: ignore[arg-type]
-    assert task is not None and task.id == task_id
-    assert task.lease_token is not None
-    return task
+    claimed = service.dequeue(worker, **options)  # type: ignore[arg-type]
+    assert claimed is not None and claimed.id == task_id
+    assert claimed.token and claimed.task.lease_owner == worker
+    return claimed
 
 
-def token(task: Task) -> str:
-    assert task.lease_token is not None
-    return task.lease_token
+def token(claimed: Claim) -> str:
+    return claimed.token

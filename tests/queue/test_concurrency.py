@@ -29,8 +29,8 @@ def _drain(url: str, worker: str, hold_s: float = 0.0) -> list[tuple[int, str | 
             start = time.time()
             time.sleep(hold_s)
             end = time.time()
-            service.complete(task.id, task.lease_token, {"by": worker})
-            done.append((task.id, task.lock_key, start, end))
+            service.complete(task.id, task.token, {"by": worker})
+            done.append((task.id, task.task.lock_key, start, end))
     finally:
         service.close()
 

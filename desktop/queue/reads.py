@@ -1,58 +1,71 @@
-"""TaskQueueService's read-only operations: tasks, the action log, locks and statistics."""
+"""Reading the queue: tasks (one, many, keyset pages), the action log, statistics and charts.
+
+Every call is one short read transaction; nothing here writes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    and_,
-    case,
-    func,
-    or_,
-    select,
-    text,
-)
+from sqlalchemy import Connection, and_, case, func, literal, or_, select, text, tuple_
 
 from desktop.errors import NotFoundError
-from desktop.queue.backends import Backend
+from desktop.queue import validation as check
 from desktop.queue.models import READY
 from desktop.queue.rows import attempt_from_row, task_from_row, to_datetime
+from desktop.queue.store import Store
 from desktop.queue.tables import A, D, S, T
-from desktop.queue.types import Attempt, LockInfo, QueueStats, Task, TaskStatus
+from desktop.queue.types import Attempt, LockInfo, QueueStats, Task, TaskPage, TaskStatus
+
+# What a page can be sorted by. NULL times sort as -1, so every key is comparable in a row value:
+# a page's last_key is (this value, id), as epoch seconds for times.
+SORT_KEYS: dict[str, Any] = {
+    "id": T.c.id,
+    "status": T.c.status,
+    "agent": T.c.agent,
+    "task_type": func.coalesce(T.c.task_type, ""),
+    "priority": T.c.priority,
+    "attempts": T.c.attempts,
+    "created_at": T.c.created_at,
+    "scheduled_for": T.c.scheduled_for,
+    "started_at": func.coalesce(T.c.started_at, -1.0),
+    "finished_at": func.coalesce(T.c.finished_at, -1.0),
+}
+SORT_COLUMNS = frozenset(SORT_KEYS)
+GET_MANY_CHUNK = 500
 
 
-class ReadOps:
-    """Reading the queue; every call is one short read transaction."""
+class Reads:
+    """Read-only queries for the window, the CLI and metrics."""
 
-    if TYPE_CHECKING:  # provided by TaskQueueService
-        clock: Callable[[], float]
-        backend: Backend
-
-        def _read(self) -> AbstractContextManager[Connection]: ...
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def get(self, task_id: int) -> Task:
-        with self._read() as conn:
-            return self._get(conn, task_id)
+        with self.store.read() as conn:
+            return get_task(conn, task_id)
 
-    @staticmethod
-    def _get(conn: Connection, task_id: int) -> Task:
-        row = conn.execute(select(T).where(T.c.id == task_id)).first()
-        if row is None:
-            raise NotFoundError(f"task {task_id} does not exist")
-        return task_from_row(row._mapping)
+    def get_many(self, ids: Iterable[int]) -> dict[int, Task]:
+        """The tasks among `ids` that exist, by id (e.g. to refresh the rows on screen)."""
+        wanted = sorted(set(ids))
+        found: dict[int, Task] = {}
+        with self.store.read() as conn:
+            for start in range(0, len(wanted), GET_MANY_CHUNK):
+                for row in conn.execute(select(T).where(T.c.id.in_(wanted[start:start + GET_MANY_CHUNK]))):
+                    task = task_from_row(row._mapping)
+                    found[task.id] = task
+        return found
 
     def peek(self, limit: int = 10) -> list[Task]:
         """The pending and retrying tasks in the order they would be claimed (ignoring pauses):
         the tasks due now first, then those scheduled for later or waiting out a backoff."""
-        with self._read() as conn:
+        with self.store.read() as conn:
             rows = conn.execute(
                 select(T)
                 .where(text(READY))
-                .order_by(T.c.scheduled_for > self.clock(), T.c.priority.desc(), T.c.scheduled_for, T.c.id)
+                .order_by(T.c.scheduled_for > self.store.clock(), T.c.priority.desc(), T.c.scheduled_for, T.c.id)
                 .limit(limit)
             ).all()
         return [task_from_row(r._mapping) for r in rows]
@@ -72,54 +85,72 @@ class ReadOps:
         `search` matches the id, agent, task type, lock key, payload and last error. Page with
         `offset`, or faster on large tables with `before_id` (the last id of the previous page).
         """
-        query = self._filtered(select(T), status, agent, search)
+        query = filtered(select(T), status, agent, search)
         if before_id is not None:
             query = query.where(T.c.id < before_id)
         query = query.order_by(T.c.id.desc()).offset(offset).limit(limit)
-        with self._read() as conn:
+        with self.store.read() as conn:
             return [task_from_row(r._mapping) for r in conn.execute(query)]
 
     def count_tasks(
         self, status: str | Iterable[str] | None = None, agent: str | None = None, search: str | None = None
     ) -> int:
-        with self._read() as conn:
-            return conn.execute(self._filtered(select(func.count()).select_from(T), status, agent, search)).scalar_one()
+        with self.store.read() as conn:
+            count = conn.execute(filtered(select(func.count()).select_from(T), status, agent, search)).scalar_one()
+        return int(count)
 
-    @staticmethod
-    def _filtered(query: Any, status: str | Iterable[str] | None, agent: str | None, search: str | None) -> Any:
-        if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            query = query.where(T.c.status.in_([TaskStatus(s).value for s in statuses]))
-        if agent is not None:
-            query = query.where(T.c.agent == agent)
-        if search:
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            columns = (T.c.agent, T.c.task_type, T.c.lock_key, T.c.payload, T.c.last_error)
-            # ilike: case-insensitive on PostgreSQL too, as LIKE is on SQLite
-            terms = [column.ilike(pattern, escape="\\") for column in columns]
-            number = search.strip().lstrip("#")
-            if number.isdigit() and int(number) < 2**31:  # ids are 32-bit integers on PostgreSQL
-                terms.append(T.c.id == int(number))
-            query = query.where(or_(*terms))
-        return query
+    def page(
+        self,
+        status: str | Iterable[str] | None = None,
+        agent: str | None = None,
+        search: str | None = None,
+        *,
+        sort: str = "id",
+        descending: bool = True,
+        after: tuple[Any, int] | None = None,
+        limit: int = 100,
+    ) -> TaskPage:
+        """The `limit` tasks that come after the key `after` in the order `sort` (one of
+        SORT_COLUMNS, ties broken by id), filtered as list_tasks is; the first page when `after`
+        is None. Keyset paging (``WHERE (key, id) < (:key, :id)``): each page costs the same on a
+        table of a million rows."""
+        if sort not in SORT_KEYS:
+            raise check.TaskValidationError("sort", f"must be one of {', '.join(sorted(SORT_KEYS))}")
+        key = SORT_KEYS[sort]
+        query = filtered(select(T, key.label("_sort_key")), status, agent, search)
+        if after is not None:
+            if sort == "id":
+                query = query.where(T.c.id < after[1] if descending else T.c.id > after[1])
+            else:
+                row_key, bound = tuple_(key, T.c.id), tuple_(literal(after[0]), literal(after[1]))
+                query = query.where(row_key < bound if descending else row_key > bound)
+        if descending:
+            query = query.order_by(key.desc(), T.c.id.desc())
+        else:
+            query = query.order_by(key.asc(), T.c.id.asc())
+        with self.store.read() as conn:
+            rows = conn.execute(query.limit(limit + 1)).all()
+        shown = rows[:limit]
+        last = (shown[-1]._mapping["_sort_key"], shown[-1].id) if shown else after
+        return TaskPage([task_from_row(r._mapping) for r in shown], last, len(rows) <= limit)
 
     def dependencies(self, task_id: int) -> list[int]:
         """Ids of the tasks `task_id` waits for."""
-        with self._read() as conn:
+        with self.store.read() as conn:
             return list(conn.execute(select(D.c.depends_on_id).where(D.c.task_id == task_id)).scalars())
 
     def attempts(self, task_id: int) -> list[Attempt]:
         """The action log of a task, oldest attempt first."""
-        with self._read() as conn:
+        with self.store.read() as conn:
             rows = conn.execute(select(A).where(A.c.task_id == task_id).order_by(A.c.number)).all()
         return [attempt_from_row(r._mapping) for r in rows]
 
     def throughput_series(self, minutes: int = 60) -> list[tuple[datetime, int, int]]:
         """Per minute over the last `minutes`: (minute start, completed, failed), oldest first."""
-        now = self.clock()
+        now = self.store.clock()
         start = (int(now) // 60 - minutes + 1) * 60
-        bucket = self.backend.minute_bucket(T.c.finished_at)
-        with self._read() as conn:
+        bucket = self.store.backend.minute_bucket(T.c.finished_at)
+        with self.store.read() as conn:
             rows = conn.execute(
                 select(
                     bucket,
@@ -138,7 +169,7 @@ class ReadOps:
 
     def attempt_totals(self) -> list[tuple[str, str, int, float]]:
         """(agent, outcome, attempts, total seconds) over the whole action log, for metrics."""
-        with self._read() as conn:
+        with self.store.read() as conn:
             rows = conn.execute(
                 select(T.c.agent, A.c.outcome, func.count(), func.coalesce(func.sum(A.c.duration_ms), 0))
                 .join(T, T.c.id == A.c.task_id)
@@ -149,7 +180,7 @@ class ReadOps:
 
     def locks(self) -> list[LockInfo]:
         """Lock keys held now: one per running task that has a lock key."""
-        with self._read() as conn:
+        with self.store.read() as conn:
             rows = conn.execute(
                 select(T.c.lock_key, T.c.id, T.c.agent, T.c.lease_owner, T.c.started_at, T.c.lease_expires_at)
                 .where(T.c.status == TaskStatus.RUNNING.value, T.c.lock_key.is_not(None))
@@ -162,10 +193,10 @@ class ReadOps:
 
     def stats(self) -> QueueStats:
         """Counts by status and agent; wait, run time and success rate over the last hour."""
-        now = self.clock()
+        now = self.store.clock()
         done = T.c.status == TaskStatus.COMPLETED.value
         ended = T.c.status.in_([TaskStatus.COMPLETED.value, TaskStatus.FAILED.value])
-        with self._read() as conn:
+        with self.store.read() as conn:
             counts = conn.execute(
                 select(T.c.status, T.c.agent, func.count()).group_by(T.c.status, T.c.agent)
             ).all()
@@ -198,6 +229,33 @@ class ReadOps:
             paused=paused,
             total=sum(by_status.values()),
         )
+
+
+def get_task(conn: Connection, task_id: int) -> Task:
+    row = conn.execute(select(T).where(T.c.id == task_id)).first()
+    if row is None:
+        raise NotFoundError(f"task {task_id} does not exist")
+    return task_from_row(row._mapping)
+
+
+def filtered(query: Any, status: str | Iterable[str] | None, agent: str | None, search: str | None) -> Any:
+    """`query` narrowed to tasks of these statuses and agent whose id, agent, task type, lock key,
+    payload or last error matches `search` (a case-insensitive substring, or an id)."""
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        query = query.where(T.c.status.in_([TaskStatus(s).value for s in statuses]))
+    if agent is not None:
+        query = query.where(T.c.agent == agent)
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        columns = (T.c.agent, T.c.task_type, T.c.lock_key, T.c.payload, T.c.last_error)
+        # ilike: case-insensitive on PostgreSQL too, as LIKE is on SQLite
+        terms = [column.ilike(pattern, escape="\\") for column in columns]
+        number = search.strip().lstrip("#")
+        if number.isdigit() and int(number) <= check.MAX_TASK_ID:
+            terms.append(T.c.id == int(number))
+        query = query.where(or_(*terms))
+    return query
 
 
 def _case(condition: Any, value: Any) -> Any:
