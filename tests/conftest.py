@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 
 from desktop.queue import RetryPolicy, TaskQueueService
@@ -150,9 +151,40 @@ def queue_url(request: pytest.FixtureRequest, db_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+def assert_running_counts_agree(service: TaskQueueService) -> None:
+    """The running counts the claim relies on (kept by triggers) equal the running tasks."""
+    with service.engine.connect() as conn:
+        agents = conn.execute(
+            text(
+                "SELECT name, running, (SELECT count(*) FROM tasks AS t WHERE t.status = 'running' "
+                "AND t.agent = a.name) FROM agents AS a"
+            )
+        ).all()
+        keys = conn.execute(
+            text(
+                "SELECT t.lock_key, coalesce(max(k.running), 0), count(*) FROM tasks AS t "
+                "LEFT JOIN lock_keys AS k ON k.key = t.lock_key "
+                "WHERE t.status = 'running' AND t.lock_key IS NOT NULL GROUP BY t.lock_key"
+            )
+        ).all()
+        idle = conn.execute(
+            text(
+                "SELECT key, running FROM lock_keys AS k WHERE running <> 0 AND NOT EXISTS "
+                "(SELECT 1 FROM tasks AS t WHERE t.lock_key = k.key AND t.status = 'running')"
+            )
+        ).all()
+    assert [(name, counted) for name, counted, actual in agents if counted != actual] == []
+    assert [(key, counted) for key, counted, actual in keys if counted != actual] == []
+    assert idle == []
+
+
 @pytest.fixture
 def service(queue_url: str, clock: FakeClock) -> Iterator[TaskQueueService]:
-    """A service on a fresh database (SQLite, then PostgreSQL), with a fake clock and jitter-free retries."""
+    """A service on a fresh database (SQLite, then PostgreSQL), with a fake clock and jitter-free
+    retries. Afterwards, the conformance check every engine test gets: the running counts agree."""
     svc = TaskQueueService.open(queue_url, clock=clock, retry_policy=RetryPolicy(jitter=0.0))
     yield svc
-    svc.close()
+    try:
+        assert_running_counts_agree(svc)
+    finally:
+        svc.close()

@@ -20,7 +20,7 @@ from desktop.queue.new_task import new_task
 from desktop.queue.schedules import SC, next_fire
 from desktop.queue.settling import Settler
 from desktop.queue.store import Store
-from desktop.queue.tables import FINISHED, T
+from desktop.queue.tables import FINISHED, K, T
 from desktop.queue.types import Task, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,8 @@ class Cleaner:
                     select(T.c.id).where(T.c.finished_at < cutoff, T.c.status.in_(FINISHED)).limit(self.batch)
                 ).scalars().all()
                 if not ids:
+                    # Keys back at the defaults with nothing running are made again on first use.
+                    conn.execute(delete(K).where(K.c.running == 0, K.c.capacity == 1))
                     return deleted
                 # The status again: one may have been retried since the select.
                 deleted += conn.execute(delete(T).where(T.c.id.in_(ids), T.c.status.in_(FINISHED))).rowcount

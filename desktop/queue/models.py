@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -48,6 +49,9 @@ class AgentRow(Base):
     notify_url: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[float] = mapped_column(Timestamp)
     updated_at: Mapped[float] = mapped_column(Timestamp)
+    # Its running tasks, kept by triggers on tasks (see LockKeyRow): the claim reads this
+    # instead of counting running rows.
+    running: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class TaskRow(Base):
@@ -101,15 +105,7 @@ class TaskRow(Base):
             sqlite_where=text(RUNNING),
             postgresql_where=text(RUNNING),
         ),
-        # The database itself refuses a second running task with the same lock key.
-        Index(
-            "ux_tasks_running_lock",
-            "lock_key",
-            unique=True,
-            sqlite_where=text(f"{RUNNING} AND lock_key IS NOT NULL"),
-            postgresql_where=text(f"{RUNNING} AND lock_key IS NOT NULL"),
-        ),
-        # ...and a second unfinished task with the same unique key.
+        # The database itself refuses a second unfinished task with the same unique key.
         Index(
             "ux_tasks_unfinished_unique",
             "unique_key",
@@ -152,6 +148,31 @@ class DependencyRow(Base):
     )
     depends_on_id: Mapped[int] = mapped_column(
         ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class LockKeyRow(Base):
+    """A lock key's capacity (how many of its tasks may run at once) and how many run now.
+
+    `running` is kept by triggers on tasks (created by the backend in migration 0003), whatever
+    writes the task: it counts up when a task with this key becomes running, down when it stops.
+    The database refuses a task that would run above the capacity: `ceiling` is always
+    max(capacity, running), so CHECK (running <= ceiling) fails for any step past the capacity,
+    while tasks already running when the capacity was lowered keep running. A missing row is a key
+    of capacity 1 with nothing running.
+    """
+
+    __tablename__ = "lock_keys"
+
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    capacity: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    running: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    ceiling: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    __table_args__ = (
+        CheckConstraint("capacity >= 1", name="ck_lock_keys_capacity"),
+        CheckConstraint("running >= 0", name="ck_lock_keys_running"),
+        CheckConstraint("running <= ceiling AND ceiling >= capacity", name="ck_lock_keys_ceiling"),
     )
 
 

@@ -17,7 +17,7 @@ from desktop.queue.models import READY
 from desktop.queue.rows import attempt_from_row, task_from_row, to_datetime
 from desktop.queue.store import Store
 from desktop.queue.tables import A, D, S, T
-from desktop.queue.types import Attempt, LockInfo, QueueStats, Task, TaskPage, TaskStatus
+from desktop.queue.types import Attempt, QueueStats, Task, TaskPage, TaskStatus
 
 # What a page can be sorted by. NULL times sort as -1, so every key is comparable in a row value:
 # a page's last_key is (this value, id), as epoch seconds for times.
@@ -177,19 +177,6 @@ class Reads:
                 .order_by(T.c.agent, A.c.outcome)
             ).all()
         return [(agent, outcome, count, total_ms / 1000) for agent, outcome, count, total_ms in rows]
-
-    def locks(self) -> list[LockInfo]:
-        """Lock keys held now: one per running task that has a lock key."""
-        with self.store.read() as conn:
-            rows = conn.execute(
-                select(T.c.lock_key, T.c.id, T.c.agent, T.c.lease_owner, T.c.started_at, T.c.lease_expires_at)
-                .where(T.c.status == TaskStatus.RUNNING.value, T.c.lock_key.is_not(None))
-                .order_by(T.c.started_at)
-            ).all()
-        return [
-            LockInfo(r.lock_key, r.id, r.agent, r.lease_owner, to_datetime(r.started_at), to_datetime(r.lease_expires_at))
-            for r in rows
-        ]
 
     def stats(self) -> QueueStats:
         """Counts by status and agent; wait, run time and success rate over the last hour."""

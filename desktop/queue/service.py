@@ -7,6 +7,7 @@ The service is a facade. The work is done by small objects it composes, each own
     Settler    what an attempt's end does to its task, shared with the Rescuer (settling.py)
     Control    cancel, retry, delete, pause and resume (control.py)
     Reads      tasks, pages, the action log, statistics (reads.py)
+    Locks      lock key capacities and holders (locks.py)
     Agents     agent definitions (agents.py)
     Schedules  cron schedules (schedules.py)
     Rescuer, Cleaner, Scheduler   the maintenance passes a worker pool drives (maintenance.py)
@@ -36,6 +37,7 @@ from desktop.queue.db import create_queue_engine, display_url, upgrade
 from desktop.queue.enqueue import NOTIFY_AGENT, Enqueuer
 from desktop.queue.events import Signal
 from desktop.queue.leases import DEFAULT_LEASE_S, Leases
+from desktop.queue.locks import Locks
 from desktop.queue.maintenance import Cleaner, Rescuer, Scheduler
 from desktop.queue.reads import Reads
 from desktop.queue.retry import RetryPolicy
@@ -73,6 +75,7 @@ class TaskQueueService:
         self.leases = Leases(self.store, self.settler)
         self.control = Control(self.store, self.settler)
         self.reads = Reads(self.store)
+        self.lock_keys = Locks(self.store)
         self.agents = Agents(self.store, self.settler, validate_agent)
         self.schedules = Schedules(self.store, self.agents)
         self.rescuer = Rescuer(self.store, self.settler)
@@ -292,8 +295,18 @@ class TaskQueueService:
     def attempt_totals(self) -> list[tuple[str, str, int, float]]:
         return self.reads.attempt_totals()
 
+    # -- lock keys (Locks) -------------------------------------------------------------------------------
+
+    def set_lock_capacity(self, key: str, capacity: int) -> None:
+        """Let at most `capacity` tasks with lock key `key` run at once (1 unless set)."""
+        self.lock_keys.set_lock_capacity(key, capacity)
+
+    def lock_capacity(self, key: str) -> int:
+        return self.lock_keys.lock_capacity(key)
+
     def locks(self) -> list[LockInfo]:
-        return self.reads.locks()
+        """Holders of lock keys now, with each key's capacity."""
+        return self.lock_keys.locks()
 
     def stats(self) -> QueueStats:
         return self.reads.stats()

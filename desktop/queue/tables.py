@@ -6,6 +6,7 @@ from desktop.queue.models import (
     AgentRow,
     AttemptRow,
     DependencyRow,
+    LockKeyRow,
     QueueStateRow,
     TaskRow,
 )
@@ -16,5 +17,6 @@ A = AttemptRow.__table__
 G = AgentRow.__table__
 D = DependencyRow.__table__
 S = QueueStateRow.__table__
+K = LockKeyRow.__table__
 
 FINISHED = tuple(s.value for s in FINISHED_STATUSES)

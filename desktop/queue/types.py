@@ -147,7 +147,7 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class LockInfo:
-    """A lock key held now by a running task."""
+    """A lock key held now by a running task; `capacity` tasks of the key may run at once."""
 
     key: str
     task_id: int
@@ -155,6 +155,7 @@ class LockInfo:
     worker_id: str | None
     since: datetime | None
     lease_expires_at: datetime | None
+    capacity: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,16 @@ class Backend(abc.ABC):
         """Extra options for alembic's context.configure on this database."""
         return {}
 
+    @abc.abstractmethod
+    def create_running_counts(self, conn: Connection) -> None:
+        """Create the triggers on tasks that keep agents.running and lock_keys.running equal to
+        the running tasks of each agent and lock key, whoever writes the tasks (migration 0003).
+        A lock key's row is made on first use; a step past its capacity fails its CHECK."""
+
+    @abc.abstractmethod
+    def drop_running_counts(self, conn: Connection) -> None:
+        """Drop what create_running_counts made."""
+
     # -- change notification --------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -94,6 +104,10 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def minute_bucket(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         """The whole minute (epoch seconds / 60, rounded down) of a time column, for grouping."""
+
+    @abc.abstractmethod
+    def set_lock_capacity(self, conn: Connection, key: str, capacity: int) -> None:
+        """Create or change a lock key's capacity; its running tasks are left alone."""
 
     @abc.abstractmethod
     def insert_tasks(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:

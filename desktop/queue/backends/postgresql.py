@@ -39,9 +39,10 @@ RECONNECT_EVERY_S = 5.0
 #          re-checks pause and the agent's concurrency, takes the task and opens its attempt.
 # An advisory lock rather than a row lock on agents: it writes nothing (a row lock dirties the
 # agents page and the WAL on every claim) and never blocks pause() or update_agent(). Agents whose
-# names share a hash only take turns needlessly. Lock keys need no lock: the partial unique index
-# ux_tasks_running_lock refuses the second of two simultaneous claims of one key, which becomes a
-# ClaimRace, and the next attempt sees the key held.
+# names share a hash only take turns needlessly. Lock keys need no lock: the trigger that counts a
+# key's running tasks takes its row lock, and a step past its capacity fails the row's CHECK, so
+# the second of two simultaneous claims beyond it fails, becomes a ClaimRace, and the next attempt
+# sees the key full.
 #
 # Each statement costs a round trip to the server, more than its own work, so steps that SQLite
 # runs one by one go in one statement as CTEs (data-modifying CTEs always run to completion). When
@@ -50,15 +51,12 @@ _PICK_CANDIDATE = """
     SELECT t.id, t.agent FROM tasks AS t
     WHERE t.status IN ('pending', 'retrying')
       AND t.scheduled_for <= %(now)s
-      AND t.agent IN (
-          SELECT a.name FROM agents AS a
-          WHERE NOT a.paused AND a.concurrency > (
-              SELECT count(*) FROM tasks AS r WHERE r.status = 'running' AND r.agent = a.name))
+      AND t.agent IN (SELECT a.name FROM agents AS a WHERE NOT a.paused AND a.running < a.concurrency)
       AND (%(agents)s::text[] IS NULL OR t.agent = ANY(%(agents)s::text[]))
       AND (%(types)s::text[] IS NULL OR t.task_type = ANY(%(types)s::text[]))
       AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
       AND (t.lock_key IS NULL OR NOT EXISTS (
-          SELECT 1 FROM tasks AS held WHERE held.lock_key = t.lock_key AND held.status = 'running'))
+          SELECT 1 FROM lock_keys AS k WHERE k.key = t.lock_key AND k.running >= k.capacity))
     ORDER BY t.priority DESC, t.scheduled_for, t.id
     LIMIT 1
     FOR UPDATE OF t SKIP LOCKED
@@ -79,9 +77,7 @@ _CLAIM = f"""
           AND status IN ('pending', 'retrying')
           AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
           AND EXISTS (
-              SELECT 1 FROM agents AS a
-              WHERE a.name = tasks.agent AND NOT a.paused AND a.concurrency > (
-                  SELECT count(*) FROM tasks AS r WHERE r.status = 'running' AND r.agent = a.name))
+              SELECT 1 FROM agents AS a WHERE a.name = tasks.agent AND NOT a.paused AND a.running < a.concurrency)
         RETURNING *
     ), attempt AS ({_NEW_ATTEMPT})
     SELECT * FROM claimed
@@ -121,6 +117,42 @@ _UNBLOCK = """
 """
 
 
+# The running counts of agents and lock keys follow the tasks' status, whoever writes it (see
+# models.LockKeyRow). The upsert makes a key's row on first use, atomically even when another
+# transaction inserts or prunes it at the same moment.
+_COUNT_FUNCTION = """
+CREATE FUNCTION agentq_count_running() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'running' AND (
+        TG_OP = 'DELETE' OR NEW.status <> 'running' OR NEW.agent <> OLD.agent
+        OR NEW.lock_key IS DISTINCT FROM OLD.lock_key
+    ) THEN
+        UPDATE agents SET running = running - 1 WHERE name = OLD.agent;
+        IF OLD.lock_key IS NOT NULL THEN
+            UPDATE lock_keys SET running = running - 1, ceiling = GREATEST(capacity, running - 1)
+            WHERE key = OLD.lock_key;
+        END IF;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.status = 'running' AND (
+        TG_OP = 'INSERT' OR OLD.status <> 'running' OR NEW.agent <> OLD.agent
+        OR NEW.lock_key IS DISTINCT FROM OLD.lock_key
+    ) THEN
+        UPDATE agents SET running = running + 1 WHERE name = NEW.agent;
+        IF NEW.lock_key IS NOT NULL THEN
+            INSERT INTO lock_keys AS k (key, running) VALUES (NEW.lock_key, 1)
+            ON CONFLICT (key) DO UPDATE SET running = k.running + 1;
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+_COUNT_TRIGGER = """
+CREATE TRIGGER tasks_running_counts AFTER INSERT OR DELETE OR UPDATE OF status, agent, lock_key ON tasks
+FOR EACH ROW EXECUTE FUNCTION agentq_count_running()
+"""
+
+
 class PostgresBackend(Backend):
     name = "postgresql"
 
@@ -156,6 +188,14 @@ class PostgresBackend(Backend):
         nothing left to do."""
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
 
+    def create_running_counts(self, conn: Connection) -> None:
+        conn.exec_driver_sql(_COUNT_FUNCTION)
+        conn.exec_driver_sql(_COUNT_TRIGGER)
+
+    def drop_running_counts(self, conn: Connection) -> None:
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS tasks_running_counts ON tasks")
+        conn.exec_driver_sql("DROP FUNCTION IF EXISTS agentq_count_running()")
+
     # -- change notification --------------------------------------------------------------------
 
     def notify(self, conn: Connection) -> None:
@@ -168,6 +208,14 @@ class PostgresBackend(Backend):
 
     def minute_bucket(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         return func.floor(column / 60)  # CAST would round
+
+    def set_lock_capacity(self, conn: Connection, key: str, capacity: int) -> None:
+        execute(
+            conn,
+            "INSERT INTO lock_keys AS k (key, capacity, ceiling) VALUES (%(key)s, %(capacity)s, %(capacity)s) "
+            "ON CONFLICT (key) DO UPDATE SET capacity = %(capacity)s, ceiling = GREATEST(%(capacity)s, k.running)",
+            {"key": key, "capacity": capacity},
+        )
 
     def insert_tasks(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         if not rows:

@@ -34,7 +34,8 @@ BUSY_TIMEOUT_MS = 30_000
 FULL_CHECK_MAX_BYTES = 64 * 1024 * 1024
 
 # One UPDATE ... RETURNING claims the first task in claim order that may run now: ready and due,
-# its agent unpaused and under its concurrency limit, the queue unpaused, its lock key free.
+# its agent unpaused and under its concurrency limit, the queue unpaused, its lock key below its
+# capacity (both counts are kept by the triggers below).
 # INDEXED BY: without statistics SQLite may choose ix_tasks_status_agent and sort every ready row;
 # ix_tasks_ready yields rows in claim order, so the scan stops at the first fit.
 _CLAIM = """
@@ -45,15 +46,12 @@ _CLAIM = """
         SELECT t.id FROM tasks AS t INDEXED BY ix_tasks_ready
         WHERE t.status IN ('pending', 'retrying')
           AND t.scheduled_for <= :now
-          AND t.agent IN (
-              SELECT a.name FROM agents AS a
-              WHERE a.paused = 0 AND a.concurrency > (
-                  SELECT count(*) FROM tasks AS r WHERE r.status = 'running' AND r.agent = a.name))
+          AND t.agent IN (SELECT a.name FROM agents AS a WHERE a.paused = 0 AND a.running < a.concurrency)
           AND (:agents IS NULL OR t.agent IN (SELECT value FROM json_each(:agents)))
           AND (:types IS NULL OR t.task_type IN (SELECT value FROM json_each(:types)))
           AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
           AND (t.lock_key IS NULL OR NOT EXISTS (
-              SELECT 1 FROM tasks AS held WHERE held.lock_key = t.lock_key AND held.status = 'running'))
+              SELECT 1 FROM lock_keys AS k WHERE k.key = t.lock_key AND k.running >= k.capacity))
         ORDER BY t.priority DESC, t.scheduled_for, t.id
         LIMIT 1)
     RETURNING *
@@ -88,6 +86,33 @@ _UNBLOCK = """
           SELECT 1 FROM task_dependencies AS d JOIN tasks AS p ON p.id = d.depends_on_id
           WHERE d.task_id = tasks.id AND p.status != 'completed')
 """
+
+
+# The running counts of agents and lock keys follow the tasks' status, whoever writes it. A step
+# past a lock key's capacity fails its CHECK (see models.LockKeyRow), so the statement that made
+# the task running fails with it.
+_COUNT_UP = """
+    UPDATE agents SET running = running + 1 WHERE name = NEW.agent;
+    INSERT INTO lock_keys (key, running) SELECT NEW.lock_key, 1 WHERE NEW.lock_key IS NOT NULL
+        ON CONFLICT (key) DO UPDATE SET running = running + 1;
+"""
+_COUNT_DOWN = """
+    UPDATE agents SET running = running - 1 WHERE name = OLD.agent;
+    UPDATE lock_keys SET running = running - 1, ceiling = max(capacity, running - 1) WHERE key = OLD.lock_key;
+"""
+_CHANGED = "(NEW.status != OLD.status OR NEW.agent != OLD.agent OR NEW.lock_key IS NOT OLD.lock_key)"
+_TRIGGERS = {
+    "tasks_running_inserted": f"AFTER INSERT ON tasks WHEN NEW.status = 'running' BEGIN {_COUNT_UP} END",
+    "tasks_running_deleted": f"AFTER DELETE ON tasks WHEN OLD.status = 'running' BEGIN {_COUNT_DOWN} END",
+    "tasks_running_left": (
+        f"AFTER UPDATE OF status, agent, lock_key ON tasks WHEN OLD.status = 'running' AND {_CHANGED} "
+        f"BEGIN {_COUNT_DOWN} END"
+    ),
+    "tasks_running_entered": (
+        f"AFTER UPDATE OF status, agent, lock_key ON tasks WHEN NEW.status = 'running' AND {_CHANGED} "
+        f"BEGIN {_COUNT_UP} END"
+    ),
+}
 
 
 class SqliteBackend(Backend):
@@ -141,6 +166,14 @@ class SqliteBackend(Backend):
     def alembic_options(self) -> dict[str, Any]:
         return {"render_as_batch": True}  # SQLite alters a table by copying it
 
+    def create_running_counts(self, conn: Connection) -> None:
+        for name, body in _TRIGGERS.items():
+            conn.exec_driver_sql(f"CREATE TRIGGER {name} {body}")
+
+    def drop_running_counts(self, conn: Connection) -> None:
+        for name in _TRIGGERS:
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+
     # -- change notification --------------------------------------------------------------------
 
     def notify(self, conn: Connection) -> None:
@@ -155,6 +188,14 @@ class SqliteBackend(Backend):
         # floor() is missing from SQLite builds without math functions; CAST truncates, which is
         # floor for these positive times.
         return cast(column / 60, Integer)
+
+    def set_lock_capacity(self, conn: Connection, key: str, capacity: int) -> None:
+        execute(
+            conn,
+            "INSERT INTO lock_keys (key, capacity, ceiling) VALUES (:key, :capacity, :capacity) "
+            "ON CONFLICT (key) DO UPDATE SET capacity = :capacity, ceiling = max(:capacity, running)",
+            {"key": key, "capacity": capacity},
+        )
 
     def insert_tasks(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         # SQLAlchemy inserts row by row on SQLite when it must return ids in order; the driver's
