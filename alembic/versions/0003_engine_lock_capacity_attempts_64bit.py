@@ -1,12 +1,15 @@
-"""Lock keys with a capacity, running counts kept by triggers.
+"""Lock keys with a capacity, running counts kept by triggers, attempts written once with details.
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-01
 
-The partial unique index that allowed one running task per lock key gives way to the lock_keys
-table (capacity, running, ceiling; see models.LockKeyRow) and to triggers on tasks that keep the
-running counts of lock keys and agents, created by the database's backend.
+- The partial unique index that allowed one running task per lock key gives way to the lock_keys
+  table (capacity, running, ceiling; see models.LockKeyRow) and to triggers on tasks that keep the
+  running counts of lock keys and agents, created by the database's backend.
+- A running attempt lives on its task row (lease_host, lease_pid, output_tail); its attempt row is
+  written when it ends, with what the action reported (cost, tokens, details, host, pid). Running
+  attempt rows of older versions move onto their tasks.
 """
 
 from __future__ import annotations
@@ -48,10 +51,44 @@ def upgrade() -> None:
     )
     backend_for(op.get_bind()).create_running_counts(op.get_bind())
 
+    # Plain ADD COLUMNs: a batch copy of the tasks table would rewrite every row.
+    op.add_column("tasks", sa.Column("lease_host", sa.String(length=200), nullable=True))
+    op.add_column("tasks", sa.Column("lease_pid", sa.Integer(), nullable=True))
+    op.add_column("tasks", sa.Column("output_tail", sa.Text(), nullable=True))
+    for column in (
+        sa.Column("cost_usd", sa.Float(precision=53), nullable=True),
+        sa.Column("input_tokens", sa.BigInteger(), nullable=True),
+        sa.Column("output_tokens", sa.BigInteger(), nullable=True),
+        sa.Column("cached_tokens", sa.BigInteger(), nullable=True),
+        sa.Column("details", sa.Text(), nullable=True),
+        sa.Column("host", sa.String(length=200), nullable=True),
+        sa.Column("pid", sa.Integer(), nullable=True),
+    ):
+        op.add_column("task_attempts", column)
+    op.execute(
+        "UPDATE tasks SET output_tail = (SELECT a.output_tail FROM task_attempts AS a "
+        "WHERE a.task_id = tasks.id AND a.outcome = 'running' ORDER BY a.number DESC LIMIT 1) "
+        "WHERE status = 'running'"
+    )
+    op.execute("DELETE FROM task_attempts WHERE outcome = 'running'")
+
 
 def downgrade() -> None:
+    # Running attempts get their rows back, as the older versions expect.
+    op.execute(
+        "INSERT INTO task_attempts (task_id, number, worker_id, started_at, outcome, output_tail) "
+        "SELECT t.id, coalesce((SELECT max(a.number) FROM task_attempts AS a WHERE a.task_id = t.id), 0) + 1, "
+        "coalesce(t.lease_owner, ''), coalesce(t.started_at, t.created_at), 'running', t.output_tail "
+        "FROM tasks AS t WHERE t.status = 'running'"
+    )
     bind = op.get_bind()
     backend_for(bind).drop_running_counts(bind)
+    with op.batch_alter_table("task_attempts") as batch:
+        for name in ("pid", "host", "details", "cached_tokens", "output_tokens", "input_tokens", "cost_usd"):
+            batch.drop_column(name)
+    with op.batch_alter_table("tasks") as batch:
+        for name in ("output_tail", "lease_pid", "lease_host"):
+            batch.drop_column(name)
     op.create_index(
         "ux_tasks_running_lock", "tasks", ["lock_key"], unique=True,
         sqlite_where=sa.text("status = 'running' AND lock_key IS NOT NULL"),

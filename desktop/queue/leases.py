@@ -1,5 +1,10 @@
 """Claiming tasks under a lease, renewing it, and settling the attempt: what workers call.
 
+Claims and settles come in batches, each one write transaction: a worker claims as many tasks as
+it has free slots (dequeue_many) and settles what finished since its last batch (settle_many),
+and learns the outcome only once the batch has committed. The single-task calls (dequeue,
+complete, fail, release, park) are batches of one.
+
 Every call after the claim carries the claim's token (a fencing token): once the lease has passed
 to another worker (it expired and the task was recovered), the old holder's calls are refused with
 LeaseLostError and change nothing.
@@ -7,26 +12,28 @@ LeaseLostError and change nothing.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterable
+import socket
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select, update
 
-from desktop.errors import LeaseLostError
+from desktop.errors import AgentQueueError, LeaseLostError, TaskValidationError
 from desktop.queue import validation as check
-from desktop.queue.backends import ClaimRace
-from desktop.queue.rows import claim_from_row, task_from_row
-from desktop.queue.settling import LEASE_CLEARED, MAX_OUTPUT_TAIL_CHARS, Settler, tail
+from desktop.queue.backends import ClaimRace, ClaimRequest
+from desktop.queue.rows import claim_from_row
+from desktop.queue.settling import MAX_OUTPUT_TAIL_CHARS, AttemptEnd, Settler, tail
 from desktop.queue.store import Store
-from desktop.queue.tables import A, T
-from desktop.queue.types import Claim, Task, TaskStatus
+from desktop.queue.tables import T
+from desktop.queue.types import OUTCOMES, Claim, Settlement, Task, TaskStatus
 
 DEFAULT_LEASE_S = 60.0
 CLAIM_ATTEMPTS = 20  # claims lost to a concurrent claimer before dequeue gives up until the next poll
+MAX_CLAIM = 10_000  # tasks one dequeue_many may claim
+HOST = socket.gethostname()
 
 
-def _lost(task_id: int) -> LeaseLostError:
+def lease_lost(task_id: int) -> LeaseLostError:
     return LeaseLostError(f"task {task_id}: the lease is no longer held by this worker")
 
 
@@ -37,6 +44,44 @@ class Leases:
         self.store = store
         self.settler = settler
 
+    # -- claiming -------------------------------------------------------------------------------
+
+    def dequeue_many(
+        self,
+        worker_id: str,
+        limit: int,
+        *,
+        agents: Iterable[str] | None = None,
+        task_types: Iterable[str] | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        host: str = HOST,
+    ) -> list[Claim]:
+        """Claim up to `limit` runnable tasks for `worker_id` in one transaction, in claim order.
+
+        Order: priority (5 first), then scheduled_for, then id. Skipped: tasks scheduled for the
+        future, blocked ones, a paused queue or agent, and tasks whose agent is at its concurrency
+        limit or whose lock key is at its capacity, counting the tasks claimed in the same call.
+        No two claimers ever get the same task (see Backend.claim).
+        """
+        limit = check.concurrency(limit, "limit")
+        if limit > MAX_CLAIM:
+            raise TaskValidationError("limit", f"must be at most {MAX_CLAIM:,} (got {limit})")
+        lease_s = check.positive_seconds("lease_s", lease_s) or 0.0
+        for _ in range(CLAIM_ATTEMPTS):
+            now = self.store.clock()
+            request = ClaimRequest(
+                worker=worker_id, host=host, limit=limit, now=now, expires=now + lease_s,
+                agents=None if agents is None else list(agents),
+                types=None if task_types is None else list(task_types),
+            )
+            try:
+                with self.store.write() as conn:
+                    rows = self.store.backend.claim(conn, request)
+                return [claim_from_row(row) for row in rows]
+            except ClaimRace:
+                continue
+        return []
+
     def dequeue(
         self,
         worker_id: str,
@@ -45,29 +90,11 @@ class Leases:
         task_types: Iterable[str] | None = None,
         lease_s: float = DEFAULT_LEASE_S,
     ) -> Claim | None:
-        """Claim the next runnable task for `worker_id`, or return None.
+        """Claim the next runnable task for `worker_id`, or return None (see dequeue_many)."""
+        claims = self.dequeue_many(worker_id, 1, agents=agents, task_types=task_types, lease_s=lease_s)
+        return claims[0] if claims else None
 
-        Order: priority (5 first), then scheduled_for, then id. Skipped: tasks scheduled for the
-        future, blocked ones, a paused queue or agent, agents at their concurrency limit, and
-        tasks whose lock key is at its capacity. The claim runs in one write transaction (on
-        PostgreSQL, after a locked pick: see backends/postgresql.py), so no two claimers ever get
-        the same task.
-        """
-        lease_s = check.positive_seconds("lease_s", lease_s) or 0.0
-        now = self.store.clock()
-        agent_list = None if agents is None else list(agents)
-        type_list = None if task_types is None else list(task_types)
-        for _ in range(CLAIM_ATTEMPTS):
-            try:
-                with self.store.write() as conn:
-                    row = self.store.backend.claim(
-                        conn, now=now, worker=worker_id, token=secrets.token_hex(16), expires=now + lease_s,
-                        agents=agent_list, types=type_list,
-                    )
-                return None if row is None else claim_from_row(row)
-            except ClaimRace:
-                continue
-        return None
+    # -- while it runs --------------------------------------------------------------------------
 
     def heartbeat(
         self,
@@ -79,7 +106,8 @@ class Leases:
         message: str | None = None,
         output_tail: str | None = None,
     ) -> bool:
-        """Renew the lease and record progress. Returns True if a cancel was requested.
+        """Renew the lease and record progress (and the output so far, for other processes to
+        show). Returns True if a cancel was requested.
 
         Raises LeaseLostError when `token` is no longer the task's lease.
         """
@@ -88,6 +116,16 @@ class Leases:
             values["progress"] = max(0, min(100, int(progress)))
         if message is not None:
             values["progress_message"] = message[:500]
+        if output_tail is not None:
+            values["output_tail"] = tail(output_tail, MAX_OUTPUT_TAIL_CHARS)
+        return self._update_running(task_id, token, values)
+
+    def record_process(self, task_id: int, token: str, *, pid: int, host: str = HOST) -> None:
+        """Record the process (group) that runs the attempt and its host, saved with the attempt."""
+        pid = check.non_negative_int("pid", pid) or 0
+        self._update_running(task_id, token, {"lease_pid": pid, "lease_host": check.label("host", host, 200)})
+
+    def _update_running(self, task_id: int, token: str, values: dict[str, Any]) -> bool:
         with self.store.write() as conn:
             row = conn.execute(
                 update(T)
@@ -95,14 +133,8 @@ class Leases:
                 .values(values)
                 .returning(T.c.cancel_requested)
             ).first()
-            if row is None:
-                raise _lost(task_id)
-            if output_tail is not None:
-                conn.execute(
-                    update(A)
-                    .where(A.c.task_id == task_id, A.c.outcome == "running")
-                    .values(output_tail=tail(output_tail, MAX_OUTPUT_TAIL_CHARS))
-                )
+        if row is None:
+            raise lease_lost(task_id)
         return bool(row.cancel_requested)
 
     def cancel_requests(self, worker_id: str) -> list[int]:
@@ -118,68 +150,58 @@ class Leases:
                 ).scalars()
             )
 
-    def complete(self, task_id: int, token: str, result: Any = None, *, output_tail: str | None = None) -> Task:
-        """Mark a claimed task completed and release dependents whose dependencies are all done."""
-        result_json = check.json_text("result", result, self.store.max_payload_bytes)
-        now = self.store.clock()
-        with self.store.write() as conn:
-            row, unblocked = self.store.backend.complete(
-                conn, task_id=task_id, token=token, now=now, result=result_json,
-                output_tail=tail(output_tail, MAX_OUTPUT_TAIL_CHARS),
-            )
-            if row is None:
-                raise _lost(task_id)
-            if unblocked:
-                self.store.notify(conn)
-            task = task_from_row(row)
-            if task.notify_url:
-                self.settler.notify_webhook(conn, task, now)
-        return task
+    # -- settling -------------------------------------------------------------------------------
 
-    def fail(
-        self,
-        task_id: int,
-        token: str,
-        error: str,
-        *,
-        traceback: str | None = None,
-        retryable: bool = True,
-        output_tail: str | None = None,
-    ) -> Task:
-        """Record a failed attempt: retry after a backoff, or fail for good.
-
-        The task fails for good when `retryable` is False or its retries are used up; it becomes
-        cancelled instead if a cancel was requested while it ran. Dependents of a task that fails
-        for good are cancelled.
+    def settle_many(self, settlements: Sequence[Settlement]) -> list[Task | AgentQueueError]:
+        """End the attempts of claimed tasks in one transaction; for each, the task as it ended
+        (completed, retrying, failed, cancelled, pending or parked) or the error that refused it:
+        LeaseLostError when its token is no longer the lease, TaskValidationError for a result,
+        details or time that breaks a rule. A refused item writes nothing; the others are saved.
         """
-        now = self.store.clock()
-        with self.store.write() as conn:
-            row = conn.execute(
-                select(T)
-                .where(T.c.id == task_id, T.c.lease_token == token, T.c.status == TaskStatus.RUNNING.value)
-                .with_for_update()  # a cancel request made meanwhile is seen, not overwritten
-            ).first()
-            if row is None:
-                raise _lost(task_id)
-            self.settler.fail(
-                conn, row._mapping, now, error, traceback=traceback, retryable=retryable, output_tail=output_tail
-            )
-            return self.settler.get(conn, task_id)
+        results: list[Task | AgentQueueError | None] = [None] * len(settlements)
+        ends: dict[int, AttemptEnd] = {}
+        for index, item in enumerate(settlements):
+            try:
+                ends[index] = self._end(item)
+            except TaskValidationError as exc:
+                results[index] = exc
+        if ends:
+            now = self.store.clock()
+            with self.store.write() as conn:
+                rows = {row["id"]: row for row in self.store.backend.running_rows(conn, [settlements[i].task_id for i in ends])}
+                pairs: list[tuple[Any, AttemptEnd]] = []
+                indexes: list[int] = []
+                for index, end in ends.items():
+                    item = settlements[index]
+                    row = rows.pop(item.task_id, None)  # popped: a second settle of it in the batch is refused
+                    if row is None or row["lease_token"] != item.token:
+                        results[index] = lease_lost(item.task_id)
+                        continue
+                    pairs.append((row, end))
+                    indexes.append(index)
+                for index, task in zip(indexes, self.settler.settle(conn, pairs, now)):
+                    results[index] = task
+        done = [r for r in results if r is not None]
+        assert len(done) == len(settlements), "every settlement gets a task or an error"
+        return done
 
-    def release(self, task_id: int, token: str, reason: str = "worker shut down") -> Task:
-        """Give a claimed task back without counting the attempt (used on graceful shutdown).
+    def _end(self, item: Settlement) -> AttemptEnd:
+        if item.outcome not in OUTCOMES:
+            raise TaskValidationError("outcome", f"must be one of {', '.join(OUTCOMES)} (got {item.outcome!r})")
+        sums, details = check.attempt_details(item.details)
+        result = (
+            check.json_text("result", item.result, self.store.max_payload_bytes) if item.outcome == "completed" else None
+        )
+        until = check.epoch_seconds("until", item.until) if item.outcome == "parked" else None
+        return AttemptEnd(
+            outcome=item.outcome, result_json=result, error=None if item.error is None else str(item.error),
+            traceback=item.traceback, retryable=item.retryable, output_tail=item.output_tail, until=until,
+            sums=sums, details_json=details,
+        )
 
-        The task becomes pending again at once; its attempt is logged as ``interrupted``.
-        """
-        now = self.store.clock()
-        with self.store.write() as conn:
-            done = conn.execute(
-                update(T)
-                .where(T.c.id == task_id, T.c.lease_token == token, T.c.status == TaskStatus.RUNNING.value)
-                .values(status=TaskStatus.PENDING.value, attempts=T.c.attempts - 1, scheduled_for=now, **LEASE_CLEARED)
-            ).rowcount
-            if not done:
-                raise _lost(task_id)
-            self.settler.end_attempt(conn, task_id, now, "interrupted", error=reason)
-            self.store.notify(conn)
-            return self.settler.get(conn, task_id)
+    def settle(self, item: Settlement) -> Task:
+        """Settle one attempt (see settle_many); raises its error."""
+        [result] = self.settle_many([item])
+        if isinstance(result, AgentQueueError):
+            raise result
+        return result

@@ -18,7 +18,7 @@ from desktop.queue import validation as check
 from desktop.queue.enqueue import Enqueuer
 from desktop.queue.new_task import new_task
 from desktop.queue.schedules import SC, next_fire
-from desktop.queue.settling import Settler
+from desktop.queue.settling import AttemptEnd, Settler
 from desktop.queue.store import Store
 from desktop.queue.tables import FINISHED, K, T
 from desktop.queue.types import Task, TaskStatus
@@ -41,17 +41,22 @@ class Rescuer:
         own: it never stops the others' recovery.
         """
         with self.store.write() as conn:
-            rows = conn.execute(
-                select(T)
-                .where(T.c.status == TaskStatus.RUNNING.value, T.c.lease_expires_at < now)
-                .order_by(T.c.id)
-                .with_for_update(skip_locked=True)  # being finished, or recovered by another worker
-            ).all()
+            rows = [
+                dict(row._mapping)
+                for row in conn.execute(
+                    select(T)
+                    .where(T.c.status == TaskStatus.RUNNING.value, T.c.lease_expires_at < now)
+                    .order_by(T.c.id)
+                    .with_for_update(skip_locked=True)  # being finished, or recovered by another worker
+                )
+            ]
+            ends = []
             for row in rows:
-                log.warning("task %s: lease of worker %s expired; putting it back", row.id, row.lease_owner)
-                error = f"lease expired: worker {row.lease_owner} stopped renewing it (crashed or hung)"
-                self.settler.fail(conn, row._mapping, now, error, outcome="lost")
-        return [row.id for row in rows]
+                log.warning("task %s: lease of worker %s expired; putting it back", row["id"], row["lease_owner"])
+                error = f"lease expired: worker {row['lease_owner']} stopped renewing it (crashed or hung)"
+                ends.append((row, AttemptEnd("lost", error=error)))
+            self.settler.settle(conn, ends, now)
+        return [row["id"] for row in rows]
 
 
 class Cleaner:

@@ -8,6 +8,7 @@ results are stored as JSON text that the service serialises once, while validati
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Float,
@@ -78,9 +79,14 @@ class TaskRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     progress_message: Mapped[str | None] = mapped_column(String(500))
+    # The running attempt lives on the row (its attempt row is written once, when it ends):
+    # who runs it, where, since started_at, and the tail of its output so far.
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_token: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[float | None] = mapped_column(Timestamp)
+    lease_host: Mapped[str | None] = mapped_column(String(200))
+    lease_pid: Mapped[int | None] = mapped_column(Integer)
+    output_tail: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
@@ -138,6 +144,14 @@ class AttemptRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)
     output_tail: Mapped[str | None] = mapped_column(Text)
+    # What the action reported (TaskContext.report): sums in columns, the rest as JSON text.
+    cost_usd: Mapped[float | None] = mapped_column(Float(53))
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cached_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    details: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)  # the program's process (group), when it had one
 
 
 class DependencyRow(Base):

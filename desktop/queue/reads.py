@@ -14,7 +14,7 @@ from sqlalchemy import Connection, and_, case, func, literal, or_, select, text,
 from desktop.errors import NotFoundError
 from desktop.queue import validation as check
 from desktop.queue.models import READY
-from desktop.queue.rows import attempt_from_row, task_from_row, to_datetime
+from desktop.queue.rows import attempt_from_row, running_attempt, task_from_row, to_datetime
 from desktop.queue.store import Store
 from desktop.queue.tables import A, D, S, T
 from desktop.queue.types import Attempt, QueueStats, Task, TaskPage, TaskStatus
@@ -140,10 +140,15 @@ class Reads:
             return list(conn.execute(select(D.c.depends_on_id).where(D.c.task_id == task_id)).scalars())
 
     def attempts(self, task_id: int) -> list[Attempt]:
-        """The action log of a task, oldest attempt first."""
+        """The action log of a task, oldest attempt first; a running task's current attempt,
+        which lives on its row until it ends, comes last with outcome ``running``."""
         with self.store.read() as conn:
             rows = conn.execute(select(A).where(A.c.task_id == task_id).order_by(A.c.number)).all()
-        return [attempt_from_row(r._mapping) for r in rows]
+            task = conn.execute(select(T).where(T.c.id == task_id, T.c.status == TaskStatus.RUNNING.value)).first()
+        attempts = [attempt_from_row(r._mapping) for r in rows]
+        if task is not None:
+            attempts.append(running_attempt(task._mapping, (attempts[-1].number if attempts else 0) + 1))
+        return attempts
 
     def throughput_series(self, minutes: int = 60) -> list[tuple[datetime, int, int]]:
         """Per minute over the last `minutes`: (minute start, completed, failed), oldest first."""

@@ -101,4 +101,30 @@ def attempt_from_row(row: Mapping[str, Any]) -> Attempt:
         error=row["error"],
         traceback=row["traceback"],
         output_tail=row["output_tail"],
+        cost_usd=row["cost_usd"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cached_tokens=row["cached_tokens"],
+        details=_json(row["details"]) or {},
+        host=row["host"],
+        pid=row["pid"],
+    )
+
+
+def running_attempt(task: Mapping[str, Any], number: int) -> Attempt:
+    """The attempt a running task is on: it lives on the task row until it ends."""
+    return Attempt(
+        id=None,
+        task_id=task["id"],
+        number=number,
+        worker_id=task["lease_owner"] or "",
+        started_at=datetime.fromtimestamp(task["started_at"] or task["created_at"], UTC),
+        finished_at=None,
+        duration_ms=None,
+        outcome="running",
+        error=None,
+        traceback=None,
+        output_tail=task["output_tail"],
+        host=task["lease_host"],
+        pid=task["lease_pid"],
     )

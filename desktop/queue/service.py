@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
+from desktop.errors import AgentQueueError
 from desktop.queue import validation as check
 from desktop.queue.agents import AgentValidator, Agents
 from desktop.queue.backends import ChangeWatcher
@@ -36,7 +37,7 @@ from desktop.queue.control import _UNCHANGED, Control
 from desktop.queue.db import create_queue_engine, display_url, upgrade
 from desktop.queue.enqueue import NOTIFY_AGENT, Enqueuer
 from desktop.queue.events import Signal
-from desktop.queue.leases import DEFAULT_LEASE_S, Leases
+from desktop.queue.leases import DEFAULT_LEASE_S, HOST, Leases
 from desktop.queue.locks import Locks
 from desktop.queue.maintenance import Cleaner, Rescuer, Scheduler
 from desktop.queue.reads import Reads
@@ -44,7 +45,7 @@ from desktop.queue.retry import RetryPolicy
 from desktop.queue.schedules import Schedules
 from desktop.queue.settling import Settler
 from desktop.queue.store import Store, raise_storage_error
-from desktop.queue.types import Agent, Attempt, Claim, LockInfo, QueueStats, Schedule, Task, TaskPage
+from desktop.queue.types import Agent, Attempt, Claim, LockInfo, QueueStats, Schedule, Settlement, Task, TaskPage
 
 __all__ = ["DEFAULT_LEASE_S", "NOTIFY_AGENT", "TaskQueueService"]
 
@@ -155,6 +156,18 @@ class TaskQueueService:
 
     # -- workers (Leases) ---------------------------------------------------------------------------
 
+    def dequeue_many(
+        self,
+        worker_id: str,
+        limit: int,
+        *,
+        agents: Iterable[str] | None = None,
+        task_types: Iterable[str] | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+    ) -> list[Claim]:
+        """Claim up to `limit` runnable tasks in one transaction, in claim order (see Leases)."""
+        return self.leases.dequeue_many(worker_id, limit, agents=agents, task_types=task_types, lease_s=lease_s)
+
     def dequeue(
         self,
         worker_id: str,
@@ -163,7 +176,7 @@ class TaskQueueService:
         task_types: Iterable[str] | None = None,
         lease_s: float = DEFAULT_LEASE_S,
     ) -> Claim | None:
-        """Claim the next runnable task (see Leases.dequeue)."""
+        """Claim the next runnable task, or None (see Leases.dequeue_many)."""
         return self.leases.dequeue(worker_id, agents=agents, task_types=task_types, lease_s=lease_s)
 
     def heartbeat(
@@ -181,8 +194,25 @@ class TaskQueueService:
             task_id, token, lease_s=lease_s, progress=progress, message=message, output_tail=output_tail
         )
 
-    def complete(self, task_id: int, token: str, result: Any = None, *, output_tail: str | None = None) -> Task:
-        return self.leases.complete(task_id, token, result, output_tail=output_tail)
+    def record_process(self, task_id: int, token: str, *, pid: int, host: str = HOST) -> None:
+        """Record the process (group) running an attempt, and its host; saved with the attempt."""
+        self.leases.record_process(task_id, token, pid=pid, host=host)
+
+    def settle_many(self, settlements: Sequence[Settlement]) -> list[Task | AgentQueueError]:
+        """End many attempts in one transaction; a task or the error that refused it, for each."""
+        return self.leases.settle_many(settlements)
+
+    def complete(
+        self,
+        task_id: int,
+        token: str,
+        result: Any = None,
+        *,
+        output_tail: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Task:
+        """Mark a claimed task completed and release dependents whose dependencies are all done."""
+        return self.leases.settle(Settlement.complete(task_id, token, result, output_tail=output_tail, details=details))
 
     def fail(
         self,
@@ -193,13 +223,49 @@ class TaskQueueService:
         traceback: str | None = None,
         retryable: bool = True,
         output_tail: str | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> Task:
-        return self.leases.fail(
-            task_id, token, error, traceback=traceback, retryable=retryable, output_tail=output_tail
+        """Record a failed attempt: retry after a backoff, or fail for good.
+
+        The task fails for good when `retryable` is False or its retries are used up; it becomes
+        cancelled instead if a cancel was requested while it ran. Dependents of a task that fails
+        for good are cancelled.
+        """
+        return self.leases.settle(
+            Settlement.fail(
+                task_id, token, error, traceback=traceback, retryable=retryable, output_tail=output_tail,
+                details=details,
+            )
         )
 
-    def release(self, task_id: int, token: str, reason: str = "worker shut down") -> Task:
-        return self.leases.release(task_id, token, reason)
+    def release(
+        self,
+        task_id: int,
+        token: str,
+        reason: str = "worker shut down",
+        *,
+        output_tail: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Task:
+        """Give a claimed task back without counting the attempt (used on graceful shutdown):
+        pending again at once, the attempt logged as ``interrupted``."""
+        return self.leases.settle(Settlement.release(task_id, token, reason, output_tail=output_tail, details=details))
+
+    def park(
+        self,
+        task_id: int,
+        token: str,
+        until: float,
+        message: str,
+        *,
+        output_tail: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Task:
+        """The program stopped at a usage limit: the task waits (retrying) until `until` (epoch
+        seconds), the attempt (outcome ``parked``) not counted against its retries."""
+        return self.leases.settle(
+            Settlement.park(task_id, token, until, message, output_tail=output_tail, details=details)
+        )
 
     def cancel_requests(self, worker_id: str) -> list[int]:
         return self.leases.cancel_requests(worker_id)

@@ -1,10 +1,17 @@
 """How an attempt's end changes its task, shared by the workers' settle calls and the rescuer of
-expired leases: retry or fail for good, cancel what depended on it, queue its webhook."""
+expired leases: completed, retried, failed or cancelled for good, given back, or parked; what
+depended on it unblocked or cancelled; its webhook queued; its attempt row written (once, now).
+
+A batch of ends is one write transaction: the tasks' rows are locked and read by the caller, the
+decisions made here in Python (one row's trouble never spoils the others'), and the writes sent
+in a few statements for the whole batch.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -23,7 +30,11 @@ log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 10_000
 MAX_TRACEBACK_CHARS = 100_000
 MAX_OUTPUT_TAIL_CHARS = 64 * 1024
-LEASE_CLEARED = {"lease_owner": None, "lease_token": None, "lease_expires_at": None}
+_LEASE_CLEARED = {
+    "lease_owner": None, "lease_token": None, "lease_expires_at": None, "lease_host": None, "lease_pid": None,
+    "output_tail": None,
+}
+_NO_SUMS = {"cost_usd": None, "input_tokens": None, "output_tokens": None, "cached_tokens": None}
 
 
 def tail(text: str | None, limit: int) -> str | None:
@@ -33,80 +44,128 @@ def tail(text: str | None, limit: int) -> str | None:
     return "…" + text[-(limit - 1):]
 
 
-def failure_values(row: Mapping[str, Any], now: float, *, retryable: bool, policy: RetryPolicy, rand: Any) -> dict[str, Any]:
+def failure_values(
+    row: Mapping[str, Any], now: float, *, retryable: bool, jitter: float, rand: Callable[[], float]
+) -> dict[str, Any]:
     """The task's new status after a failed attempt, and when it runs again or when it ended.
 
     Cancelled if a cancel was requested while it ran; retrying after the backoff while it has
-    retries left and the error is retryable; failed otherwise. Total: any row gives an answer.
+    retries left and the error is retryable; failed otherwise. Total for every stored row:
+    RetryPolicy.delay_s caps its exponent, and validation bounds the stored settings.
     """
     if row["cancel_requested"]:
         return {"status": TaskStatus.CANCELLED.value, "finished_at": now}
     if retryable and row["attempts"] <= row["max_retries"]:
-        backoff = RetryPolicy(row["max_retries"], row["retry_base_s"], row["retry_cap_s"], policy.jitter)
+        backoff = RetryPolicy(row["max_retries"], row["retry_base_s"], row["retry_cap_s"], jitter)
         return {"status": TaskStatus.RETRYING.value, "scheduled_for": now + backoff.delay_s(row["attempts"], rand)}
     return {"status": TaskStatus.FAILED.value, "finished_at": now}
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptEnd:
+    """One attempt's end, validated: `outcome` is completed, failed, released, parked or lost
+    (a lease that expired); text as stored (the result as JSON), sums and details split."""
+
+    outcome: str
+    result_json: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    retryable: bool = True
+    output_tail: str | None = None
+    until: float | None = None
+    sums: Mapping[str, Any] = field(default_factory=lambda: _NO_SUMS)
+    details_json: str | None = None
+
+
 class Settler:
-    """Writes the end of an attempt, in the caller's write transaction."""
+    """Writes the ends of attempts, in the caller's write transaction."""
 
     def __init__(self, store: Store, enqueuer: Enqueuer) -> None:
         self.store = store
         self.enqueuer = enqueuer
 
-    def fail(
-        self,
-        conn: Connection,
-        row: Mapping[str, Any],
-        now: float,
-        error: str,
-        *,
-        traceback: str | None = None,
-        retryable: bool = True,
-        output_tail: str | None = None,
-        outcome: str = "failed",
-    ) -> None:
-        """Record a failed attempt of the running task `row` (which the caller has locked)."""
-        error = tail(str(error), MAX_ERROR_CHARS) or ""
-        try:
-            values = failure_values(row, now, retryable=retryable, policy=self.store.retry_policy, rand=self.store.rand)
-        except Exception:  # a row no rule foresaw must not stop the others: fail it, say why
-            log.exception("task %s: cannot compute its retry; failing it", row["id"])
-            values = {"status": TaskStatus.FAILED.value, "finished_at": now}
-            error = f"{error} (and its retry could not be scheduled: see the log)"
-        if values["status"] == TaskStatus.CANCELLED.value:
-            outcome = "cancelled"
-        conn.execute(update(T).where(T.c.id == row["id"]).values(last_error=error, **LEASE_CLEARED, **values))
-        self.end_attempt(conn, row["id"], now, outcome, error=error, traceback=traceback, output_tail=output_tail)
-        if values["status"] != TaskStatus.RETRYING.value:
-            self.cancel_dependents(conn, row["id"], values["status"], now)
-        if values["status"] == TaskStatus.FAILED.value and row["notify_url"]:
-            self.notify_webhook(conn, self.get(conn, row["id"]), now)
-
-    def end_attempt(
-        self,
-        conn: Connection,
-        task_id: int,
-        now: float,
-        outcome: str,
-        *,
-        error: str | None = None,
-        traceback: str | None = None,
-        output_tail: str | None = None,
-    ) -> None:
-        self.store.backend.end_attempt(
-            conn,
-            {
-                "task_id": task_id, "now": now, "outcome": outcome, "error": error,
-                "traceback": tail(traceback, MAX_TRACEBACK_CHARS),
-                "output_tail": tail(output_tail, MAX_OUTPUT_TAIL_CHARS),
-            },
+    def settle(self, conn: Connection, ends: Sequence[tuple[Mapping[str, Any], AttemptEnd]], now: float) -> list[Task]:
+        """End the attempts of these running tasks (their rows, locked by the caller); returns
+        each task as it is now, in the same order."""
+        if not ends:
+            return []
+        policy = self.store.retry_policy  # read once: one policy for the whole batch
+        rows = [row for row, _ in ends]
+        self.store.backend.lock_counts(
+            conn, {row["agent"] for row in rows}, {row["lock_key"] for row in rows if row["lock_key"] is not None}
         )
+        saved, attempts, merged = [], [], []
+        for row, end in ends:
+            values, attempt = self._decide(row, end, now, policy)
+            saved.append({"id": row["id"], **values})
+            attempts.append(attempt)
+            merged.append({**row, **values, **_LEASE_CLEARED})
+        self.store.backend.save_settled(conn, saved)
+        self.store.backend.insert_attempts(conn, attempts)
+        completed = [v["id"] for v in saved if v["status"] == TaskStatus.COMPLETED.value]
+        released = any(end.outcome == "released" for _, end in ends)
+        if self.store.backend.unblock(conn, completed) or released:
+            self.store.notify(conn)  # something became claimable now
+        for values in saved:
+            if values["status"] in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
+                self.cancel_dependents(conn, values["id"], values["status"], now)
+        tasks = [task_from_row(row) for row in merged]
+        for task in tasks:
+            if task.notify_url and task.status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+                self.notify_webhook(conn, task, now)
+        return tasks
 
-    @staticmethod
-    def get(conn: Connection, task_id: int) -> Task:
-        row = conn.execute(select(T).where(T.c.id == task_id)).one()
-        return task_from_row(row._mapping)
+    def _decide(
+        self, row: Mapping[str, Any], end: AttemptEnd, now: float, policy: RetryPolicy
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The task's new column values, and its attempt's row."""
+        values = {
+            "status": row["status"], "attempts": row["attempts"], "scheduled_for": row["scheduled_for"],
+            "finished_at": row["finished_at"], "result": row["result"], "last_error": row["last_error"],
+            "progress": row["progress"],
+        }
+        outcome, error = end.outcome, tail(end.error, MAX_ERROR_CHARS)
+        if end.outcome == "completed":
+            values.update(status=TaskStatus.COMPLETED.value, finished_at=now, result=end.result_json, progress=100)
+        elif row["cancel_requested"] and end.outcome in ("released", "parked"):
+            values.update(status=TaskStatus.CANCELLED.value, finished_at=now, last_error="cancelled by the user")
+            outcome = "cancelled"
+        elif end.outcome == "released":  # given back: the attempt does not count
+            values.update(status=TaskStatus.PENDING.value, attempts=row["attempts"] - 1, scheduled_for=now)
+            outcome = "interrupted"
+        elif end.outcome == "parked":  # stopped at a usage limit: runs again when it resets
+            values.update(
+                status=TaskStatus.RETRYING.value, attempts=row["attempts"] - 1, scheduled_for=end.until,
+                last_error=error,
+            )
+        else:  # failed, or lost with its worker
+            error = error or ""
+            try:
+                values.update(failure_values(row, now, retryable=end.retryable, jitter=policy.jitter, rand=self.store.rand))
+            except Exception:  # a row no rule foresaw must not stop the others: fail it, say why
+                log.exception("task %s: cannot schedule its retry; failing it", row["id"])
+                values.update(status=TaskStatus.FAILED.value, finished_at=now)
+                error = f"{error} (and its retry could not be scheduled: see the log)"
+            values["last_error"] = error
+            if values["status"] == TaskStatus.CANCELLED.value:
+                outcome = "cancelled"
+        started = row["started_at"] if row["started_at"] is not None else now
+        attempt = {
+            "task_id": row["id"],
+            "worker_id": row["lease_owner"] or "",
+            "started_at": started,
+            "finished_at": now,
+            "duration_ms": round((now - started) * 1000),
+            "outcome": outcome,
+            "error": error,
+            "traceback": tail(end.traceback, MAX_TRACEBACK_CHARS),
+            "output_tail": tail(end.output_tail if end.output_tail is not None else row["output_tail"], MAX_OUTPUT_TAIL_CHARS),
+            **end.sums,
+            "details": end.details_json,
+            "host": row["lease_host"],
+            "pid": row["lease_pid"],
+        }
+        return values, attempt
 
     def cancel_now(self, conn: Connection, task_id: int, reason: str, now: float) -> None:
         """Cancel an unfinished task that is not running, and what waits on it."""
@@ -162,7 +221,6 @@ class Settler:
             }
         )
         try:
-            with conn.begin_nested():
-                self.enqueuer.insert_in(conn, [item])
+            self.enqueuer.insert_in(conn, [item])
         except TaskValidationError as exc:  # its agent was removed by hand: the task still settles
             log.error("task %s: its webhook cannot be queued: %s", task.id, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -100,6 +101,64 @@ class Claim:
         return self.task.id
 
 
+OUTCOMES = ("completed", "failed", "released", "parked")
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """How a worker ends an attempt it holds (see TaskQueueService.settle_many).
+
+    completed: `result` is stored. failed: retried after the backoff unless `retryable` is False
+    or its retries are used up. released: given back unfinished, the attempt not counted (a
+    worker shutting down). parked: the program stopped at a usage limit; the task runs again at
+    `until` (epoch seconds), the attempt not counted against its retries. `details` are what the
+    action reported about the attempt (cost_usd, input_tokens, output_tokens, cached_tokens and
+    any other JSON values), saved with it however it ends.
+    """
+
+    task_id: int
+    token: str
+    outcome: str
+    result: Any = None
+    error: str | None = None
+    traceback: str | None = None
+    retryable: bool = True
+    output_tail: str | None = None
+    until: float | None = None
+    details: Mapping[str, Any] | None = None
+
+    @classmethod
+    def complete(
+        cls, task_id: int, token: str, result: Any = None, *, output_tail: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Settlement:
+        return cls(task_id, token, "completed", result=result, output_tail=output_tail, details=details)
+
+    @classmethod
+    def fail(
+        cls, task_id: int, token: str, error: str, *, traceback: str | None = None, retryable: bool = True,
+        output_tail: str | None = None, details: Mapping[str, Any] | None = None,
+    ) -> Settlement:
+        return cls(
+            task_id, token, "failed", error=error, traceback=traceback, retryable=retryable,
+            output_tail=output_tail, details=details,
+        )
+
+    @classmethod
+    def release(
+        cls, task_id: int, token: str, reason: str = "worker shut down", *, output_tail: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Settlement:
+        return cls(task_id, token, "released", error=reason, output_tail=output_tail, details=details)
+
+    @classmethod
+    def park(
+        cls, task_id: int, token: str, until: float, message: str, *, output_tail: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Settlement:
+        return cls(task_id, token, "parked", error=message, until=until, output_tail=output_tail, details=details)
+
+
 @dataclass(frozen=True, slots=True)
 class TaskPage:
     """One page of tasks, and the key to pass as `after` for the next page (None if it is empty
@@ -139,10 +198,17 @@ class Attempt:
     started_at: datetime
     finished_at: datetime | None
     duration_ms: int | None
-    outcome: str  # running, completed, failed, lost, cancelled, interrupted
+    outcome: str  # running, completed, failed, lost, cancelled, interrupted, parked
     error: str | None
     traceback: str | None
     output_tail: str | None
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # the rest of what the action reported
+    host: str | None = None
+    pid: int | None = None  # the program's process (group), when the action ran one
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +24,8 @@ MIN_TIMESTAMP = datetime(1, 1, 2, tzinfo=UTC).timestamp()
 MAX_TIMESTAMP = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
 MAX_TASK_ID = 2**63 - 1
 MAX_CONCURRENCY = 1_000_000  # also a lock key's capacity
+MAX_DETAILS_BYTES = 256 * 1024
+DETAIL_SUMS = ("cost_usd", "input_tokens", "output_tokens", "cached_tokens")  # attempt columns, for sums
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
@@ -80,6 +82,41 @@ def timestamp(field: str, value: datetime | str | None) -> float | None:
     if not MIN_TIMESTAMP <= epoch <= MAX_TIMESTAMP:
         raise TaskValidationError(field, f"must be between the years 1 and 9999 in UTC (got {value.isoformat()})")
     return epoch
+
+
+def epoch_seconds(field: str, value: Any) -> float:
+    """A time as UTC epoch seconds (a number), within what a datetime holds."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not MIN_TIMESTAMP <= value <= MAX_TIMESTAMP:
+        raise TaskValidationError(field, f"must be a time in epoch seconds between the years 1 and 9999 (got {value!r})")
+    return float(value)
+
+
+def attempt_details(details: Mapping[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+    """What an action reported about an attempt, split for storage: the sums (cost_usd and the
+    token counts) for their columns, and everything else as JSON text.
+
+    Raises TaskValidationError naming the key (``details.cost_usd``) for a value that breaks its rule.
+    """
+    sums: dict[str, Any] = dict.fromkeys(DETAIL_SUMS)
+    if details is None:
+        return sums, None
+    if not isinstance(details, Mapping):
+        raise TaskValidationError("details", "must be a mapping of attempt details")
+    rest: dict[str, Any] = {}
+    for key, value in details.items():
+        if not isinstance(key, str):
+            raise TaskValidationError("details", f"keys must be strings (got {key!r})")
+        if key not in DETAIL_SUMS or value is None:
+            rest[key] = value
+        elif key == "cost_usd":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
+            if not ok:
+                raise TaskValidationError("details.cost_usd", f"must be a number of US dollars, 0 or more (got {value!r})")
+            sums[key] = float(value)
+        else:
+            sums[key] = non_negative_int(f"details.{key}", value)
+    return sums, (json_text("details", rest, MAX_DETAILS_BYTES) if rest else None)
 
 
 def non_negative_int(field: str, value: Any, limit: int = MAX_TASK_ID) -> int | None:

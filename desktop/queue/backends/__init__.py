@@ -11,7 +11,9 @@ nothing outside this package looks at a dialect's name.
 from __future__ import annotations
 
 import abc
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
@@ -114,35 +116,87 @@ class Backend(abc.ABC):
         """Insert task rows (all with the same keys); return their new ids in the order given."""
 
     @abc.abstractmethod
-    def claim(
-        self,
-        conn: Connection,
-        *,
-        now: float,
-        worker: str,
-        token: str,
-        expires: float,
-        agents: Iterable[str] | None,
-        types: Iterable[str] | None,
-    ) -> dict[str, Any] | None:
-        """Claim the next runnable task for `worker` and open its attempt; its row, or None.
+    def claim(self, conn: Connection, request: ClaimRequest) -> list[dict[str, Any]]:
+        """Claim up to `request.limit` runnable tasks, in claim order, and return their rows.
 
-        Raises ClaimRace when a concurrent claimer won; the caller retries in a new transaction.
+        Claim order is priority (5 first), then scheduled_for, then id. A task is runnable when it
+        is pending or retrying and due, the queue and its agent are not paused, and claiming it
+        keeps its agent within its concurrency and its lock key within its capacity, counting the
+        tasks claimed in this same call. Each claimed row gets status running, a lease (owner,
+        expiry, host) and a lease token unique to it.
+
+        Raises ClaimRace when a concurrent claimer won (PostgreSQL); the caller retries in a new
+        transaction.
         """
 
     @abc.abstractmethod
-    def complete(
-        self, conn: Connection, *, task_id: int, token: str, now: float, result: str, output_tail: str | None
-    ) -> tuple[dict[str, Any] | None, int]:
-        """Complete a claimed task, close its attempt and unblock the dependents that can now run.
-
-        Returns the task's row (None when `token` is not its lease: the caller must roll back) and
-        the number of tasks unblocked.
-        """
+    def running_rows(self, conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The rows of the tasks among `ids` that are running, locked until the transaction ends
+        (so a cancel request or a recovery made meanwhile is seen, not overwritten)."""
 
     @abc.abstractmethod
-    def end_attempt(self, conn: Connection, params: Mapping[str, Any]) -> None:
-        """Close the running attempt of params["task_id"] (outcome, error, traceback, output tail)."""
+    def lock_counts(self, conn: Connection, agents: Iterable[str], keys: Iterable[str]) -> None:
+        """Lock the running counts of these agents and lock keys, in one global order, before
+        tasks are written: the triggers then update rows this transaction already holds, so two
+        transactions never wait on each other's counts in a circle."""
+
+    @abc.abstractmethod
+    def save_settled(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Write settled tasks: for each row (keys SETTLED_COLUMNS and id) its new status, times,
+        result and error, with the lease and the running attempt's fields cleared."""
+
+    @abc.abstractmethod
+    def insert_attempts(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert ended attempts (keys ATTEMPT_COLUMNS), each numbered after its task's last one
+        (attempts are numbered across manual retries, which reset the task's own counter)."""
+
+    @abc.abstractmethod
+    def unblock(self, conn: Connection, completed: Sequence[int]) -> int:
+        """Make pending the blocked tasks whose dependencies have now all completed, `completed`
+        having just completed; returns how many."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """What a claim asks for: see Backend.claim."""
+
+    worker: str
+    host: str
+    limit: int
+    now: float
+    expires: float
+    agents: list[str] | None = None  # only these agents' tasks
+    types: list[str] | None = None  # only these task types
+    secret: str = field(default_factory=lambda: secrets.token_hex(16))  # the tokens' random part
+
+
+# Columns save_settled writes (besides id), and insert_attempts fills.
+SETTLED_COLUMNS = ("status", "attempts", "scheduled_for", "finished_at", "result", "last_error", "progress")
+ATTEMPT_COLUMNS = (
+    "task_id", "worker_id", "started_at", "finished_at", "duration_ms", "outcome", "error", "traceback",
+    "output_tail", "cost_usd", "input_tokens", "output_tokens", "cached_tokens", "details", "host", "pid",
+)
+
+
+def admit(candidates: Iterable[Mapping[str, Any]], limit: int) -> list[int]:
+    """The ids to claim among `candidates` (in claim order; each with its agent's and lock key's
+    free room as `agent_free` and `key_free`), counting the ones taken before it."""
+    agent_free: dict[str, int] = {}
+    key_free: dict[str, int] = {}
+    chosen: list[int] = []
+    for row in candidates:
+        agent, key = row["agent"], row["lock_key"]
+        if agent_free.setdefault(agent, row["agent_free"]) <= 0:
+            continue
+        if key is not None and key_free.setdefault(key, row["key_free"]) <= 0:
+            continue
+        chosen.append(row["id"])
+        agent_free[agent] -= 1
+        if key is not None:
+            key_free[key] -= 1
+        if len(chosen) == limit:
+            break
+    return chosen
 
 
 def driver(conn: Connection) -> Any:

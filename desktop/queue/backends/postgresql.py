@@ -19,36 +19,41 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
-from desktop.queue.backends import Backend, ChangeWatcher, ClaimRace, execute, fetch_one
+from desktop.queue.backends import (
+    ATTEMPT_COLUMNS,
+    SETTLED_COLUMNS,
+    Backend,
+    ChangeWatcher,
+    ClaimRace,
+    ClaimRequest,
+    admit,
+    execute,
+    execute_many,
+    fetch_all,
+)
 from desktop.queue.tables import T
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "agentq_tasks"  # NOTIFY channel: a task may have become claimable, or must stop
-AGENT_LOCK = 0x61677132  # advisory lock class for "claiming for this agent" ("agq2")
 MIGRATION_LOCK = 0x61677131  # advisory lock key taken while migrating ("agq1")
 PING_AFTER_IDLE_S = 5.0  # a server connection unused this long is checked before use
 RECONNECT_EVERY_S = 5.0
+CANDIDATE_SLACK = 16  # candidates locked beyond the limit, for those skipped as the claim fills up
 
-# Claiming takes two statements:
-#   pick:  the first task in claim order that looks runnable, row-locked with SKIP LOCKED (so
-#          claimers on many hosts never wait on each other's candidates), then a transaction-scoped
-#          advisory lock on its agent (class AGENT_LOCK, key hashtext(name)): claimers of one
-#          agent take turns from here until they commit;
-#   claim: a new statement, so a new snapshot that sees every earlier claim of the agent:
-#          re-checks pause and the agent's concurrency, takes the task and opens its attempt.
-# An advisory lock rather than a row lock on agents: it writes nothing (a row lock dirties the
-# agents page and the WAL on every claim) and never blocks pause() or update_agent(). Agents whose
-# names share a hash only take turns needlessly. Lock keys need no lock: the trigger that counts a
-# key's running tasks takes its row lock, and a step past its capacity fails the row's CHECK, so
-# the second of two simultaneous claims beyond it fails, becomes a ClaimRace, and the next attempt
-# sees the key full.
-#
-# Each statement costs a round trip to the server, more than its own work, so steps that SQLite
-# runs one by one go in one statement as CTEs (data-modifying CTEs always run to completion). When
-# the main UPDATE matches nothing, the caller raises and the rollback undoes the other CTEs.
-_PICK_CANDIDATE = """
-    SELECT t.id, t.agent FROM tasks AS t
+# A claim, under READ COMMITTED, where a statement sees only what was committed when it began:
+#   candidates: the first tasks in claim order that look runnable, row-locked with SKIP LOCKED, so
+#          claimers on many hosts never wait on each other's candidates;
+#   room:  the running counts of their agents and lock keys, locked (FOR NO KEY UPDATE, in name
+#          order, after making any missing lock key row) and read again: the newest committed
+#          values, which no one can change until we commit. Admitting candidates against them is
+#          exact, however many claimers run at once;
+#   take:  the admitted tasks become running; the triggers count them on rows we already hold.
+# A row lock on an agent serialises its claimers and settlers for the moment of their commit,
+# which is what exact counts cost. Every writer locks counts in one order (agents, then lock keys,
+# each by name), so two never wait on each other in a circle.
+_CANDIDATES = """
+    SELECT t.id, t.agent, t.lock_key FROM tasks AS t
     WHERE t.status IN ('pending', 'retrying')
       AND t.scheduled_for <= %(now)s
       AND t.agent IN (SELECT a.name FROM agents AS a WHERE NOT a.paused AND a.running < a.concurrency)
@@ -58,59 +63,56 @@ _PICK_CANDIDATE = """
       AND (t.lock_key IS NULL OR NOT EXISTS (
           SELECT 1 FROM lock_keys AS k WHERE k.key = t.lock_key AND k.running >= k.capacity))
     ORDER BY t.priority DESC, t.scheduled_for, t.id
-    LIMIT 1
+    LIMIT %(limit)s
     FOR UPDATE OF t SKIP LOCKED
 """
-# The subquery (LIMIT, FOR UPDATE) is never flattened: the lock is taken for its one row only.
-_PICK = f"SELECT id, agent, pg_advisory_xact_lock({AGENT_LOCK}, hashtext(agent)) FROM ({_PICK_CANDIDATE}) AS c"
-_NEW_ATTEMPT = """
-    INSERT INTO task_attempts (task_id, number, worker_id, started_at, outcome)
-    SELECT %(task_id)s, coalesce(max(number), 0) + 1, %(worker)s, %(now)s, 'running'
-    FROM task_attempts WHERE task_id = %(task_id)s
+_MAKE_KEYS = """
+    INSERT INTO lock_keys (key) SELECT k FROM unnest(%(keys)s::text[]) AS k ORDER BY k
+    ON CONFLICT (key) DO NOTHING
 """
-_CLAIM = f"""
-    WITH claimed AS (
-        UPDATE tasks
-        SET status = 'running', attempts = attempts + 1, started_at = %(now)s, lease_owner = %(worker)s,
-            lease_token = %(token)s, lease_expires_at = %(expires)s, progress = 0, progress_message = NULL
-        WHERE id = %(task_id)s
-          AND status IN ('pending', 'retrying')
-          AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
-          AND EXISTS (
-              SELECT 1 FROM agents AS a WHERE a.name = tasks.agent AND NOT a.paused AND a.running < a.concurrency)
-        RETURNING *
-    ), attempt AS ({_NEW_ATTEMPT})
-    SELECT * FROM claimed
+_AGENT_ROOM = """
+    SELECT name, CASE WHEN paused THEN 0 ELSE concurrency - running END AS free FROM agents
+    WHERE name = ANY(%(agents)s::text[]) ORDER BY name FOR NO KEY UPDATE
 """
-_END_ATTEMPT = """
-    UPDATE task_attempts
-    SET finished_at = %(now)s, duration_ms = CAST(round((%(now)s - started_at) * 1000) AS INTEGER),
-        outcome = %(outcome)s, error = %(error)s, traceback = %(traceback)s,
-        output_tail = coalesce(%(output_tail)s, output_tail)
-    WHERE task_id = %(task_id)s AND outcome = 'running'
+_KEY_ROOM = """
+    SELECT key, capacity - running AS free FROM lock_keys
+    WHERE key = ANY(%(keys)s::text[]) ORDER BY key FOR NO KEY UPDATE
+"""
+_TAKE = """
+    UPDATE tasks
+    SET status = 'running', attempts = attempts + 1, started_at = %(now)s, lease_owner = %(worker)s,
+        lease_token = %(secret)s || id, lease_expires_at = %(expires)s, lease_host = %(host)s, lease_pid = NULL,
+        progress = 0, progress_message = NULL, output_tail = NULL
+    WHERE id = ANY(%(ids)s::bigint[])
+    RETURNING *
+"""
+_RUNNING_ROWS = "SELECT * FROM tasks WHERE id = ANY(%(ids)s::bigint[]) AND status = 'running' ORDER BY id FOR UPDATE"
+_SAVE_SETTLED = f"""
+    UPDATE tasks
+    SET {', '.join(f'{c} = %({c})s' for c in SETTLED_COLUMNS)},
+        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, lease_host = NULL, lease_pid = NULL,
+        output_tail = NULL
+    WHERE id = %(id)s
+"""
+_INSERT_ATTEMPT = f"""
+    INSERT INTO task_attempts (number, {', '.join(ATTEMPT_COLUMNS)})
+    VALUES ((SELECT coalesce(max(number), 0) + 1 FROM task_attempts WHERE task_id = %(task_id)s),
+            {', '.join(f'%({c})s' for c in ATTEMPT_COLUMNS)})
 """
 # Two dependencies of one task completing at once would each see the other unfinished, and neither
 # would unblock it. So completing locks the blocked dependents (in id order: two completions never
 # wait on each other), and unblocks in a later statement, which begins after the other one commits.
-_COMPLETE = f"""
-    WITH done AS (
-        UPDATE tasks
-        SET status = 'completed', finished_at = %(now)s, result = %(result)s, progress = 100,
-            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-        WHERE id = %(task_id)s AND lease_token = %(token)s AND status = 'running'
-        RETURNING *
-    ), ended AS ({_END_ATTEMPT}), blocked AS (
-        SELECT id FROM tasks
-        WHERE status = 'blocked' AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = %(task_id)s)
-        ORDER BY id
-        FOR UPDATE
-    )
-    SELECT done.*, (SELECT count(*) FROM blocked) AS blocked_dependents FROM done
+_LOCK_DEPENDENTS = """
+    SELECT id FROM tasks
+    WHERE status = 'blocked'
+      AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = ANY(%(done)s::bigint[]))
+    ORDER BY id
+    FOR UPDATE
 """
 _UNBLOCK = """
     UPDATE tasks SET status = 'pending'
     WHERE status = 'blocked'
-      AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = %(task_id)s)
+      AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = ANY(%(done)s::bigint[]))
       AND NOT EXISTS (
           SELECT 1 FROM task_dependencies AS d JOIN tasks AS p ON p.id = d.depends_on_id
           WHERE d.task_id = tasks.id AND p.status != 'completed')
@@ -223,49 +225,62 @@ class PostgresBackend(Backend):
         result = conn.execute(insert(T).returning(T.c.id, sort_by_parameter_order=True), list(rows))
         return [r[0] for r in result]
 
-    def claim(
-        self,
-        conn: Connection,
-        *,
-        now: float,
-        worker: str,
-        token: str,
-        expires: float,
-        agents: Iterable[str] | None,
-        types: Iterable[str] | None,
-    ) -> dict[str, Any] | None:
+    def claim(self, conn: Connection, request: ClaimRequest) -> list[dict[str, Any]]:
         params: dict[str, Any] = {
-            "now": now, "worker": worker, "token": token, "expires": expires,
-            "agents": None if agents is None else list(agents),
-            "types": None if types is None else list(types),
+            "now": request.now, "worker": request.worker, "host": request.host, "expires": request.expires,
+            "secret": request.secret, "agents": request.agents, "types": request.types,
         }
-        candidate = fetch_one(conn, _PICK, params)
-        if candidate is None:
-            return None
+        claimed: list[dict[str, Any]] = []
         try:
-            row = fetch_one(conn, _CLAIM, {**params, "task_id": candidate["id"]})
-        except self.integrity_errors(conn.engine) as exc:  # its lock key was taken meanwhile
+            while len(claimed) < request.limit:
+                wanted = request.limit - len(claimed)
+                candidates = fetch_all(conn, _CANDIDATES, {**params, "limit": wanted + CANDIDATE_SLACK})
+                if not candidates:
+                    break
+                agents = sorted({c["agent"] for c in candidates})
+                keys = sorted({c["lock_key"] for c in candidates if c["lock_key"] is not None})
+                if keys:
+                    execute(conn, _MAKE_KEYS, {"keys": keys})
+                agent_room = {r["name"]: r["free"] for r in fetch_all(conn, _AGENT_ROOM, {"agents": agents})}
+                key_room = {r["key"]: r["free"] for r in fetch_all(conn, _KEY_ROOM, {"keys": keys})} if keys else {}
+                for candidate in candidates:
+                    candidate["agent_free"] = agent_room.get(candidate["agent"], 0)
+                    candidate["key_free"] = key_room.get(candidate["lock_key"], 0)
+                ids = admit(candidates, wanted)
+                if not ids:
+                    break
+                rows = {row["id"]: row for row in fetch_all(conn, _TAKE, {**params, "ids": ids})}
+                claimed.extend(rows[i] for i in ids)
+                if len(candidates) < wanted + CANDIDATE_SLACK:
+                    break
+        except self._races(conn) as exc:  # a deadlock detected, or a count changed under us
             raise ClaimRace from exc
-        if row is None:  # its agent filled up or was paused meanwhile
-            raise ClaimRace
-        return row
+        return claimed
 
-    def complete(
-        self, conn: Connection, *, task_id: int, token: str, now: float, result: str, output_tail: str | None
-    ) -> tuple[dict[str, Any] | None, int]:
-        params = {
-            "task_id": task_id, "token": token, "now": now, "result": result, "outcome": "completed",
-            "error": None, "traceback": None, "output_tail": output_tail,
-        }
-        row = fetch_one(conn, _COMPLETE, params)
-        if row is None:
-            return None, 0
-        if not row.pop("blocked_dependents"):
-            return row, 0
-        return row, execute(conn, _UNBLOCK, params)
+    def _races(self, conn: Connection) -> tuple[type[Exception], ...]:
+        errors = conn.dialect.loaded_dbapi
+        return (errors.IntegrityError, errors.errors.DeadlockDetected, errors.errors.SerializationFailure)
 
-    def end_attempt(self, conn: Connection, params: Mapping[str, Any]) -> None:
-        execute(conn, _END_ATTEMPT, params)
+    def running_rows(self, conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
+        return fetch_all(conn, _RUNNING_ROWS, {"ids": list(ids)})
+
+    def lock_counts(self, conn: Connection, agents: Iterable[str], keys: Iterable[str]) -> None:
+        names, key_list = sorted(set(agents)), sorted(set(keys))
+        if names:
+            execute(conn, _AGENT_ROOM, {"agents": names})
+        if key_list:
+            execute(conn, _KEY_ROOM, {"keys": key_list})
+
+    def save_settled(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        execute_many(conn, _SAVE_SETTLED, rows)
+
+    def insert_attempts(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        execute_many(conn, _INSERT_ATTEMPT, rows)
+
+    def unblock(self, conn: Connection, completed: Sequence[int]) -> int:
+        if not completed or not fetch_all(conn, _LOCK_DEPENDENTS, {"done": list(completed)}):
+            return 0
+        return execute(conn, _UNBLOCK, {"done": list(completed)})
 
 
 POSTGRESQL = PostgresBackend()

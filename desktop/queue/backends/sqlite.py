@@ -27,61 +27,72 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.elements import ColumnElement
 
 from desktop.errors import DatabaseFileError
-from desktop.queue.backends import WRITE, Backend, ChangeWatcher, driver, execute, fetch_one
+from desktop.queue.backends import (
+    ATTEMPT_COLUMNS,
+    SETTLED_COLUMNS,
+    WRITE,
+    Backend,
+    ChangeWatcher,
+    ClaimRequest,
+    admit,
+    driver,
+    execute,
+    execute_many,
+    fetch_all,
+)
 
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 BUSY_TIMEOUT_MS = 30_000
+CANDIDATE_SLACK = 16  # candidates read beyond the limit, for those skipped as the claim fills up
 FULL_CHECK_MAX_BYTES = 64 * 1024 * 1024
 
-# One UPDATE ... RETURNING claims the first task in claim order that may run now: ready and due,
-# its agent unpaused and under its concurrency limit, the queue unpaused, its lock key below its
-# capacity (both counts are kept by the triggers below).
+# The candidates for a claim, in claim order, with the room their agent and lock key have left.
 # INDEXED BY: without statistics SQLite may choose ix_tasks_status_agent and sort every ready row;
-# ix_tasks_ready yields rows in claim order, so the scan stops at the first fit.
-_CLAIM = """
+# ix_tasks_ready yields rows in claim order, so the scan stops after `limit` fits. The counts are
+# kept by the triggers below; lists go in as JSON text, read back with json_each.
+_CANDIDATES = """
+    SELECT t.id, t.agent, t.lock_key,
+           (SELECT a.concurrency - a.running FROM agents AS a WHERE a.name = t.agent) AS agent_free,
+           coalesce((SELECT k.capacity - k.running FROM lock_keys AS k WHERE k.key = t.lock_key), 1) AS key_free
+    FROM tasks AS t INDEXED BY ix_tasks_ready
+    WHERE t.status IN ('pending', 'retrying')
+      AND t.scheduled_for <= :now
+      AND t.agent IN (SELECT a.name FROM agents AS a WHERE a.paused = 0 AND a.running < a.concurrency)
+      AND (:agents IS NULL OR t.agent IN (SELECT value FROM json_each(:agents)))
+      AND (:types IS NULL OR t.task_type IN (SELECT value FROM json_each(:types)))
+      AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
+      AND (t.lock_key IS NULL OR NOT EXISTS (
+          SELECT 1 FROM lock_keys AS k WHERE k.key = t.lock_key AND k.running >= k.capacity))
+    ORDER BY t.priority DESC, t.scheduled_for, t.id
+    LIMIT :limit
+"""
+# The lease token: the claim's random secret and the task's id, so unique to this claim of it.
+_TAKE = """
     UPDATE tasks
     SET status = 'running', attempts = attempts + 1, started_at = :now, lease_owner = :worker,
-        lease_token = :token, lease_expires_at = :expires, progress = 0, progress_message = NULL
-    WHERE id = (
-        SELECT t.id FROM tasks AS t INDEXED BY ix_tasks_ready
-        WHERE t.status IN ('pending', 'retrying')
-          AND t.scheduled_for <= :now
-          AND t.agent IN (SELECT a.name FROM agents AS a WHERE a.paused = 0 AND a.running < a.concurrency)
-          AND (:agents IS NULL OR t.agent IN (SELECT value FROM json_each(:agents)))
-          AND (:types IS NULL OR t.task_type IN (SELECT value FROM json_each(:types)))
-          AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
-          AND (t.lock_key IS NULL OR NOT EXISTS (
-              SELECT 1 FROM lock_keys AS k WHERE k.key = t.lock_key AND k.running >= k.capacity))
-        ORDER BY t.priority DESC, t.scheduled_for, t.id
-        LIMIT 1)
+        lease_token = :secret || id, lease_expires_at = :expires, lease_host = :host, lease_pid = NULL,
+        progress = 0, progress_message = NULL, output_tail = NULL
+    WHERE id IN (SELECT value FROM json_each(:ids))
     RETURNING *
 """
-# Attempts are numbered across manual retries, which reset the task's own attempt counter.
-_NEW_ATTEMPT = """
-    INSERT INTO task_attempts (task_id, number, worker_id, started_at, outcome)
-    SELECT :task_id, coalesce(max(number), 0) + 1, :worker, :now, 'running'
-    FROM task_attempts WHERE task_id = :task_id
-"""
-_COMPLETE = """
+_RUNNING_ROWS = "SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'running'"
+_SAVE_SETTLED = f"""
     UPDATE tasks
-    SET status = 'completed', finished_at = :now, result = :result, progress = 100,
-        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-    WHERE id = :id AND lease_token = :token AND status = 'running'
-    RETURNING *
+    SET {', '.join(f'{c} = :{c}' for c in SETTLED_COLUMNS)},
+        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, lease_host = NULL, lease_pid = NULL,
+        output_tail = NULL
+    WHERE id = :id
 """
-# Closes the running attempt; an output tail sent earlier by heartbeats is kept.
-_END_ATTEMPT = """
-    UPDATE task_attempts
-    SET finished_at = :now, duration_ms = CAST(round((:now - started_at) * 1000) AS INTEGER),
-        outcome = :outcome, error = :error, traceback = :traceback,
-        output_tail = coalesce(:output_tail, output_tail)
-    WHERE task_id = :task_id AND outcome = 'running'
+_INSERT_ATTEMPT = f"""
+    INSERT INTO task_attempts (number, {', '.join(ATTEMPT_COLUMNS)})
+    VALUES ((SELECT coalesce(max(number), 0) + 1 FROM task_attempts WHERE task_id = :task_id),
+            {', '.join(':' + c for c in ATTEMPT_COLUMNS)})
 """
-# A completed task frees the blocked tasks whose dependencies have now all completed.
+# Completed tasks free the blocked tasks whose dependencies have now all completed.
 _UNBLOCK = """
     UPDATE tasks SET status = 'pending'
     WHERE status = 'blocked'
-      AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = :done)
+      AND id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id IN (SELECT value FROM json_each(:done)))
       AND NOT EXISTS (
           SELECT 1 FROM task_dependencies AS d JOIN tasks AS p ON p.id = d.depends_on_id
           WHERE d.task_id = tasks.id AND p.status != 'completed')
@@ -214,43 +225,43 @@ class SqliteBackend(Backend):
         finally:
             cursor.close()
 
-    def claim(
-        self,
-        conn: Connection,
-        *,
-        now: float,
-        worker: str,
-        token: str,
-        expires: float,
-        agents: Iterable[str] | None,
-        types: Iterable[str] | None,
-    ) -> dict[str, Any] | None:
+    def claim(self, conn: Connection, request: ClaimRequest) -> list[dict[str, Any]]:
+        """Under the database-wide write lock the counts read are exact: no retries needed. A page
+        of candidates yields at least one claim (its first fits), and each round's claims update
+        the counts the next round filters on, so claims go on until the limit or no candidate."""
         params: dict[str, Any] = {
-            "now": now, "worker": worker, "token": token, "expires": expires,
-            # lists go in as JSON text, read back with json_each
-            "agents": None if agents is None else json.dumps(list(agents)),
-            "types": None if types is None else json.dumps(list(types)),
+            "now": request.now, "worker": request.worker, "host": request.host, "expires": request.expires,
+            "secret": request.secret,
+            "agents": None if request.agents is None else json.dumps(request.agents),
+            "types": None if request.types is None else json.dumps(request.types),
         }
-        row = fetch_one(conn, _CLAIM, params)
-        if row is not None:
-            execute(conn, _NEW_ATTEMPT, {"task_id": row["id"], "worker": worker, "now": now})
-        return row
+        claimed: list[dict[str, Any]] = []
+        while len(claimed) < request.limit:
+            wanted = request.limit - len(claimed)
+            candidates = fetch_all(conn, _CANDIDATES, {**params, "limit": wanted + CANDIDATE_SLACK})
+            ids = admit(candidates, wanted)
+            if not ids:
+                break
+            rows = {row["id"]: row for row in fetch_all(conn, _TAKE, {**params, "ids": json.dumps(ids)})}
+            claimed.extend(rows[i] for i in ids)
+            if len(candidates) < wanted + CANDIDATE_SLACK:
+                break  # there were no more
+        return claimed
 
-    def complete(
-        self, conn: Connection, *, task_id: int, token: str, now: float, result: str, output_tail: str | None
-    ) -> tuple[dict[str, Any] | None, int]:
-        row = fetch_one(conn, _COMPLETE, {"id": task_id, "token": token, "now": now, "result": result})
-        if row is None:
-            return None, 0
-        self.end_attempt(
-            conn,
-            {"task_id": task_id, "now": now, "outcome": "completed", "error": None, "traceback": None,
-             "output_tail": output_tail},
-        )
-        return row, execute(conn, _UNBLOCK, {"done": task_id})
+    def running_rows(self, conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
+        return fetch_all(conn, _RUNNING_ROWS, {"ids": json.dumps(list(ids))})
 
-    def end_attempt(self, conn: Connection, params: Mapping[str, Any]) -> None:
-        execute(conn, _END_ATTEMPT, params)
+    def lock_counts(self, conn: Connection, agents: Iterable[str], keys: Iterable[str]) -> None:
+        """Nothing to do: the write lock already excludes every other writer."""
+
+    def save_settled(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        execute_many(conn, _SAVE_SETTLED, rows)
+
+    def insert_attempts(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        execute_many(conn, _INSERT_ATTEMPT, rows)
+
+    def unblock(self, conn: Connection, completed: Sequence[int]) -> int:
+        return execute(conn, _UNBLOCK, {"done": json.dumps(list(completed))}) if completed else 0
 
 
 SQLITE = SqliteBackend()
