@@ -151,15 +151,24 @@ def queue_url(request: pytest.FixtureRequest, db_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+STATUSES = ("pending", "blocked", "running", "retrying", "completed", "failed", "cancelled")
+
+
 def assert_running_counts_agree(service: TaskQueueService) -> None:
-    """The running counts the claim relies on (kept by triggers) equal the running tasks."""
+    """The counts the claim and the statistics rely on (kept by triggers) equal the tasks."""
     with service.engine.connect() as conn:
-        agents = conn.execute(
-            text(
-                "SELECT name, running, (SELECT count(*) FROM tasks AS t WHERE t.status = 'running' "
-                "AND t.agent = a.name) FROM agents AS a"
+        actual = {
+            (agent, status): count
+            for agent, status, count in conn.execute(
+                text("SELECT agent, status, count(*) FROM tasks GROUP BY agent, status")
             )
-        ).all()
+        }
+        kept = {
+            (row.agent, status): row._mapping[status]
+            for row in conn.execute(text("SELECT * FROM task_counts"))
+            for status in STATUSES
+            if row._mapping[status]
+        }
         keys = conn.execute(
             text(
                 "SELECT t.lock_key, coalesce(max(k.running), 0), count(*) FROM tasks AS t "
@@ -173,8 +182,8 @@ def assert_running_counts_agree(service: TaskQueueService) -> None:
                 "(SELECT 1 FROM tasks AS t WHERE t.lock_key = k.key AND t.status = 'running')"
             )
         ).all()
-    assert [(name, counted) for name, counted, actual in agents if counted != actual] == []
-    assert [(key, counted) for key, counted, actual in keys if counted != actual] == []
+    assert kept == actual
+    assert [(key, counted) for key, counted, running in keys if counted != running] == []
     assert idle == []
 
 

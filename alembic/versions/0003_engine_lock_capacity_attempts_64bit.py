@@ -5,8 +5,10 @@ Revises: 0002
 Create Date: 2026-12-01
 
 - The partial unique index that allowed one running task per lock key gives way to the lock_keys
-  table (capacity, running, ceiling; see models.LockKeyRow) and to triggers on tasks that keep the
-  running counts of lock keys and agents, created by the database's backend.
+  table (capacity, running, ceiling; see models.LockKeyRow), and task_counts (per agent, how many
+  tasks in each status) replaces counting rows; triggers on tasks, created by the database's
+  backend, keep both. The (status, agent) index, which only statistics used, goes; the
+  (status, id) index leaves running rows out.
 - A running attempt lives on its task row (lease_host, lease_pid, output_tail); its attempt row is
   written when it ends, with what the action reported (cost, tokens, details, host, pid). Running
   attempt rows of older versions move onto their tasks.
@@ -18,6 +20,8 @@ import sqlalchemy as sa
 from alembic import op
 
 from desktop.queue.backends import backend_for
+
+STATUSES = ("pending", "blocked", "running", "retrying", "completed", "failed", "cancelled")
 
 revision = "0003"
 down_revision = "0002"
@@ -37,13 +41,22 @@ def upgrade() -> None:
         sa.CheckConstraint("running <= ceiling AND ceiling >= capacity", name="ck_lock_keys_ceiling"),
         sa.PrimaryKeyConstraint("key"),
     )
-    op.add_column("agents", sa.Column("running", sa.Integer(), server_default=sa.text("0"), nullable=False))
-    op.drop_index("ux_tasks_running_lock", table_name="tasks")
-    # The counts as they are (one running task per key at most: the index just dropped said so).
-    op.execute(
-        "UPDATE agents SET running = "
-        "(SELECT count(*) FROM tasks WHERE tasks.status = 'running' AND tasks.agent = agents.name)"
+    op.create_table(
+        "task_counts",
+        sa.Column("agent", sa.String(length=100), nullable=False),
+        *(sa.Column(status, sa.Integer(), server_default=sa.text("0"), nullable=False) for status in STATUSES),
+        sa.PrimaryKeyConstraint("agent"),
     )
+    op.drop_index("ux_tasks_running_lock", table_name="tasks")
+    op.drop_index("ix_tasks_status_agent", table_name="tasks")
+    op.drop_index("ix_tasks_status_id", table_name="tasks")
+    op.create_index(
+        "ix_tasks_status_id", "tasks", ["status", "id"],
+        sqlite_where=sa.text("status != 'running'"), postgresql_where=sa.text("status != 'running'"),
+    )
+    # The counts as they are (one running task per key at most: the index just dropped said so).
+    sums = ", ".join(f"sum(CASE WHEN status = '{status}' THEN 1 ELSE 0 END)" for status in STATUSES)
+    op.execute(f"INSERT INTO task_counts (agent, {', '.join(STATUSES)}) SELECT agent, {sums} FROM tasks GROUP BY agent")
     op.execute(
         "INSERT INTO lock_keys (key, capacity, running, ceiling) "
         "SELECT lock_key, 1, count(*), 1 FROM tasks "
@@ -89,11 +102,13 @@ def downgrade() -> None:
     with op.batch_alter_table("tasks") as batch:
         for name in ("output_tail", "lease_pid", "lease_host"):
             batch.drop_column(name)
+    op.drop_index("ix_tasks_status_id", table_name="tasks")
+    op.create_index("ix_tasks_status_id", "tasks", ["status", "id"])
+    op.create_index("ix_tasks_status_agent", "tasks", ["status", "agent"])
     op.create_index(
         "ux_tasks_running_lock", "tasks", ["lock_key"], unique=True,
         sqlite_where=sa.text("status = 'running' AND lock_key IS NOT NULL"),
         postgresql_where=sa.text("status = 'running' AND lock_key IS NOT NULL"),
     )
-    with op.batch_alter_table("agents") as batch:
-        batch.drop_column("running")
+    op.drop_table("task_counts")
     op.drop_table("lock_keys")

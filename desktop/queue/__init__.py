@@ -15,10 +15,21 @@ from desktop.queue.new_task import TASK_FIELDS, TaskField
 from desktop.queue.reads import SORT_COLUMNS
 from desktop.queue.retry import RetryPolicy
 from desktop.queue.service import DEFAULT_LEASE_S, TaskQueueService
-from desktop.queue.types import Agent, Attempt, Claim, LockInfo, QueueStats, Task, TaskPage, TaskStatus
+from desktop.queue.types import (
+    Agent,
+    Attempt,
+    Claim,
+    LockInfo,
+    QueueStats,
+    Settlement,
+    Task,
+    TaskPage,
+    TaskStatus,
+)
 
 __all__ = [
     "DEFAULT_LEASE_S", "SORT_COLUMNS", "TASK_FIELDS", "Agent", "Attempt", "Claim", "DatabaseFileError",
-    "LeaseLostError", "LockInfo", "NotFoundError", "QueueStats", "RetryPolicy", "Task", "TaskField", "TaskPage",
+    "LeaseLostError", "LockInfo", "NotFoundError", "QueueStats", "RetryPolicy", "Settlement", "Task", "TaskField",
+    "TaskPage",
     "TaskQueueService", "TaskStateError", "TaskStatus", "TaskValidationError", "repo_lock_key",
 ]

@@ -159,42 +159,70 @@ class Leases:
         details or time that breaks a rule. A refused item writes nothing; the others are saved.
         """
         results: list[Task | AgentQueueError | None] = [None] * len(settlements)
-        ends: dict[int, AttemptEnd] = {}
+        completes: list[tuple[int, dict[str, Any]]] = []  # the hot path: set-based, see Backend.complete
+        others: list[tuple[int, AttemptEnd]] = []
+        seen: set[int] = set()
         for index, item in enumerate(settlements):
             try:
-                ends[index] = self._end(item)
-            except TaskValidationError as exc:
+                if item.task_id in seen:  # settled earlier in this batch: the lease is gone
+                    raise lease_lost(item.task_id)
+                if item.outcome == "completed":
+                    completes.append((index, self._completion(item)))
+                else:
+                    others.append((index, self._end(item)))
+                seen.add(item.task_id)
+            except AgentQueueError as exc:
                 results[index] = exc
-        if ends:
+        if completes or others:
             now = self.store.clock()
             with self.store.write() as conn:
-                rows = {row["id"]: row for row in self.store.backend.running_rows(conn, [settlements[i].task_id for i in ends])}
-                pairs: list[tuple[Any, AttemptEnd]] = []
-                indexes: list[int] = []
-                for index, end in ends.items():
-                    item = settlements[index]
-                    row = rows.pop(item.task_id, None)  # popped: a second settle of it in the batch is refused
-                    if row is None or row["lease_token"] != item.token:
-                        results[index] = lease_lost(item.task_id)
-                        continue
-                    pairs.append((row, end))
-                    indexes.append(index)
-                for index, task in zip(indexes, self.settler.settle(conn, pairs, now)):
-                    results[index] = task
-        done = [r for r in results if r is not None]
-        assert len(done) == len(settlements), "every settlement gets a task or an error"
-        return done
+                if completes:
+                    done = {t.id: t for t in self.settler.complete(conn, [item for _, item in completes], now)}
+                    for index, item in completes:
+                        results[index] = done.get(item["id"]) or lease_lost(item["id"])
+                if others:
+                    self._settle_others(conn, settlements, others, results, now)
+        settled = [r for r in results if r is not None]
+        assert len(settled) == len(settlements), "every settlement gets a task or an error"
+        return settled
+
+    def _settle_others(
+        self,
+        conn: Any,
+        settlements: Sequence[Settlement],
+        others: list[tuple[int, AttemptEnd]],
+        results: list[Task | AgentQueueError | None],
+        now: float,
+    ) -> None:
+        rows = {r["id"]: r for r in self.store.backend.running_rows(conn, [settlements[i].task_id for i, _ in others])}
+        pairs: list[tuple[Any, AttemptEnd]] = []
+        indexes: list[int] = []
+        for index, end in others:
+            item = settlements[index]
+            row = rows.get(item.task_id)
+            if row is None or row["lease_token"] != item.token:
+                results[index] = lease_lost(item.task_id)
+                continue
+            pairs.append((row, end))
+            indexes.append(index)
+        for index, task in zip(indexes, self.settler.settle(conn, pairs, now)):
+            results[index] = task
+
+    def _completion(self, item: Settlement) -> dict[str, Any]:
+        sums, details = check.attempt_details(item.details)
+        return {
+            "id": item.task_id, "token": item.token,
+            "result": check.json_text("result", item.result, self.store.max_payload_bytes),
+            "output_tail": tail(item.output_tail, MAX_OUTPUT_TAIL_CHARS), **sums, "details": details,
+        }
 
     def _end(self, item: Settlement) -> AttemptEnd:
         if item.outcome not in OUTCOMES:
             raise TaskValidationError("outcome", f"must be one of {', '.join(OUTCOMES)} (got {item.outcome!r})")
         sums, details = check.attempt_details(item.details)
-        result = (
-            check.json_text("result", item.result, self.store.max_payload_bytes) if item.outcome == "completed" else None
-        )
         until = check.epoch_seconds("until", item.until) if item.outcome == "parked" else None
         return AttemptEnd(
-            outcome=item.outcome, result_json=result, error=None if item.error is None else str(item.error),
+            outcome=item.outcome, error=None if item.error is None else str(item.error),
             traceback=item.traceback, retryable=item.retryable, output_tail=item.output_tail, until=until,
             sums=sums, details_json=details,
         )

@@ -27,6 +27,7 @@ Timestamp = Float(53)
 
 READY = "status IN ('pending', 'retrying')"
 RUNNING = "status = 'running'"
+NOT_RUNNING = "status != 'running'"
 UNFINISHED = "status IN ('pending', 'blocked', 'running', 'retrying')"
 
 
@@ -50,9 +51,6 @@ class AgentRow(Base):
     notify_url: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[float] = mapped_column(Timestamp)
     updated_at: Mapped[float] = mapped_column(Timestamp)
-    # Its running tasks, kept by triggers on tasks (see LockKeyRow): the claim reads this
-    # instead of counting running rows.
-    running: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class TaskRow(Base):
@@ -119,8 +117,16 @@ class TaskRow(Base):
             sqlite_where=text(f"{UNFINISHED} AND unique_key IS NOT NULL"),
             postgresql_where=text(f"{UNFINISHED} AND unique_key IS NOT NULL"),
         ),
-        Index("ix_tasks_status_agent", "status", "agent"),
-        Index("ix_tasks_status_id", "status", "id"),
+        # Tasks of a status, newest first. Running rows are left out (ix_tasks_running has them),
+        # so a claim and a completion each touch this index once; a query uses it when it says
+        # `status != 'running'` (reads.filtered does).
+        Index(
+            "ix_tasks_status_id",
+            "status",
+            "id",
+            sqlite_where=text(NOT_RUNNING),
+            postgresql_where=text(NOT_RUNNING),
+        ),
         Index("ix_tasks_agent_id", "agent", "id"),
         Index("ix_tasks_finished_at", "finished_at"),
         # Ids are never reused, even after the newest tasks are cleaned up.
@@ -163,6 +169,24 @@ class DependencyRow(Base):
     depends_on_id: Mapped[int] = mapped_column(
         ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class TaskCountRow(Base):
+    """How many tasks each agent has in each status, kept by triggers on tasks (created by the
+    backend in migration 0003) whatever writes them: the claim reads `running` to keep an agent
+    within its concurrency, and statistics read the rest, without counting rows. One row per
+    agent name, also after the agent is removed (its finished tasks stay in the history)."""
+
+    __tablename__ = "task_counts"
+
+    agent: Mapped[str] = mapped_column(String(100), primary_key=True)
+    pending: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    blocked: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    running: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    retrying: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    completed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    failed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    cancelled: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class LockKeyRow(Base):

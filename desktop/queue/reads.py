@@ -13,10 +13,10 @@ from sqlalchemy import Connection, and_, case, func, literal, or_, select, text,
 
 from desktop.errors import NotFoundError
 from desktop.queue import validation as check
-from desktop.queue.models import READY
+from desktop.queue.models import NOT_RUNNING, READY
 from desktop.queue.rows import attempt_from_row, running_attempt, task_from_row, to_datetime
 from desktop.queue.store import Store
-from desktop.queue.tables import A, D, S, T
+from desktop.queue.tables import A, C, D, S, T
 from desktop.queue.types import Attempt, QueueStats, Task, TaskPage, TaskStatus
 
 # What a page can be sorted by. NULL times sort as -1, so every key is comparable in a row value:
@@ -184,14 +184,18 @@ class Reads:
         return [(agent, outcome, count, total_ms / 1000) for agent, outcome, count, total_ms in rows]
 
     def stats(self) -> QueueStats:
-        """Counts by status and agent; wait, run time and success rate over the last hour."""
+        """Counts by status and agent (kept by the database, so free at any size); wait, run time
+        and success rate over the last hour."""
         now = self.store.clock()
         done = T.c.status == TaskStatus.COMPLETED.value
         ended = T.c.status.in_([TaskStatus.COMPLETED.value, TaskStatus.FAILED.value])
         with self.store.read() as conn:
-            counts = conn.execute(
-                select(T.c.status, T.c.agent, func.count()).group_by(T.c.status, T.c.agent)
-            ).all()
+            counts = [
+                (status.value, row.agent, row._mapping[status.value])
+                for row in conn.execute(select(C))
+                for status in TaskStatus
+                if row._mapping[status.value]
+            ]
             window = conn.execute(
                 select(
                     func.sum(_case(done, 1)),
@@ -234,8 +238,10 @@ def filtered(query: Any, status: str | Iterable[str] | None, agent: str | None, 
     """`query` narrowed to tasks of these statuses and agent whose id, agent, task type, lock key,
     payload or last error matches `search` (a case-insensitive substring, or an id)."""
     if status is not None:
-        statuses = [status] if isinstance(status, str) else list(status)
-        query = query.where(T.c.status.in_([TaskStatus(s).value for s in statuses]))
+        statuses = {TaskStatus(s).value for s in ([status] if isinstance(status, str) else status)}
+        query = query.where(T.c.status.in_(sorted(statuses)))
+        if TaskStatus.RUNNING.value not in statuses:
+            query = query.where(text(NOT_RUNNING))  # lets ix_tasks_status_id serve it
     if agent is not None:
         query = query.where(T.c.agent == agent)
     if search:

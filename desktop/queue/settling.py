@@ -2,9 +2,9 @@
 expired leases: completed, retried, failed or cancelled for good, given back, or parked; what
 depended on it unblocked or cancelled; its webhook queued; its attempt row written (once, now).
 
-A batch of ends is one write transaction: the tasks' rows are locked and read by the caller, the
-decisions made here in Python (one row's trouble never spoils the others'), and the writes sent
-in a few statements for the whole batch.
+Completions, the hot path, are set-based in the backend (Settler.complete). The other ends are
+decided here in Python from the rows the caller locked and read (one row's trouble never spoils
+the others'), then written in a few statements for the whole batch (Settler.settle).
 """
 
 from __future__ import annotations
@@ -63,11 +63,10 @@ def failure_values(
 
 @dataclass(frozen=True, slots=True)
 class AttemptEnd:
-    """One attempt's end, validated: `outcome` is completed, failed, released, parked or lost
-    (a lease that expired); text as stored (the result as JSON), sums and details split."""
+    """One attempt's end other than a completion (those take Settler.complete), validated:
+    `outcome` is failed, released, parked or lost (a lease that expired); sums and details split."""
 
     outcome: str
-    result_json: str | None = None
     error: str | None = None
     traceback: str | None = None
     retryable: bool = True
@@ -83,6 +82,18 @@ class Settler:
     def __init__(self, store: Store, enqueuer: Enqueuer) -> None:
         self.store = store
         self.enqueuer = enqueuer
+
+    def complete(self, conn: Connection, items: Sequence[Mapping[str, Any]], now: float) -> list[Task]:
+        """Complete tasks (see Backend.complete for `items`); returns the ones completed, whose
+        lease was still held. Their dependents that can now run are unblocked."""
+        rows = self.store.backend.complete(conn, items, now)
+        if self.store.backend.unblock(conn, [row["id"] for row in rows]):
+            self.store.notify(conn)  # something became claimable now
+        tasks = [task_from_row(row) for row in rows]
+        for task in tasks:
+            if task.notify_url:
+                self.notify_webhook(conn, task, now)
+        return tasks
 
     def settle(self, conn: Connection, ends: Sequence[tuple[Mapping[str, Any], AttemptEnd]], now: float) -> list[Task]:
         """End the attempts of these running tasks (their rows, locked by the caller); returns
@@ -102,16 +113,14 @@ class Settler:
             merged.append({**row, **values, **_LEASE_CLEARED})
         self.store.backend.save_settled(conn, saved)
         self.store.backend.insert_attempts(conn, attempts)
-        completed = [v["id"] for v in saved if v["status"] == TaskStatus.COMPLETED.value]
-        released = any(end.outcome == "released" for _, end in ends)
-        if self.store.backend.unblock(conn, completed) or released:
-            self.store.notify(conn)  # something became claimable now
+        if any(end.outcome == "released" for _, end in ends):
+            self.store.notify(conn)  # claimable again now
         for values in saved:
             if values["status"] in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
                 self.cancel_dependents(conn, values["id"], values["status"], now)
         tasks = [task_from_row(row) for row in merged]
         for task in tasks:
-            if task.notify_url and task.status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+            if task.notify_url and task.status is TaskStatus.FAILED:
                 self.notify_webhook(conn, task, now)
         return tasks
 
@@ -125,9 +134,7 @@ class Settler:
             "progress": row["progress"],
         }
         outcome, error = end.outcome, tail(end.error, MAX_ERROR_CHARS)
-        if end.outcome == "completed":
-            values.update(status=TaskStatus.COMPLETED.value, finished_at=now, result=end.result_json, progress=100)
-        elif row["cancel_requested"] and end.outcome in ("released", "parked"):
+        if row["cancel_requested"] and end.outcome in ("released", "parked"):
             values.update(status=TaskStatus.CANCELLED.value, finished_at=now, last_error="cancelled by the user")
             outcome = "cancelled"
         elif end.outcome == "released":  # given back: the attempt does not count

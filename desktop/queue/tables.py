@@ -8,6 +8,7 @@ from desktop.queue.models import (
     DependencyRow,
     LockKeyRow,
     QueueStateRow,
+    TaskCountRow,
     TaskRow,
 )
 from desktop.queue.types import FINISHED_STATUSES
@@ -18,5 +19,6 @@ G = AgentRow.__table__
 D = DependencyRow.__table__
 S = QueueStateRow.__table__
 K = LockKeyRow.__table__
+C = TaskCountRow.__table__
 
 FINISHED = tuple(s.value for s in FINISHED_STATUSES)

@@ -82,9 +82,9 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def create_running_counts(self, conn: Connection) -> None:
-        """Create the triggers on tasks that keep agents.running and lock_keys.running equal to
-        the running tasks of each agent and lock key, whoever writes the tasks (migration 0003).
-        A lock key's row is made on first use; a step past its capacity fails its CHECK."""
+        """Create the triggers on tasks that keep task_counts (per agent, tasks in each status) and
+        lock_keys.running (running tasks per key) exact, whoever writes the tasks (migration
+        0003). A count row is made on first use; a step past a key's capacity fails its CHECK."""
 
     @abc.abstractmethod
     def drop_running_counts(self, conn: Connection) -> None:
@@ -130,6 +130,13 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
+    def complete(self, conn: Connection, items: Sequence[Mapping[str, Any]], now: float) -> list[dict[str, Any]]:
+        """Complete the tasks of `items` (keys COMPLETE_FIELDS) whose token is still the lease
+        of their running task: write their attempt rows and their new rows, a few statements
+        for the whole batch (the hot path). Returns the completed tasks' rows; an item missing
+        from them had lost its lease, and nothing was written for it. Ids must be distinct."""
+
+    @abc.abstractmethod
     def running_rows(self, conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
         """The rows of the tasks among `ids` that are running, locked until the transaction ends
         (so a cancel request or a recovery made meanwhile is seen, not overwritten)."""
@@ -170,6 +177,11 @@ class ClaimRequest:
     secret: str = field(default_factory=lambda: secrets.token_hex(16))  # the tokens' random part
 
 
+STATUSES = ("pending", "blocked", "running", "retrying", "completed", "failed", "cancelled")  # task_counts' columns
+# What complete takes per task: the lease, the result (JSON text), and what goes in the attempt.
+COMPLETE_FIELDS = (
+    "id", "token", "result", "output_tail", "cost_usd", "input_tokens", "output_tokens", "cached_tokens", "details",
+)
 # Columns save_settled writes (besides id), and insert_attempts fills.
 SETTLED_COLUMNS = ("status", "attempts", "scheduled_for", "finished_at", "result", "last_error", "progress")
 ATTEMPT_COLUMNS = (

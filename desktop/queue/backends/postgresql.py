@@ -21,7 +21,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from desktop.queue.backends import (
     ATTEMPT_COLUMNS,
+    COMPLETE_FIELDS,
     SETTLED_COLUMNS,
+    STATUSES,
     Backend,
     ChangeWatcher,
     ClaimRace,
@@ -44,19 +46,22 @@ CANDIDATE_SLACK = 16  # candidates locked beyond the limit, for those skipped as
 # A claim, under READ COMMITTED, where a statement sees only what was committed when it began:
 #   candidates: the first tasks in claim order that look runnable, row-locked with SKIP LOCKED, so
 #          claimers on many hosts never wait on each other's candidates;
-#   room:  the running counts of their agents and lock keys, locked (FOR NO KEY UPDATE, in name
-#          order, after making any missing lock key row) and read again: the newest committed
-#          values, which no one can change until we commit. Admitting candidates against them is
-#          exact, however many claimers run at once;
+#   room:  the running counts of their agents (task_counts) and lock keys, locked (FOR NO KEY
+#          UPDATE, in name order, after making any missing lock key row) and read again: the
+#          newest committed values, which no one can change until we commit. Admitting candidates
+#          against them is exact, however many claimers run at once;
 #   take:  the admitted tasks become running; the triggers count them on rows we already hold.
-# A row lock on an agent serialises its claimers and settlers for the moment of their commit,
-# which is what exact counts cost. Every writer locks counts in one order (agents, then lock keys,
+# A row lock on an agent's counts serialises its claimers and settlers for the moment of their
+# commit, which is what exact counts cost (it never blocks pause() or update_agent(): agents rows
+# are not locked). Every writer locks counts in one order (agents, then lock keys,
 # each by name), so two never wait on each other in a circle.
 _CANDIDATES = """
     SELECT t.id, t.agent, t.lock_key FROM tasks AS t
     WHERE t.status IN ('pending', 'retrying')
       AND t.scheduled_for <= %(now)s
-      AND t.agent IN (SELECT a.name FROM agents AS a WHERE NOT a.paused AND a.running < a.concurrency)
+      AND t.agent IN (
+          SELECT a.name FROM agents AS a LEFT JOIN task_counts AS c ON c.agent = a.name
+          WHERE NOT a.paused AND coalesce(c.running, 0) < a.concurrency)
       AND (%(agents)s::text[] IS NULL OR t.agent = ANY(%(agents)s::text[]))
       AND (%(types)s::text[] IS NULL OR t.task_type = ANY(%(types)s::text[]))
       AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
@@ -71,8 +76,9 @@ _MAKE_KEYS = """
     ON CONFLICT (key) DO NOTHING
 """
 _AGENT_ROOM = """
-    SELECT name, CASE WHEN paused THEN 0 ELSE concurrency - running END AS free FROM agents
-    WHERE name = ANY(%(agents)s::text[]) ORDER BY name FOR NO KEY UPDATE
+    SELECT a.name, CASE WHEN a.paused THEN 0 ELSE a.concurrency - c.running END AS free
+    FROM task_counts AS c JOIN agents AS a ON a.name = c.agent
+    WHERE c.agent = ANY(%(agents)s::text[]) ORDER BY c.agent FOR NO KEY UPDATE OF c
 """
 _KEY_ROOM = """
     SELECT key, capacity - running AS free FROM lock_keys
@@ -85,6 +91,40 @@ _TAKE = """
         progress = 0, progress_message = NULL, output_tail = NULL
     WHERE id = ANY(%(ids)s::bigint[])
     RETURNING *
+"""
+# Completing a batch: the rows are locked first (a rescuer or a cancel made meanwhile waits, or
+# is waited for), then one statement writes the attempts and the rows: its parts see the rows as
+# they were, so the attempts get the lease's worker, host and output.
+_LOCK_COMPLETING = """
+    SELECT id, agent, lock_key FROM tasks
+    WHERE id = ANY(%(id)s::bigint[]) AND status = 'running' ORDER BY id FOR UPDATE
+"""
+_COMPLETE_TYPES = {
+    "id": "bigint", "token": "text", "result": "text", "output_tail": "text", "cost_usd": "float8",
+    "input_tokens": "bigint", "output_tokens": "bigint", "cached_tokens": "bigint", "details": "text",
+}
+_ITEMS = (
+    f"unnest({', '.join(f'%({f})s::{_COMPLETE_TYPES[f]}[]' for f in COMPLETE_FIELDS)}) "
+    f"AS i({', '.join(COMPLETE_FIELDS)})"
+)
+_COMPLETE = f"""
+    WITH attempts AS (
+        INSERT INTO task_attempts (number, {', '.join(ATTEMPT_COLUMNS)})
+        SELECT (SELECT coalesce(max(a.number), 0) + 1 FROM task_attempts AS a WHERE a.task_id = t.id),
+               t.id, coalesce(t.lease_owner, ''), coalesce(t.started_at, %(now)s), %(now)s,
+               CAST(round((%(now)s - coalesce(t.started_at, %(now)s)) * 1000) AS INTEGER), 'completed', NULL, NULL,
+               coalesce(i.output_tail, t.output_tail), i.cost_usd, i.input_tokens, i.output_tokens, i.cached_tokens,
+               i.details, t.lease_host, t.lease_pid
+        FROM {_ITEMS} JOIN tasks AS t ON t.id = i.id
+        WHERE t.lease_token = i.token AND t.status = 'running'
+    )
+    UPDATE tasks
+    SET status = 'completed', finished_at = %(now)s, result = i.result, progress = 100,
+        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, lease_host = NULL, lease_pid = NULL,
+        output_tail = NULL
+    FROM {_ITEMS}
+    WHERE tasks.id = i.id AND tasks.lease_token = i.token AND tasks.status = 'running'
+    RETURNING tasks.*
 """
 _RUNNING_ROWS = "SELECT * FROM tasks WHERE id = ANY(%(ids)s::bigint[]) AND status = 'running' ORDER BY id FOR UPDATE"
 _SAVE_SETTLED = f"""
@@ -119,39 +159,57 @@ _UNBLOCK = """
 """
 
 
-# The running counts of agents and lock keys follow the tasks' status, whoever writes it (see
-# models.LockKeyRow). The upsert makes a key's row on first use, atomically even when another
-# transaction inserts or prunes it at the same moment.
-_COUNT_FUNCTION = """
-CREATE FUNCTION agentq_count_running() RETURNS trigger LANGUAGE plpgsql AS $$
+# Counts follow the tasks, whoever writes them (see models.TaskCountRow and LockKeyRow). The
+# upserts make a row on first use, atomically even when another transaction inserts or prunes it
+# at the same moment; a step past a key's capacity fails its CHECK.
+_ADD = (
+    f"INSERT INTO task_counts AS c (agent, {', '.join(STATUSES)}) "
+    f"VALUES (NEW.agent, {', '.join(f'(NEW.status = {s!r})::int' for s in STATUSES)}) "
+    f"ON CONFLICT (agent) DO UPDATE SET {', '.join(f'{s} = c.{s} + excluded.{s}' for s in STATUSES)};"
+)
+_SUBTRACT = (
+    f"UPDATE task_counts SET {', '.join(f'{s} = {s} - (OLD.status = {s!r})::int' for s in STATUSES)} "
+    "WHERE agent = OLD.agent;"
+)
+_MOVE = (
+    "UPDATE task_counts SET "
+    f"{', '.join(f'{s} = {s} + (NEW.status = {s!r})::int - (OLD.status = {s!r})::int' for s in STATUSES)} "
+    "WHERE agent = NEW.agent;"
+)
+_COUNT_FUNCTION = f"""
+CREATE FUNCTION agentq_count_tasks() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'running' AND (
-        TG_OP = 'DELETE' OR NEW.status <> 'running' OR NEW.agent <> OLD.agent
-        OR NEW.lock_key IS DISTINCT FROM OLD.lock_key
-    ) THEN
-        UPDATE agents SET running = running - 1 WHERE name = OLD.agent;
-        IF OLD.lock_key IS NOT NULL THEN
-            UPDATE lock_keys SET running = running - 1, ceiling = GREATEST(capacity, running - 1)
-            WHERE key = OLD.lock_key;
+    IF TG_OP = 'UPDATE' AND NEW.agent = OLD.agent THEN
+        IF NEW.status <> OLD.status THEN
+            {_MOVE}
+        END IF;
+    ELSE
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            {_SUBTRACT}
+        END IF;
+        IF TG_OP IN ('UPDATE', 'INSERT') THEN
+            {_ADD}
         END IF;
     END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.status = 'running' AND (
-        TG_OP = 'INSERT' OR OLD.status <> 'running' OR NEW.agent <> OLD.agent
-        OR NEW.lock_key IS DISTINCT FROM OLD.lock_key
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.status = 'running' AND OLD.lock_key IS NOT NULL AND (
+        TG_OP = 'DELETE' OR NEW.status <> 'running' OR NEW.lock_key IS DISTINCT FROM OLD.lock_key
     ) THEN
-        UPDATE agents SET running = running + 1 WHERE name = NEW.agent;
-        IF NEW.lock_key IS NOT NULL THEN
-            INSERT INTO lock_keys AS k (key, running) VALUES (NEW.lock_key, 1)
-            ON CONFLICT (key) DO UPDATE SET running = k.running + 1;
-        END IF;
+        UPDATE lock_keys SET running = running - 1, ceiling = GREATEST(capacity, running - 1)
+        WHERE key = OLD.lock_key;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.status = 'running' AND NEW.lock_key IS NOT NULL AND (
+        TG_OP = 'INSERT' OR OLD.status <> 'running' OR NEW.lock_key IS DISTINCT FROM OLD.lock_key
+    ) THEN
+        INSERT INTO lock_keys AS k (key, running) VALUES (NEW.lock_key, 1)
+        ON CONFLICT (key) DO UPDATE SET running = k.running + 1;
     END IF;
     RETURN NULL;
 END
 $$
 """
 _COUNT_TRIGGER = """
-CREATE TRIGGER tasks_running_counts AFTER INSERT OR DELETE OR UPDATE OF status, agent, lock_key ON tasks
-FOR EACH ROW EXECUTE FUNCTION agentq_count_running()
+CREATE TRIGGER tasks_counts AFTER INSERT OR DELETE OR UPDATE OF status, agent, lock_key ON tasks
+FOR EACH ROW EXECUTE FUNCTION agentq_count_tasks()
 """
 
 
@@ -195,8 +253,8 @@ class PostgresBackend(Backend):
         conn.exec_driver_sql(_COUNT_TRIGGER)
 
     def drop_running_counts(self, conn: Connection) -> None:
-        conn.exec_driver_sql("DROP TRIGGER IF EXISTS tasks_running_counts ON tasks")
-        conn.exec_driver_sql("DROP FUNCTION IF EXISTS agentq_count_running()")
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS tasks_counts ON tasks")
+        conn.exec_driver_sql("DROP FUNCTION IF EXISTS agentq_count_tasks()")
 
     # -- change notification --------------------------------------------------------------------
 
@@ -260,6 +318,14 @@ class PostgresBackend(Backend):
     def _races(self, conn: Connection) -> tuple[type[Exception], ...]:
         errors = conn.dialect.loaded_dbapi
         return (errors.IntegrityError, errors.errors.DeadlockDetected, errors.errors.SerializationFailure)
+
+    def complete(self, conn: Connection, items: Sequence[Mapping[str, Any]], now: float) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {f: [item[f] for item in items] for f in COMPLETE_FIELDS}
+        locked = fetch_all(conn, _LOCK_COMPLETING, params)
+        if not locked:
+            return []
+        self.lock_counts(conn, (r["agent"] for r in locked), (r["lock_key"] for r in locked if r["lock_key"]))
+        return fetch_all(conn, _COMPLETE, {**params, "now": now})
 
     def running_rows(self, conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
         return fetch_all(conn, _RUNNING_ROWS, {"ids": list(ids)})

@@ -29,7 +29,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from desktop.errors import DatabaseFileError
 from desktop.queue.backends import (
     ATTEMPT_COLUMNS,
+    COMPLETE_FIELDS,
     SETTLED_COLUMNS,
+    STATUSES,
     WRITE,
     Backend,
     ChangeWatcher,
@@ -52,12 +54,15 @@ FULL_CHECK_MAX_BYTES = 64 * 1024 * 1024
 # kept by the triggers below; lists go in as JSON text, read back with json_each.
 _CANDIDATES = """
     SELECT t.id, t.agent, t.lock_key,
-           (SELECT a.concurrency - a.running FROM agents AS a WHERE a.name = t.agent) AS agent_free,
+           (SELECT a.concurrency - coalesce(c.running, 0) FROM agents AS a LEFT JOIN task_counts AS c ON c.agent = a.name
+            WHERE a.name = t.agent) AS agent_free,
            coalesce((SELECT k.capacity - k.running FROM lock_keys AS k WHERE k.key = t.lock_key), 1) AS key_free
     FROM tasks AS t INDEXED BY ix_tasks_ready
     WHERE t.status IN ('pending', 'retrying')
       AND t.scheduled_for <= :now
-      AND t.agent IN (SELECT a.name FROM agents AS a WHERE a.paused = 0 AND a.running < a.concurrency)
+      AND t.agent IN (
+          SELECT a.name FROM agents AS a LEFT JOIN task_counts AS c ON c.agent = a.name
+          WHERE a.paused = 0 AND coalesce(c.running, 0) < a.concurrency)
       AND (:agents IS NULL OR t.agent IN (SELECT value FROM json_each(:agents)))
       AND (:types IS NULL OR t.task_type IN (SELECT value FROM json_each(:types)))
       AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
@@ -73,6 +78,28 @@ _TAKE = """
         lease_token = :secret || id, lease_expires_at = :expires, lease_host = :host, lease_pid = NULL,
         progress = 0, progress_message = NULL, output_tail = NULL
     WHERE id IN (SELECT value FROM json_each(:ids))
+    RETURNING *
+"""
+# Completing a batch: items go in as one JSON array of arrays (COMPLETE_FIELDS, in order). The
+# attempts are written first, from the rows as they still are, then the rows themselves.
+_ITEM = {name: f"json_extract(i.value, '$[{n}]')" for n, name in enumerate(COMPLETE_FIELDS)}
+_COMPLETE_ATTEMPTS = f"""
+    INSERT INTO task_attempts (number, {', '.join(ATTEMPT_COLUMNS)})
+    SELECT (SELECT coalesce(max(a.number), 0) + 1 FROM task_attempts AS a WHERE a.task_id = t.id),
+           t.id, coalesce(t.lease_owner, ''), coalesce(t.started_at, :now), :now,
+           CAST(round((:now - coalesce(t.started_at, :now)) * 1000) AS INTEGER), 'completed', NULL, NULL,
+           coalesce({_ITEM['output_tail']}, t.output_tail), {_ITEM['cost_usd']}, {_ITEM['input_tokens']},
+           {_ITEM['output_tokens']}, {_ITEM['cached_tokens']}, {_ITEM['details']}, t.lease_host, t.lease_pid
+    FROM json_each(:items) AS i JOIN tasks AS t ON t.id = {_ITEM['id']}
+    WHERE t.lease_token = {_ITEM['token']} AND t.status = 'running'
+"""
+_COMPLETE = f"""
+    UPDATE tasks
+    SET status = 'completed', finished_at = :now, result = {_ITEM['result']}, progress = 100,
+        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, lease_host = NULL, lease_pid = NULL,
+        output_tail = NULL
+    FROM json_each(:items) AS i
+    WHERE tasks.id = {_ITEM['id']} AND tasks.lease_token = {_ITEM['token']} AND tasks.status = 'running'
     RETURNING *
 """
 _RUNNING_ROWS = "SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'running'"
@@ -99,30 +126,39 @@ _UNBLOCK = """
 """
 
 
-# The running counts of agents and lock keys follow the tasks' status, whoever writes it. A step
-# past a lock key's capacity fails its CHECK (see models.LockKeyRow), so the statement that made
-# the task running fails with it.
-_COUNT_UP = """
-    UPDATE agents SET running = running + 1 WHERE name = NEW.agent;
-    INSERT INTO lock_keys (key, running) SELECT NEW.lock_key, 1 WHERE NEW.lock_key IS NOT NULL
-        ON CONFLICT (key) DO UPDATE SET running = running + 1;
-"""
-_COUNT_DOWN = """
-    UPDATE agents SET running = running - 1 WHERE name = OLD.agent;
-    UPDATE lock_keys SET running = running - 1, ceiling = max(capacity, running - 1) WHERE key = OLD.lock_key;
-"""
-_CHANGED = "(NEW.status != OLD.status OR NEW.agent != OLD.agent OR NEW.lock_key IS NOT OLD.lock_key)"
+# Counts follow the tasks, whoever writes them. task_counts: per agent, how many tasks in each
+# status (booleans are 0 or 1 here). lock_keys: how many running tasks hold each key; a step past
+# its capacity fails its CHECK (see models.LockKeyRow), and so does the statement that made the
+# task running.
+_ADD = (
+    f"INSERT INTO task_counts (agent, {', '.join(STATUSES)}) "
+    f"VALUES (NEW.agent, {', '.join(f'NEW.status = {s!r}' for s in STATUSES)}) "
+    f"ON CONFLICT (agent) DO UPDATE SET {', '.join(f'{s} = {s} + excluded.{s}' for s in STATUSES)};"
+)
+_SUBTRACT = f"UPDATE task_counts SET {', '.join(f'{s} = {s} - (OLD.status = {s!r})' for s in STATUSES)} WHERE agent = OLD.agent;"
+_MOVE = (
+    f"UPDATE task_counts SET {', '.join(f'{s} = {s} + (NEW.status = {s!r}) - (OLD.status = {s!r})' for s in STATUSES)} "
+    "WHERE agent = NEW.agent;"
+)
+_TAKE_KEY = (
+    "INSERT INTO lock_keys (key, running) VALUES (NEW.lock_key, 1) ON CONFLICT (key) DO UPDATE SET running = running + 1;"
+)
+_FREE_KEY = "UPDATE lock_keys SET running = running - 1, ceiling = max(capacity, running - 1) WHERE key = OLD.lock_key;"
+_HOLDS_NEW = "NEW.status = 'running' AND NEW.lock_key IS NOT NULL"
+_HELD_OLD = "OLD.status = 'running' AND OLD.lock_key IS NOT NULL"
+_KEY_CHANGED = "(NEW.status != OLD.status OR NEW.lock_key IS NOT OLD.lock_key)"
 _TRIGGERS = {
-    "tasks_running_inserted": f"AFTER INSERT ON tasks WHEN NEW.status = 'running' BEGIN {_COUNT_UP} END",
-    "tasks_running_deleted": f"AFTER DELETE ON tasks WHEN OLD.status = 'running' BEGIN {_COUNT_DOWN} END",
-    "tasks_running_left": (
-        f"AFTER UPDATE OF status, agent, lock_key ON tasks WHEN OLD.status = 'running' AND {_CHANGED} "
-        f"BEGIN {_COUNT_DOWN} END"
+    "tasks_count_inserted": f"AFTER INSERT ON tasks BEGIN {_ADD} END",
+    "tasks_count_deleted": f"AFTER DELETE ON tasks BEGIN {_SUBTRACT} END",
+    "tasks_count_moved": (
+        "AFTER UPDATE OF status ON tasks WHEN NEW.status != OLD.status AND NEW.agent = OLD.agent "
+        f"BEGIN {_MOVE} END"
     ),
-    "tasks_running_entered": (
-        f"AFTER UPDATE OF status, agent, lock_key ON tasks WHEN NEW.status = 'running' AND {_CHANGED} "
-        f"BEGIN {_COUNT_UP} END"
-    ),
+    "tasks_count_reassigned": f"AFTER UPDATE OF agent ON tasks WHEN NEW.agent != OLD.agent BEGIN {_SUBTRACT} {_ADD} END",
+    "tasks_key_inserted": f"AFTER INSERT ON tasks WHEN {_HOLDS_NEW} BEGIN {_TAKE_KEY} END",
+    "tasks_key_deleted": f"AFTER DELETE ON tasks WHEN {_HELD_OLD} BEGIN {_FREE_KEY} END",
+    "tasks_key_freed": f"AFTER UPDATE OF status, lock_key ON tasks WHEN {_HELD_OLD} AND {_KEY_CHANGED} BEGIN {_FREE_KEY} END",
+    "tasks_key_taken": f"AFTER UPDATE OF status, lock_key ON tasks WHEN {_HOLDS_NEW} AND {_KEY_CHANGED} BEGIN {_TAKE_KEY} END",
 }
 
 
@@ -247,6 +283,11 @@ class SqliteBackend(Backend):
             if len(candidates) < wanted + CANDIDATE_SLACK:
                 break  # there were no more
         return claimed
+
+    def complete(self, conn: Connection, items: Sequence[Mapping[str, Any]], now: float) -> list[dict[str, Any]]:
+        params = {"now": now, "items": json.dumps([[item[f] for f in COMPLETE_FIELDS] for item in items])}
+        execute(conn, _COMPLETE_ATTEMPTS, params)
+        return fetch_all(conn, _COMPLETE, params)
 
     def running_rows(self, conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
         return fetch_all(conn, _RUNNING_ROWS, {"ids": json.dumps(list(ids))})
