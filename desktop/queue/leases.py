@@ -63,24 +63,10 @@ class Leases:
         limit or whose lock key is at its capacity, counting the tasks claimed in the same call.
         No two claimers ever get the same task (see Backend.claim).
         """
-        limit = check.concurrency(limit, "limit")
-        if limit > MAX_CLAIM:
-            raise TaskValidationError("limit", f"must be at most {MAX_CLAIM:,} (got {limit})")
-        lease_s = check.positive_seconds("lease_s", lease_s) or 0.0
-        for _ in range(CLAIM_ATTEMPTS):
-            now = self.store.clock()
-            request = ClaimRequest(
-                worker=worker_id, host=host, limit=limit, now=now, expires=now + lease_s,
-                agents=None if agents is None else list(agents),
-                types=None if task_types is None else list(task_types),
-            )
-            try:
-                with self.store.write() as conn:
-                    rows = self.store.backend.claim(conn, request)
-                return [claim_from_row(row) for row in rows]
-            except ClaimRace:
-                continue
-        return []
+        check.concurrency(limit, "limit")
+        return self.settle_and_claim(
+            (), worker_id, limit, agents=agents, task_types=task_types, lease_s=lease_s, host=host
+        )[1]
 
     def dequeue(
         self,
@@ -158,7 +144,25 @@ class Leases:
         LeaseLostError when its token is no longer the lease, TaskValidationError for a result,
         details or time that breaks a rule. A refused item writes nothing; the others are saved.
         """
-        results: list[Task | AgentQueueError | None] = [None] * len(settlements)
+        return self.settle_and_claim(settlements, "", 0)[0]
+
+    def settle_and_claim(
+        self,
+        settlements: Sequence[Settlement],
+        worker_id: str,
+        limit: int,
+        *,
+        agents: Iterable[str] | None = None,
+        task_types: Iterable[str] | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        host: str = HOST,
+    ) -> tuple[list[Task | AgentQueueError], list[Claim]]:
+        """settle_many, then dequeue_many, in one transaction: a worker's pass (its batch
+        completer and its claim share one commit; what the settled tasks freed can be claimed)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_CLAIM:
+            raise TaskValidationError("limit", f"must be a whole number from 0 to {MAX_CLAIM:,} (got {limit!r})")
+        lease_s = check.positive_seconds("lease_s", lease_s) or 0.0
+        prepared: list[Task | AgentQueueError | None] = [None] * len(settlements)
         completes: list[tuple[int, dict[str, Any]]] = []  # the hot path: set-based, see Backend.complete
         others: list[tuple[int, AttemptEnd]] = []
         seen: set[int] = set()
@@ -172,18 +176,38 @@ class Leases:
                     others.append((index, self._end(item)))
                 seen.add(item.task_id)
             except AgentQueueError as exc:
-                results[index] = exc
-        if completes or others:
+                prepared[index] = exc
+        if not (completes or others or limit):
+            return self._done(prepared), []
+        agent_list = None if agents is None else list(agents)
+        type_list = None if task_types is None else list(task_types)
+        for attempt in range(CLAIM_ATTEMPTS):
+            results = list(prepared)
             now = self.store.clock()
-            with self.store.write() as conn:
-                if completes:
-                    done = {t.id: t for t in self.settler.complete(conn, [item for _, item in completes], now)}
-                    for index, item in completes:
-                        results[index] = done.get(item["id"]) or lease_lost(item["id"])
-                if others:
-                    self._settle_others(conn, settlements, others, results, now)
+            # A claim that keeps losing races gives up; the settlements are saved all the same.
+            wanted = limit if attempt < CLAIM_ATTEMPTS - 1 else 0
+            request = ClaimRequest(
+                worker=worker_id, host=host, limit=wanted, now=now, expires=now + lease_s, agents=agent_list,
+                types=type_list,
+            )
+            try:
+                with self.store.write() as conn:
+                    if completes:
+                        done = {t.id: t for t in self.settler.complete(conn, [item for _, item in completes], now)}
+                        for index, item in completes:
+                            results[index] = done.get(item["id"]) or lease_lost(item["id"])
+                    if others:
+                        self._settle_others(conn, settlements, others, results, now)
+                    rows = self.store.backend.claim(conn, request) if wanted else []
+            except ClaimRace:
+                continue
+            return self._done(results), [claim_from_row(row) for row in rows]
+        raise AssertionError("unreachable: the last attempt claims nothing, so it cannot race")
+
+    @staticmethod
+    def _done(results: list[Task | AgentQueueError | None]) -> list[Task | AgentQueueError]:
         settled = [r for r in results if r is not None]
-        assert len(settled) == len(settlements), "every settlement gets a task or an error"
+        assert len(settled) == len(results), "every settlement gets a task or an error"
         return settled
 
     def _settle_others(

@@ -10,12 +10,17 @@ from typing import Any
 from desktop.queue.types import Agent, Attempt, Claim, Schedule, Task, TaskStatus
 
 
+_STATUS = {s.value: s for s in TaskStatus}
+_at = datetime.fromtimestamp
+
+
 def to_datetime(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+    return None if value is None else _at(value, UTC)
 
 
 def _json(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    # Most results and many payloads are null: skip the parser for them (a worker's hot path).
+    return None if text is None or text == "null" else json.loads(text)
 
 
 def task_from_row(row: Mapping[str, Any]) -> Task:
@@ -24,9 +29,9 @@ def task_from_row(row: Mapping[str, Any]) -> Task:
         agent=row["agent"],
         payload=_json(row["payload"]),
         priority=row["priority"],
-        status=TaskStatus(row["status"]),
-        scheduled_for=datetime.fromtimestamp(row["scheduled_for"], UTC),
-        created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        status=_STATUS[row["status"]],
+        scheduled_for=_at(row["scheduled_for"], UTC),
+        created_at=_at(row["created_at"], UTC),
         attempts=row["attempts"],
         max_retries=row["max_retries"],
         retry_base_s=row["retry_base_s"],

@@ -202,6 +202,21 @@ class TaskQueueService:
         """End many attempts in one transaction; a task or the error that refused it, for each."""
         return self.leases.settle_many(settlements)
 
+    def settle_and_claim(
+        self,
+        settlements: Sequence[Settlement],
+        worker_id: str,
+        limit: int,
+        *,
+        agents: Iterable[str] | None = None,
+        task_types: Iterable[str] | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+    ) -> tuple[list[Task | AgentQueueError], list[Claim]]:
+        """settle_many then dequeue_many in one transaction (a worker pool's pass)."""
+        return self.leases.settle_and_claim(
+            settlements, worker_id, limit, agents=agents, task_types=task_types, lease_s=lease_s
+        )
+
     def complete(
         self,
         task_id: int,

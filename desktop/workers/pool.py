@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QMetaMethod, QObject, QRunnable, QThreadPool, Signal
 
 from desktop.agents.base import AgentKind, TaskContext
 from desktop.agents.registry import load_kinds
@@ -43,6 +43,8 @@ TIMEOUT_GRACE_S = 2.0  # after the deadline: ask the action to stop
 GIVE_UP_AFTER_S = 5.0  # after asking: fail the task and free the slot
 AGENT_CACHE_S = 2.0
 WATCH_EVERY_S = 0.05  # how often to look for commits by other processes
+LINGER_S = 0.002  # how long ended tasks wait for the running ones, to share a commit
+CANCEL_CHECK_S = 0.1  # how often, at most, to look for cancel requests when something changed
 SLOT_IDLE_S = 5.0  # a slot thread with nothing to run for this long ends
 
 
@@ -125,6 +127,10 @@ class WorkerPool(QObject):
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
+        self._last_cancel_check = 0.0
+        self._cancel_check_due = False
+        self._started_signal = QMetaMethod.fromSignal(self.task_started)
+        self._finished_signal = QMetaMethod.fromSignal(self.task_finished)
 
     # -- control ----------------------------------------------------------------------------
 
@@ -236,14 +242,13 @@ class WorkerPool(QObject):
             now = self._monotonic()
             emptied = False
             try:
-                self._settle_ended()
                 if recover.due(now):
                     self._recover()
                 if self.settings.retention_days > 0 and cleanup.due(now):
                     self._cleanup()
                 if schedules.due(now):
                     self.service.fire_due_schedules()
-                emptied = self._fill()
+                emptied = self._pass()
                 if beat.due(now):
                     self._heartbeat()
                 self._enforce_timeouts()
@@ -254,18 +259,58 @@ class WorkerPool(QObject):
             if self.burst and emptied and self._idle_now():
                 self.drained.emit()
                 return
-            if not self._has_ended():
+            if self._has_ended():
+                self._linger()
+            else:
                 self._idle(min(self.settings.poll_interval_s, beat_every), watcher)
 
+    def _pass(self) -> bool:
+        """Settle every attempt that ended and claim a task per free slot, in one transaction,
+        then announce both. True when the queue had fewer tasks to give than there were free
+        slots (nothing more to run now)."""
+        with self._lock:
+            batch, self._ended = self._ended, []
+            free = 0 if self._stopping.is_set() else self.settings.concurrency - self._busy
+        if not batch and free <= 0:
+            return False
+        try:
+            results, claims = self.service.settle_and_claim(
+                batch, self.worker_id, max(free, 0), agents=self.agents, lease_s=self.settings.lease_s
+            )
+        except Exception:  # the database failed: settle them at the next pass
+            with self._lock:
+                self._ended[:0] = batch
+            raise
+        self._announce(batch, results)
+        for claim in claims:
+            self._hand_out(claim)
+        return free > 0 and len(claims) < free
+
     def _idle(self, seconds: float, watcher: ChangeWatcher) -> None:
-        """Wait until woken (an enqueue, an ended task), until another process changes the
-        database, or for `seconds`."""
+        """Wait until woken (an enqueue, an ended task), for `seconds`, or, with a slot free,
+        until another process changes the database (it may have enqueued work). Changes also
+        bring cancel requests made elsewhere, e.g. `agentq cancel` from a terminal."""
         deadline = time.monotonic() + seconds
         while not self._wake.is_set() and (left := deadline - time.monotonic()) > 0:
-            if watcher.changed():
-                self._stop_cancelled()  # e.g. `agentq cancel` from a terminal: act within 50 ms
-                return
+            changed = watcher.changed()
+            self._stop_cancelled(changed)
+            if changed:
+                with self._lock:
+                    free = self._busy < self.settings.concurrency
+                if free:
+                    return
             self._wake.wait(min(WATCH_EVERY_S, left))
+
+    def _linger(self) -> None:
+        """Some tasks ended while others still run: wait a moment (LINGER_S at most) for those
+        to end too, so that one commit settles them all (a batch completer's flush interval)."""
+        deadline = time.monotonic() + LINGER_S
+        while (left := deadline - time.monotonic()) > 0:
+            self._wake.clear()
+            with self._lock:
+                if self._busy == 0 or len(self._ended) >= self.settings.concurrency or self._stopping.is_set():
+                    return
+            self._wake.wait(left)
 
     def _has_ended(self) -> bool:
         with self._lock:
@@ -275,7 +320,16 @@ class WorkerPool(QObject):
         with self._lock:
             return self._busy == 0 and not self._ended
 
-    def _stop_cancelled(self) -> None:
+    def _stop_cancelled(self, changed: bool) -> None:
+        """After a change to the database, stop the tasks that were asked to cancel. Looked up at
+        most every CANCEL_CHECK_S (this pool's own commits are changes too, many a second when it
+        is busy); a change seen in between is looked up when the interval has passed."""
+        self._cancel_check_due = self._cancel_check_due or changed
+        now = time.monotonic()
+        if not self._cancel_check_due or now - self._last_cancel_check < CANCEL_CHECK_S:
+            return
+        self._cancel_check_due = False
+        self._last_cancel_check = now
         if not self.running_tasks():
             return
         for task_id in self.service.cancel_requests(self.worker_id):
@@ -320,7 +374,8 @@ class WorkerPool(QObject):
             return
         if start_slot:
             self._threads.start(_Slot(self))
-        self.task_started.emit(claim.task)
+        if self.isSignalConnected(self._started_signal):  # a signal costs microseconds even unheard
+            self.task_started.emit(claim.task)
 
     def _agent(self, name: str) -> Agent:
         """The agent's definition, cached for a moment: a busy pool runs many tasks per agent."""
@@ -401,22 +456,32 @@ class WorkerPool(QObject):
         self._wake.set()
 
     def _settle_ended(self) -> None:
-        """Settle every ended attempt in one transaction, then announce them."""
+        """Settle every ended attempt in one transaction, then announce them (on stop)."""
         with self._lock:
             batch, self._ended = self._ended, []
         if not batch:
             return
         try:
             results = self.service.settle_many(batch)
-        except Exception:  # the database failed: try again at the next pass
+        except Exception:  # the database failed: try again later
             with self._lock:
                 self._ended[:0] = batch
             raise
+        self._announce(batch, results)
+
+    def _announce(self, batch: list[Settlement], results: list[Task | AgentQueueError]) -> None:
+        """Tell the window what the committed batch did; an outcome the queue refused (a result
+        too big, say) comes back as a failure for the next batch."""
         refused = []
+        announce = self.isSignalConnected(self._finished_signal)
         for settlement, result in zip(batch, results):
             if isinstance(result, TaskValidationError) and settlement.outcome != "failed":
-                refused.append(Settlement.fail(settlement.task_id, settlement.token, f"the outcome was refused: {result}",
-                                               retryable=False, output_tail=settlement.output_tail))
+                refused.append(
+                    Settlement.fail(
+                        settlement.task_id, settlement.token, f"the outcome was refused: {result}",
+                        retryable=False, output_tail=settlement.output_tail,
+                    )
+                )
                 continue
             with self._lock:
                 self._running.pop(settlement.task_id, None)
@@ -424,7 +489,7 @@ class WorkerPool(QObject):
                 log.warning("task %s: the lease was lost (recovered by another worker); outcome dropped", settlement.task_id)
             elif isinstance(result, AgentQueueError):
                 log.error("task %s: its outcome could not be saved: %s", settlement.task_id, result)
-            else:
+            elif announce:
                 self.task_finished.emit(result)
         if refused:
             with self._lock:
