@@ -168,15 +168,17 @@ class Leases:
         seen: set[int] = set()
         for index, item in enumerate(settlements):
             try:
+                end = self._completion(item) if item.outcome == "completed" else self._end(item)
                 if item.task_id in seen:  # settled earlier in this batch: the lease is gone
                     raise lease_lost(item.task_id)
-                if item.outcome == "completed":
-                    completes.append((index, self._completion(item)))
-                else:
-                    others.append((index, self._end(item)))
                 seen.add(item.task_id)
             except AgentQueueError as exc:
                 prepared[index] = exc
+                continue
+            if isinstance(end, AttemptEnd):
+                others.append((index, end))
+            else:
+                completes.append((index, end))
         if not (completes or others or limit):
             return self._done(prepared), []
         agent_list = None if agents is None else list(agents)

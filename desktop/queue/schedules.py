@@ -31,7 +31,7 @@ def zone(name: str) -> ZoneInfo:
 
 def check_cron(expression: str) -> str:
     """Return the expression if croniter accepts it; raise TaskValidationError('cron', ...) if not."""
-    if not isinstance(expression, str) or not croniter.is_valid(expression.strip()):
+    if not isinstance(expression, str) or len(expression.split()) != 5 or not croniter.is_valid(expression.strip()):
         raise TaskValidationError(
             "cron",
             f"{expression!r} is not a valid cron expression (five fields: minute hour day month "

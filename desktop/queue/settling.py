@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select, update
 from desktop.errors import TaskValidationError
 from desktop.queue.enqueue import NOTIFY_AGENT, Enqueuer
 from desktop.queue.new_task import new_task
-from desktop.queue.retry import RetryPolicy
+from desktop.queue.retry import RetryPolicy, backoff_s
 from desktop.queue.rows import task_from_row
 from desktop.queue.store import Store
 from desktop.queue.tables import D, T
@@ -51,13 +51,13 @@ def failure_values(
 
     Cancelled if a cancel was requested while it ran; retrying after the backoff while it has
     retries left and the error is retryable; failed otherwise. Total for every stored row:
-    RetryPolicy.delay_s caps its exponent, and validation bounds the stored settings.
+    backoff_s caps its exponent and clamps the stored settings.
     """
     if row["cancel_requested"]:
         return {"status": TaskStatus.CANCELLED.value, "finished_at": now}
     if retryable and row["attempts"] <= row["max_retries"]:
-        backoff = RetryPolicy(row["max_retries"], row["retry_base_s"], row["retry_cap_s"], jitter)
-        return {"status": TaskStatus.RETRYING.value, "scheduled_for": now + backoff.delay_s(row["attempts"], rand)}
+        wait = backoff_s(row["attempts"], row["retry_base_s"], row["retry_cap_s"], jitter, rand)
+        return {"status": TaskStatus.RETRYING.value, "scheduled_for": now + wait}
     return {"status": TaskStatus.FAILED.value, "finished_at": now}
 
 
