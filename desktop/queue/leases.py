@@ -31,6 +31,7 @@ DEFAULT_LEASE_S = 60.0
 CLAIM_ATTEMPTS = 20  # claims lost to a concurrent claimer before dequeue gives up until the next poll
 MAX_CLAIM = 10_000  # tasks one dequeue_many may claim
 HOST = socket.gethostname()
+Settled = Task | int | AgentQueueError  # what a settle gives back for each item (see settle_many)
 
 
 def lease_lost(task_id: int) -> LeaseLostError:
@@ -138,13 +139,16 @@ class Leases:
 
     # -- settling -------------------------------------------------------------------------------
 
-    def settle_many(self, settlements: Sequence[Settlement]) -> list[Task | AgentQueueError]:
+    def settle_many(self, settlements: Sequence[Settlement], *, tasks: bool = True) -> list[Settled]:
         """End the attempts of claimed tasks in one transaction; for each, the task as it ended
         (completed, retrying, failed, cancelled, pending or parked) or the error that refused it:
         LeaseLostError when its token is no longer the lease, TaskValidationError for a result,
         details or time that breaks a rule. A refused item writes nothing; the others are saved.
+
+        With `tasks` False a settled one is its id instead of its Task: a worker that announces
+        nothing skips building them (half of a no-op task's Python cost).
         """
-        return self.settle_and_claim(settlements, "", 0)[0]
+        return self.settle_and_claim(settlements, "", 0, tasks=tasks)[0]
 
     def settle_and_claim(
         self,
@@ -156,13 +160,14 @@ class Leases:
         task_types: Iterable[str] | None = None,
         lease_s: float = DEFAULT_LEASE_S,
         host: str = HOST,
-    ) -> tuple[list[Task | AgentQueueError], list[Claim]]:
+        tasks: bool = True,
+    ) -> tuple[list[Settled], list[Claim]]:
         """settle_many, then dequeue_many, in one transaction: a worker's pass (its batch
         completer and its claim share one commit; what the settled tasks freed can be claimed)."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_CLAIM:
             raise TaskValidationError("limit", f"must be a whole number from 0 to {MAX_CLAIM:,} (got {limit!r})")
         lease_s = check.positive_seconds("lease_s", lease_s) or 0.0
-        prepared: list[Task | AgentQueueError | None] = [None] * len(settlements)
+        prepared: list[Settled | None] = [None] * len(settlements)
         completes: list[tuple[int, dict[str, Any]]] = []  # the hot path: set-based, see Backend.complete
         others: list[tuple[int, AttemptEnd]] = []
         seen: set[int] = set()
@@ -195,11 +200,11 @@ class Leases:
             try:
                 with self.store.write() as conn:
                     if completes:
-                        done = {t.id: t for t in self.settler.complete(conn, [item for _, item in completes], now)}
+                        done = self.settler.complete(conn, [item for _, item in completes], now, tasks=tasks)
                         for index, item in completes:
                             results[index] = done.get(item["id"]) or lease_lost(item["id"])
                     if others:
-                        self._settle_others(conn, settlements, others, results, now)
+                        self._settle_others(conn, settlements, others, results, now, tasks)
                     rows = self.store.backend.claim(conn, request) if wanted else []
             except ClaimRace:
                 continue
@@ -207,7 +212,7 @@ class Leases:
         raise AssertionError("unreachable: the last attempt claims nothing, so it cannot race")
 
     @staticmethod
-    def _done(results: list[Task | AgentQueueError | None]) -> list[Task | AgentQueueError]:
+    def _done(results: list[Settled | None]) -> list[Settled]:
         settled = [r for r in results if r is not None]
         assert len(settled) == len(results), "every settlement gets a task or an error"
         return settled
@@ -217,8 +222,9 @@ class Leases:
         conn: Any,
         settlements: Sequence[Settlement],
         others: list[tuple[int, AttemptEnd]],
-        results: list[Task | AgentQueueError | None],
+        results: list[Settled | None],
         now: float,
+        tasks: bool,
     ) -> None:
         rows = {r["id"]: r for r in self.store.backend.running_rows(conn, [settlements[i].task_id for i, _ in others])}
         pairs: list[tuple[Any, AttemptEnd]] = []
@@ -232,7 +238,7 @@ class Leases:
             pairs.append((row, end))
             indexes.append(index)
         for index, task in zip(indexes, self.settler.settle(conn, pairs, now)):
-            results[index] = task
+            results[index] = task if tasks else task.id
 
     def _completion(self, item: Settlement) -> dict[str, Any]:
         sums, details = check.attempt_details(item.details)
@@ -258,4 +264,5 @@ class Leases:
         [result] = self.settle_many([item])
         if isinstance(result, AgentQueueError):
             raise result
+        assert isinstance(result, Task)
         return result

@@ -37,7 +37,7 @@ from desktop.queue.control import _UNCHANGED, Control
 from desktop.queue.db import create_queue_engine, display_url, upgrade
 from desktop.queue.enqueue import NOTIFY_AGENT, Enqueuer
 from desktop.queue.events import Signal
-from desktop.queue.leases import DEFAULT_LEASE_S, HOST, Leases
+from desktop.queue.leases import DEFAULT_LEASE_S, HOST, Leases, Settled
 from desktop.queue.locks import Locks
 from desktop.queue.maintenance import Cleaner, Rescuer, Scheduler
 from desktop.queue.reads import Reads
@@ -198,9 +198,10 @@ class TaskQueueService:
         """Record the process (group) running an attempt, and its host; saved with the attempt."""
         self.leases.record_process(task_id, token, pid=pid, host=host)
 
-    def settle_many(self, settlements: Sequence[Settlement]) -> list[Task | AgentQueueError]:
-        """End many attempts in one transaction; a task or the error that refused it, for each."""
-        return self.leases.settle_many(settlements)
+    def settle_many(self, settlements: Sequence[Settlement], *, tasks: bool = True) -> list[Settled]:
+        """End many attempts in one transaction; for each, its task (or, with `tasks` False, its
+        id) or the error that refused it (see Leases.settle_many)."""
+        return self.leases.settle_many(settlements, tasks=tasks)
 
     def settle_and_claim(
         self,
@@ -211,10 +212,11 @@ class TaskQueueService:
         agents: Iterable[str] | None = None,
         task_types: Iterable[str] | None = None,
         lease_s: float = DEFAULT_LEASE_S,
-    ) -> tuple[list[Task | AgentQueueError], list[Claim]]:
+        tasks: bool = True,
+    ) -> tuple[list[Settled], list[Claim]]:
         """settle_many then dequeue_many in one transaction (a worker pool's pass)."""
         return self.leases.settle_and_claim(
-            settlements, worker_id, limit, agents=agents, task_types=task_types, lease_s=lease_s
+            settlements, worker_id, limit, agents=agents, task_types=task_types, lease_s=lease_s, tasks=tasks
         )
 
     def complete(

@@ -83,17 +83,27 @@ class Settler:
         self.store = store
         self.enqueuer = enqueuer
 
-    def complete(self, conn: Connection, items: Sequence[Mapping[str, Any]], now: float) -> list[Task]:
-        """Complete tasks (see Backend.complete for `items`); returns the ones completed, whose
-        lease was still held. Their dependents that can now run are unblocked."""
-        rows = self.store.backend.complete(conn, items, now)
+    def complete(
+        self, conn: Connection, items: Sequence[Mapping[str, Any]], now: float, *, tasks: bool = True
+    ) -> dict[int, Task | int]:
+        """Complete tasks (see Backend.complete for `items`); returns, by id, the ones completed
+        (their lease was still held): each Task, or with `tasks` False just its id. Their
+        dependents that can now run are unblocked."""
+        rows = self.store.backend.complete(conn, items, now, rows=tasks)
         if self.store.backend.unblock(conn, [row["id"] for row in rows]):
             self.store.notify(conn)  # something became claimable now
-        tasks = [task_from_row(row) for row in rows]
-        for task in tasks:
-            if task.notify_url:
+        done: dict[int, Task | int] = {}
+        for row in rows:
+            task = task_from_row(row) if tasks else None
+            if row["notify_url"]:
+                task = task or self.get(conn, row["id"])
                 self.notify_webhook(conn, task, now)
-        return tasks
+            done[row["id"]] = task if tasks and task is not None else row["id"]
+        return done
+
+    @staticmethod
+    def get(conn: Connection, task_id: int) -> Task:
+        return task_from_row(conn.execute(select(T).where(T.c.id == task_id)).one()._mapping)
 
     def settle(self, conn: Connection, ends: Sequence[tuple[Mapping[str, Any], AttemptEnd]], now: float) -> list[Task]:
         """End the attempts of these running tasks (their rows, locked by the caller); returns

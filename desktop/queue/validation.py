@@ -31,6 +31,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 def json_text(field: str, value: Any, limit: int = MAX_PAYLOAD_BYTES) -> str:
     """Serialise `value` as JSON text no larger than `limit` bytes."""
+    if value is None:  # most results: skip the encoder
+        return "null"
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         size = len(text.encode("utf-8"))  # a lone surrogate cannot be encoded

@@ -275,7 +275,8 @@ class WorkerPool(QObject):
             return False
         try:
             results, claims = self.service.settle_and_claim(
-                batch, self.worker_id, max(free, 0), agents=self.agents, lease_s=self.settings.lease_s
+                batch, self.worker_id, max(free, 0), agents=self.agents, lease_s=self.settings.lease_s,
+                tasks=self.isSignalConnected(self._finished_signal),  # no one listens: no Task to build
             )
         except Exception:  # the database failed: settle them at the next pass
             with self._lock:
@@ -469,7 +470,7 @@ class WorkerPool(QObject):
             raise
         self._announce(batch, results)
 
-    def _announce(self, batch: list[Settlement], results: list[Task | AgentQueueError]) -> None:
+    def _announce(self, batch: list[Settlement], results: list[Task | int | AgentQueueError]) -> None:
         """Tell the window what the committed batch did; an outcome the queue refused (a result
         too big, say) comes back as a failure for the next batch."""
         refused = []
@@ -489,7 +490,7 @@ class WorkerPool(QObject):
                 log.warning("task %s: the lease was lost (recovered by another worker); outcome dropped", settlement.task_id)
             elif isinstance(result, AgentQueueError):
                 log.error("task %s: its outcome could not be saved: %s", settlement.task_id, result)
-            elif announce:
+            elif announce and isinstance(result, Task):
                 self.task_finished.emit(result)
         if refused:
             with self._lock:

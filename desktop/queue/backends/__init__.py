@@ -130,11 +130,14 @@ class Backend(abc.ABC):
         """
 
     @abc.abstractmethod
-    def complete(self, conn: Connection, items: Sequence[Mapping[str, Any]], now: float) -> list[dict[str, Any]]:
+    def complete(
+        self, conn: Connection, items: Sequence[Mapping[str, Any]], now: float, *, rows: bool = True
+    ) -> list[dict[str, Any]]:
         """Complete the tasks of `items` (keys COMPLETE_FIELDS) whose token is still the lease
         of their running task: write their attempt rows and their new rows, a few statements
-        for the whole batch (the hot path). Returns the completed tasks' rows; an item missing
-        from them had lost its lease, and nothing was written for it. Ids must be distinct."""
+        for the whole batch (the hot path). Returns the completed tasks' rows (with `rows` False,
+        only their id and notify_url); an item missing from them had lost its lease, and nothing
+        was written for it. Ids must be distinct."""
 
     @abc.abstractmethod
     def running_rows(self, conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:

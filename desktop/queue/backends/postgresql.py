@@ -124,7 +124,6 @@ _COMPLETE = f"""
         output_tail = NULL
     FROM {_ITEMS}
     WHERE tasks.id = i.id AND tasks.lease_token = i.token AND tasks.status = 'running'
-    RETURNING tasks.*
 """
 _RUNNING_ROWS = "SELECT * FROM tasks WHERE id = ANY(%(ids)s::bigint[]) AND status = 'running' ORDER BY id FOR UPDATE"
 _SAVE_SETTLED = f"""
@@ -319,13 +318,16 @@ class PostgresBackend(Backend):
         errors = conn.dialect.loaded_dbapi
         return (errors.IntegrityError, errors.errors.DeadlockDetected, errors.errors.SerializationFailure)
 
-    def complete(self, conn: Connection, items: Sequence[Mapping[str, Any]], now: float) -> list[dict[str, Any]]:
+    def complete(
+        self, conn: Connection, items: Sequence[Mapping[str, Any]], now: float, *, rows: bool = True
+    ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {f: [item[f] for item in items] for f in COMPLETE_FIELDS}
         locked = fetch_all(conn, _LOCK_COMPLETING, params)
         if not locked:
             return []
         self.lock_counts(conn, (r["agent"] for r in locked), (r["lock_key"] for r in locked if r["lock_key"]))
-        return fetch_all(conn, _COMPLETE, {**params, "now": now})
+        returning = "RETURNING tasks.*" if rows else "RETURNING tasks.id, tasks.notify_url"
+        return fetch_all(conn, _COMPLETE + returning, {**params, "now": now})
 
     def running_rows(self, conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
         return fetch_all(conn, _RUNNING_ROWS, {"ids": list(ids)})

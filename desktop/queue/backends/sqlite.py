@@ -100,7 +100,6 @@ _COMPLETE = f"""
         output_tail = NULL
     FROM json_each(:items) AS i
     WHERE tasks.id = {_ITEM['id']} AND tasks.lease_token = {_ITEM['token']} AND tasks.status = 'running'
-    RETURNING *
 """
 _RUNNING_ROWS = "SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'running'"
 _SAVE_SETTLED = f"""
@@ -284,10 +283,12 @@ class SqliteBackend(Backend):
                 break  # there were no more
         return claimed
 
-    def complete(self, conn: Connection, items: Sequence[Mapping[str, Any]], now: float) -> list[dict[str, Any]]:
+    def complete(
+        self, conn: Connection, items: Sequence[Mapping[str, Any]], now: float, *, rows: bool = True
+    ) -> list[dict[str, Any]]:
         params = {"now": now, "items": json.dumps([[item[f] for f in COMPLETE_FIELDS] for item in items])}
         execute(conn, _COMPLETE_ATTEMPTS, params)
-        return fetch_all(conn, _COMPLETE, params)
+        return fetch_all(conn, _COMPLETE + ("RETURNING *" if rows else "RETURNING id, notify_url"), params)
 
     def running_rows(self, conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
         return fetch_all(conn, _RUNNING_ROWS, {"ids": json.dumps(list(ids))})
