@@ -8,7 +8,7 @@ Create Date: 2026-12-01
   table (capacity, running, ceiling; see models.LockKeyRow), and task_counts (per agent, how many
   tasks in each status) replaces counting rows; triggers on tasks, created by the database's
   backend, keep both. The (status, agent) index, which only statistics used, goes; the
-  (status, id) index leaves running rows out.
+  (status, id) index leaves running rows out, and the finished_at index unfinished ones.
 - A running attempt lives on its task row (lease_host, lease_pid, output_tail); its attempt row is
   written when it ends, with what the action reported (cost, tokens, details, host, pid). Running
   attempt rows of older versions move onto their tasks.
@@ -53,6 +53,11 @@ def upgrade() -> None:
     op.create_index(
         "ix_tasks_status_id", "tasks", ["status", "id"],
         sqlite_where=sa.text("status != 'running'"), postgresql_where=sa.text("status != 'running'"),
+    )
+    op.drop_index("ix_tasks_finished_at", table_name="tasks")
+    op.create_index(
+        "ix_tasks_finished_at", "tasks", ["finished_at"],
+        sqlite_where=sa.text("finished_at IS NOT NULL"), postgresql_where=sa.text("finished_at IS NOT NULL"),
     )
     # The counts as they are (one running task per key at most: the index just dropped said so).
     sums = ", ".join(f"sum(CASE WHEN status = '{status}' THEN 1 ELSE 0 END)" for status in STATUSES)
@@ -104,6 +109,8 @@ def downgrade() -> None:
             batch.drop_column(name)
     op.drop_index("ix_tasks_status_id", table_name="tasks")
     op.create_index("ix_tasks_status_id", "tasks", ["status", "id"])
+    op.drop_index("ix_tasks_finished_at", table_name="tasks")
+    op.create_index("ix_tasks_finished_at", "tasks", ["finished_at"])
     op.create_index("ix_tasks_status_agent", "tasks", ["status", "agent"])
     op.create_index(
         "ux_tasks_running_lock", "tasks", ["lock_key"], unique=True,

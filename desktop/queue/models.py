@@ -128,7 +128,13 @@ class TaskRow(Base):
             postgresql_where=text(NOT_RUNNING),
         ),
         Index("ix_tasks_agent_id", "agent", "id"),
-        Index("ix_tasks_finished_at", "finished_at"),
+        # Finished tasks by time (retention, statistics): unfinished rows, finished_at NULL, stay out.
+        Index(
+            "ix_tasks_finished_at",
+            "finished_at",
+            sqlite_where=text("finished_at IS NOT NULL"),
+            postgresql_where=text("finished_at IS NOT NULL"),
+        ),
         # Ids are never reused, even after the newest tasks are cleaned up.
         {"sqlite_autoincrement": True},
     )

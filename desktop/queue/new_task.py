@@ -78,6 +78,8 @@ TASK_FIELDS: tuple[TaskField, ...] = (
     ),
 )
 FIELDS_BY_NAME: Mapping[str, TaskField] = {f.name: f for f in TASK_FIELDS}
+# Each default in stored form, through its own rule once (a field left out costs nothing).
+_DEFAULTS: Mapping[str, Any] = {f.name: f.rule(f.name, f.default) for f in TASK_FIELDS if f.default is not REQUIRED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +133,13 @@ def new_task(
         raise TaskValidationError(prefix + unknown[0], "is not an enqueue argument")
     parsed: dict[str, Any] = {}
     for field in TASK_FIELDS:
-        value = values.get(field.name, field.default)
-        if value is REQUIRED:
-            raise TaskValidationError(prefix + field.name, "is required")
+        if field.name not in values:
+            if field.default is REQUIRED:
+                raise TaskValidationError(prefix + field.name, "is required")
+            parsed[field.name] = _DEFAULTS[field.name]  # checked once, below
+            continue
         rule = _payload_rule(max_payload_bytes) if field.name == "payload" else field.rule
-        parsed[field.name] = rule(prefix + field.name, value)
+        parsed[field.name] = rule(prefix + field.name, values[field.name])
     return NewTask(parsed)
 
 

@@ -205,7 +205,7 @@ class Reads:
                     func.avg(_case(ended, T.c.finished_at - T.c.started_at)),
                 ).where(T.c.finished_at >= now - 3600)
             ).one()
-            last = conn.execute(select(func.max(T.c.finished_at))).scalar()
+            last = conn.execute(select(func.max(T.c.finished_at)).where(T.c.finished_at.is_not(None))).scalar()
             paused = conn.execute(select(S.c.value).where(S.c.key == "paused")).scalar() == "1"
         by_status = {s.value: 0 for s in TaskStatus}
         by_agent: dict[str, dict[str, int]] = {}
