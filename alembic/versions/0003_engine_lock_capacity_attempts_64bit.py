@@ -12,6 +12,7 @@ Create Date: 2026-12-01
 - A running attempt lives on its task row (lease_host, lease_pid, output_tail); its attempt row is
   written when it ends, with what the action reported (cost, tokens, details, host, pid). Running
   attempt rows of older versions move onto their tasks.
+- Task and attempt ids are 64-bit on PostgreSQL too (they always were on SQLite).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def upgrade() -> None:
         "WHERE status = 'running'"
     )
     op.execute("DELETE FROM task_attempts WHERE outcome = 'running'")
+    backend_for(op.get_bind()).widen_task_ids(op.get_bind(), bits=64)
 
 
 def downgrade() -> None:
@@ -100,6 +102,7 @@ def downgrade() -> None:
         "FROM tasks AS t WHERE t.status = 'running'"
     )
     bind = op.get_bind()
+    backend_for(bind).widen_task_ids(bind, bits=32)
     backend_for(bind).drop_running_counts(bind)
     with op.batch_alter_table("task_attempts") as batch:
         for name in ("pid", "host", "details", "cached_tokens", "output_tokens", "input_tokens", "cost_usd"):

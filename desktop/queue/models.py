@@ -24,6 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Timestamp = Float(53)
+# Task (and attempt) ids: 64-bit everywhere. On SQLite only INTEGER PRIMARY KEY is the 64-bit rowid
+# that AUTOINCREMENT needs, so the type is INTEGER there and BIGINT elsewhere.
+Id = BigInteger().with_variant(Integer(), "sqlite")
 
 READY = "status IN ('pending', 'retrying')"
 RUNNING = "status = 'running'"
@@ -56,7 +59,7 @@ class AgentRow(Base):
 class TaskRow(Base):
     __tablename__ = "tasks"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     agent: Mapped[str] = mapped_column(String(100))
     task_type: Mapped[str | None] = mapped_column(String(100))
     payload: Mapped[str] = mapped_column(Text, default="null")
@@ -143,15 +146,13 @@ class TaskRow(Base):
 class AttemptRow(Base):
     __tablename__ = "task_attempts"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    task_id: Mapped[int] = mapped_column(
-        ForeignKey("tasks.id", ondelete="CASCADE"), index=True
-    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(Id, ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     worker_id: Mapped[str] = mapped_column(String(200))
     started_at: Mapped[float] = mapped_column(Timestamp)
     finished_at: Mapped[float | None] = mapped_column(Timestamp)
-    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
     outcome: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)
@@ -169,11 +170,9 @@ class AttemptRow(Base):
 class DependencyRow(Base):
     __tablename__ = "task_dependencies"
 
-    task_id: Mapped[int] = mapped_column(
-        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
-    )
+    task_id: Mapped[int] = mapped_column(Id, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     depends_on_id: Mapped[int] = mapped_column(
-        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True, index=True
+        Id, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True, index=True
     )
 
 

@@ -172,7 +172,7 @@ class Settler:
             "worker_id": row["lease_owner"] or "",
             "started_at": started,
             "finished_at": now,
-            "duration_ms": round((now - started) * 1000),
+            "duration_ms": round(max(now - started, 0.0) * 1000),  # never negative, whatever the clocks
             "outcome": outcome,
             "error": error,
             "traceback": tail(end.traceback, MAX_TRACEBACK_CHARS),

@@ -90,6 +90,11 @@ class Backend(abc.ABC):
     def drop_running_counts(self, conn: Connection) -> None:
         """Drop what create_running_counts made."""
 
+    @abc.abstractmethod
+    def widen_task_ids(self, conn: Connection, *, bits: int) -> None:
+        """Make task and attempt ids (and their sequences and references) hold `bits`-bit
+        integers: 64 going up (migration 0003), 32 going back down."""
+
     # -- change notification --------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -112,7 +112,7 @@ _COMPLETE = f"""
         INSERT INTO task_attempts (number, {', '.join(ATTEMPT_COLUMNS)})
         SELECT (SELECT coalesce(max(a.number), 0) + 1 FROM task_attempts AS a WHERE a.task_id = t.id),
                t.id, coalesce(t.lease_owner, ''), coalesce(t.started_at, %(now)s), %(now)s,
-               CAST(round((%(now)s - coalesce(t.started_at, %(now)s)) * 1000) AS INTEGER), 'completed', NULL, NULL,
+               CAST(round(GREATEST(%(now)s - coalesce(t.started_at, %(now)s), 0) * 1000) AS BIGINT), 'completed', NULL, NULL,
                coalesce(i.output_tail, t.output_tail), i.cost_usd, i.input_tokens, i.output_tokens, i.cached_tokens,
                i.details, t.lease_host, t.lease_pid
         FROM {_ITEMS} JOIN tasks AS t ON t.id = i.id
@@ -212,6 +212,12 @@ FOR EACH ROW EXECUTE FUNCTION agentq_count_tasks()
 """
 
 
+_ID_COLUMNS = (  # and an attempt's duration: 2**31 ms is only 24.8 days
+    ("tasks", "id"), ("task_attempts", "id"), ("task_attempts", "task_id"),
+    ("task_dependencies", "task_id"), ("task_dependencies", "depends_on_id"), ("task_attempts", "duration_ms"),
+)
+
+
 class PostgresBackend(Backend):
     name = "postgresql"
 
@@ -250,6 +256,15 @@ class PostgresBackend(Backend):
     def create_running_counts(self, conn: Connection) -> None:
         conn.exec_driver_sql(_COUNT_FUNCTION)
         conn.exec_driver_sql(_COUNT_TRIGGER)
+
+    def widen_task_ids(self, conn: Connection, *, bits: int) -> None:
+        kind = {64: "bigint", 32: "integer"}[bits]
+        for table, column in _ID_COLUMNS:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {kind}")
+        for table in ("tasks", "task_attempts"):
+            sequence = conn.exec_driver_sql(f"SELECT pg_get_serial_sequence('{table}', 'id')").scalar()
+            if sequence:  # AS bigint raises the sequence's maximum with it
+                conn.exec_driver_sql(f"ALTER SEQUENCE {sequence} AS {kind}")
 
     def drop_running_counts(self, conn: Connection) -> None:
         conn.exec_driver_sql("DROP TRIGGER IF EXISTS tasks_counts ON tasks")

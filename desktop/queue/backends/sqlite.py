@@ -87,7 +87,7 @@ _COMPLETE_ATTEMPTS = f"""
     INSERT INTO task_attempts (number, {', '.join(ATTEMPT_COLUMNS)})
     SELECT (SELECT coalesce(max(a.number), 0) + 1 FROM task_attempts AS a WHERE a.task_id = t.id),
            t.id, coalesce(t.lease_owner, ''), coalesce(t.started_at, :now), :now,
-           CAST(round((:now - coalesce(t.started_at, :now)) * 1000) AS INTEGER), 'completed', NULL, NULL,
+           CAST(round(max(:now - coalesce(t.started_at, :now), 0) * 1000) AS INTEGER), 'completed', NULL, NULL,
            coalesce({_ITEM['output_tail']}, t.output_tail), {_ITEM['cost_usd']}, {_ITEM['input_tokens']},
            {_ITEM['output_tokens']}, {_ITEM['cached_tokens']}, {_ITEM['details']}, t.lease_host, t.lease_pid
     FROM json_each(:items) AS i JOIN tasks AS t ON t.id = {_ITEM['id']}
@@ -219,6 +219,10 @@ class SqliteBackend(Backend):
     def drop_running_counts(self, conn: Connection) -> None:
         for name in _TRIGGERS:
             conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+
+    def widen_task_ids(self, conn: Connection, *, bits: int) -> None:
+        """Nothing to do: an INTEGER PRIMARY KEY is SQLite's 64-bit rowid, and integers are
+        stored in as many bytes as they need."""
 
     # -- change notification --------------------------------------------------------------------
 
