@@ -186,7 +186,11 @@ class Cli:
     def cmd_enqueue(self) -> int:
         a = self.args
         if a.file:
-            items = list(_json_lines(sys.stdin if a.file == "-" else Path(a.file).open(encoding="utf-8")))
+            if a.file == "-":
+                items = list(_json_lines(sys.stdin))
+            else:
+                with Path(a.file).open(encoding="utf-8") as lines:
+                    items = list(_json_lines(lines))
             tasks = self.service.enqueue_many(items)
         else:
             if not a.agent:

@@ -18,6 +18,7 @@ gets SIGTERM, then SIGKILL after 3 s, so children it started are stopped too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -53,10 +54,8 @@ class CommandFailed(Exception):
     def __init__(self, exit_code: int, output_tail: str) -> None:
         message = f"exit code {exit_code}"
         if exit_code < 0:
-            try:
+            with contextlib.suppress(ValueError):  # not a signal this platform names
                 message += f" (killed by {signal.Signals(-exit_code).name})"
-            except ValueError:
-                pass
         if output_tail:
             message += "\n" + output_tail
         super().__init__(message)
@@ -220,10 +219,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_alive(pgid: int) -> bool:

@@ -106,10 +106,10 @@ class Enqueuer:
             _ensure_notify_agent(conn, now)
         ids = self.store.backend.insert_tasks(conn, rows)
         defaults = {c.name: None for c in T.c}
-        inserted = [task_from_row({**defaults, **row, "id": task_id}) for row, task_id in zip(rows, ids)]
+        inserted = [task_from_row({**defaults, **row, "id": task_id}) for row, task_id in zip(rows, ids, strict=True)]
         deps = [
             {"task_id": inserted[entry].id, "depends_on_id": dep}
-            for entry, item in zip(results, items)
+            for entry, item in zip(results, items, strict=True)
             if isinstance(entry, int)
             for dep in item.depends_on
         ]

@@ -172,6 +172,7 @@ class Leases:
         others: list[tuple[int, AttemptEnd]] = []
         seen: set[int] = set()
         for index, item in enumerate(settlements):
+            end: dict[str, Any] | AttemptEnd
             try:
                 end = self._completion(item) if item.outcome == "completed" else self._end(item)
                 if item.task_id in seen:  # settled earlier in this batch: the lease is gone
@@ -201,8 +202,8 @@ class Leases:
                 with self.store.write() as conn:
                     if completes:
                         done = self.settler.complete(conn, [item for _, item in completes], now, tasks=tasks)
-                        for index, item in completes:
-                            results[index] = done.get(item["id"]) or lease_lost(item["id"])
+                        for index, completion in completes:
+                            results[index] = done.get(completion["id"]) or lease_lost(completion["id"])
                     if others:
                         self._settle_others(conn, settlements, others, results, now, tasks)
                     rows = self.store.backend.claim(conn, request) if wanted else []
@@ -237,7 +238,7 @@ class Leases:
                 continue
             pairs.append((row, end))
             indexes.append(index)
-        for index, task in zip(indexes, self.settler.settle(conn, pairs, now)):
+        for index, task in zip(indexes, self.settler.settle(conn, pairs, now), strict=True):
             results[index] = task if tasks else task.id
 
     def _completion(self, item: Settlement) -> dict[str, Any]:

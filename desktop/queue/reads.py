@@ -6,12 +6,12 @@ Every call is one short read transaction; nothing here writes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select, text, tuple_
 
-from desktop.errors import NotFoundError
+from desktop.errors import NotFoundError, TaskValidationError
 from desktop.queue import validation as check
 from desktop.queue.models import NOT_RUNNING, READY
 from desktop.queue.rows import attempt_from_row, running_attempt, task_from_row, to_datetime
@@ -115,7 +115,7 @@ class Reads:
         is None. Keyset paging (``WHERE (key, id) < (:key, :id)``): each page costs the same on a
         table of a million rows."""
         if sort not in SORT_KEYS:
-            raise check.TaskValidationError("sort", f"must be one of {', '.join(sorted(SORT_KEYS))}")
+            raise TaskValidationError("sort", f"must be one of {', '.join(sorted(SORT_KEYS))}")
         key = SORT_KEYS[sort]
         query = filtered(select(T, key.label("_sort_key")), status, agent, search)
         if after is not None:
@@ -124,10 +124,7 @@ class Reads:
             else:
                 row_key, bound = tuple_(key, T.c.id), tuple_(literal(after[0]), literal(after[1]))
                 query = query.where(row_key < bound if descending else row_key > bound)
-        if descending:
-            query = query.order_by(key.desc(), T.c.id.desc())
-        else:
-            query = query.order_by(key.asc(), T.c.id.asc())
+        query = query.order_by(key.desc(), T.c.id.desc()) if descending else query.order_by(key.asc(), T.c.id.asc())
         with self.store.read() as conn:
             rows = conn.execute(query.limit(limit + 1)).all()
         shown = rows[:limit]
@@ -169,7 +166,7 @@ class Reads:
         series = []
         for minute in range(start // 60, start // 60 + minutes):
             done, failed = counts.get(minute, (0, 0))
-            series.append((to_datetime(minute * 60.0), done, failed))  # type: ignore[arg-type]
+            series.append((datetime.fromtimestamp(minute * 60.0, UTC), done, failed))
         return series
 
     def attempt_totals(self) -> list[tuple[str, str, int, float]]:
@@ -248,7 +245,7 @@ def filtered(query: Any, status: str | Iterable[str] | None, agent: str | None, 
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         columns = (T.c.agent, T.c.task_type, T.c.lock_key, T.c.payload, T.c.last_error)
         # ilike: case-insensitive on PostgreSQL too, as LIKE is on SQLite
-        terms = [column.ilike(pattern, escape="\\") for column in columns]
+        terms: list[ColumnElement[bool]] = [column.ilike(pattern, escape="\\") for column in columns]
         number = search.strip().lstrip("#")
         if number.isdigit() and int(number) <= check.MAX_TASK_ID:
             terms.append(T.c.id == int(number))

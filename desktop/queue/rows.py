@@ -10,7 +10,7 @@ from typing import Any
 
 from desktop.queue.types import Agent, Attempt, Claim, Schedule, Task, TaskStatus
 
-
+Row = Mapping[Any, Any]  # a row by column name: a dict from the driver, or SQLAlchemy's RowMapping
 _STATUS = {s.value: s for s in TaskStatus}
 _at = datetime.fromtimestamp
 
@@ -34,13 +34,13 @@ _TASK_FIELDS = (  # the order of the values below
     "progress", "progress_message", "started_at", "finished_at", "lease_owner", "lease_expires_at",
     "cancel_requested", "created_by", "notify_url",
 )
-if _TASK_FIELDS != tuple(f.name for f in fields(Task)):  # a field added to Task must be added here too
+if tuple(f.name for f in fields(Task)) != _TASK_FIELDS:  # a field added to Task must be added here too
     raise ImportError("desktop.queue.rows: _TASK_FIELDS no longer matches desktop.queue.types.Task")
 _TASK_SLOTS = tuple(getattr(Task, name).__set__ for name in _TASK_FIELDS)
 _new_task = object.__new__
 
 
-def task_from_row(row: Mapping[str, Any]) -> Task:
+def task_from_row(row: Row) -> Task:
     started, finished, expires = row["started_at"], row["finished_at"], row["lease_expires_at"]
     values = (
         row["id"],
@@ -71,16 +71,16 @@ def task_from_row(row: Mapping[str, Any]) -> Task:
         row["notify_url"],
     )
     task = _new_task(Task)
-    for set_slot, value in zip(_TASK_SLOTS, values):
+    for set_slot, value in zip(_TASK_SLOTS, values, strict=True):
         set_slot(task, value)
     return task
 
 
-def claim_from_row(row: Mapping[str, Any]) -> Claim:
+def claim_from_row(row: Row) -> Claim:
     return Claim(task_from_row(row), row["lease_token"])
 
 
-def agent_from_row(row: Mapping[str, Any]) -> Agent:
+def agent_from_row(row: Row) -> Agent:
     return Agent(
         id=row["id"],
         name=row["name"],
@@ -98,7 +98,7 @@ def agent_from_row(row: Mapping[str, Any]) -> Agent:
     )
 
 
-def schedule_from_row(row: Mapping[str, Any]) -> Schedule:
+def schedule_from_row(row: Row) -> Schedule:
     return Schedule(
         id=row["id"],
         name=row["name"],
@@ -115,7 +115,7 @@ def schedule_from_row(row: Mapping[str, Any]) -> Schedule:
     )
 
 
-def attempt_from_row(row: Mapping[str, Any]) -> Attempt:
+def attempt_from_row(row: Row) -> Attempt:
     return Attempt(
         id=row["id"],
         task_id=row["task_id"],
@@ -138,7 +138,7 @@ def attempt_from_row(row: Mapping[str, Any]) -> Attempt:
     )
 
 
-def running_attempt(task: Mapping[str, Any], number: int) -> Attempt:
+def running_attempt(task: Row, number: int) -> Attempt:
     """The attempt a running task is on: it lives on the task row until it ends."""
     return Attempt(
         id=None,

@@ -72,7 +72,7 @@ class Schedules:
         enabled: bool = True,
     ) -> Schedule:
         now = self.store.clock()
-        values = {
+        values: dict[str, Any] = {
             "name": check.agent_name(name),
             "cron": check_cron(cron),
             "timezone": zone(timezone).key,
@@ -108,7 +108,7 @@ class Schedules:
                 raise NotFoundError(f"schedule: there is no schedule named {name!r}")
             values: dict[str, Any] = {"enabled": enabled}
             if enabled and not row.enabled:  # start afresh: no burst of missed fires
-                fire = next_fire(row.cron, row.timezone, now)
+                fire = next_fire(str(row.cron), str(row.timezone), now)
                 if fire is None:
                     raise TaskValidationError("cron", f"{row.cron!r} never fires again")
                 values["next_fire_at"] = fire

@@ -29,9 +29,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
-from desktop.errors import AgentQueueError
 from desktop.queue import validation as check
-from desktop.queue.agents import AgentValidator, Agents
+from desktop.queue.agents import Agents, AgentValidator
 from desktop.queue.backends import ChangeWatcher
 from desktop.queue.control import _UNCHANGED, Control
 from desktop.queue.db import create_queue_engine, display_url, upgrade

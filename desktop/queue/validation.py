@@ -203,7 +203,7 @@ def url(field: str, value: Any) -> str | None:
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 2000:
         raise TaskValidationError(field, "must be an http:// or https:// URL")
-    return value
+    return str(value)
 
 
 def agent_name(value: Any) -> str:

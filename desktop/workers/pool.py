@@ -475,7 +475,7 @@ class WorkerPool(QObject):
         too big, say) comes back as a failure for the next batch."""
         refused = []
         announce = self.isSignalConnected(self._finished_signal)
-        for settlement, result in zip(batch, results):
+        for settlement, result in zip(batch, results, strict=True):
             if isinstance(result, TaskValidationError) and settlement.outcome != "failed":
                 refused.append(
                     Settlement.fail(

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from itertools import count
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, make_url
 
+from alembic import command
 from desktop.queue import TaskQueueService
 from desktop.queue.db import WRITE, alembic_config, create_queue_engine, upgrade
 from desktop.queue.models import Base

@@ -20,7 +20,6 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.sql.elements import ColumnElement
 
-
 WRITE = "agentq_write"  # execution option: a transaction SQLAlchemy begins is a write (BEGIN IMMEDIATE)
 
 
@@ -224,17 +223,6 @@ def driver(conn: Connection) -> Any:
     return conn.connection.dbapi_connection
 
 
-def fetch_one(conn: Connection, sql: str, params: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any] | None:
-    """Run `sql` on the driver in `conn`'s transaction; its first row as a dict, or None."""
-    cursor = driver(conn).cursor()
-    try:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-        return None if row is None else dict(zip((d[0] for d in cursor.description), row))
-    finally:
-        cursor.close()
-
-
 def fetch_all(conn: Connection, sql: str, params: Mapping[str, Any] | Sequence[Any]) -> list[dict[str, Any]]:
     """Run `sql` on the driver in `conn`'s transaction; every row as a dict."""
     cursor = driver(conn).cursor()
@@ -243,7 +231,7 @@ def fetch_all(conn: Connection, sql: str, params: Mapping[str, Any] | Sequence[A
         if cursor.description is None:
             return []
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     finally:
         cursor.close()
 
@@ -271,10 +259,7 @@ def execute_many(conn: Connection, sql: str, rows: Sequence[Mapping[str, Any]]) 
 
 def backend_for(target: str | URL | Engine | Connection) -> Backend:
     """The backend of a URL, an engine or a connection."""
-    if isinstance(target, (Engine, Connection)):
-        name = target.dialect.name
-    else:
-        name = make_url(target).get_backend_name()
+    name = target.dialect.name if isinstance(target, (Engine, Connection)) else make_url(target).get_backend_name()
     if name == "sqlite":
         from desktop.queue.backends.sqlite import SQLITE
 
