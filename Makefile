@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup bench system-deps
+.PHONY: run test lint setup bench system-deps
 
 $(BIN)/agentq: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ system-deps:
 run: system-deps setup
 	$(BIN)/agentq
 
-test: system-deps setup
+lint: setup
+	$(BIN)/ruff check desktop tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: system-deps setup lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
 
 bench: setup

@@ -14,14 +14,11 @@ target_metadata = Base.metadata
 
 
 def run_on(connection: Connection) -> None:
-    from desktop.queue.db import serialize_migrations
+    from desktop.queue.backends import backend_for
 
-    serialize_migrations(connection)
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-    )
+    backend = backend_for(connection)
+    backend.migration_lock(connection)
+    context.configure(connection=connection, target_metadata=target_metadata, **backend.alembic_options())
     with context.begin_transaction():
         context.run_migrations()
 

@@ -292,9 +292,7 @@ while True:
     print("E", task.id, flush=True)
     claim = service.dequeue("committer")
     if claim is not None:
-        # dequeue returns a Task with lease_token today; a Claim with token after the engine rework
-        token = getattr(claim, "token", None) or getattr(claim, "lease_token", None)
-        service.complete(claim.id, token, {"ok": True})
+        service.complete(claim.id, claim.token, {"ok": True})
         print("C", claim.id, flush=True)
 """
 

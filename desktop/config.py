@@ -189,7 +189,7 @@ def with_timeout(seconds: float) -> Callable[[F], F]:
             async def run_async(*args: Any, **kwargs: Any) -> Any:
                 try:
                     return await asyncio.wait_for(func(*args, **kwargs), seconds)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise TaskTimeout(seconds) from None
 
             return run_async  # type: ignore[return-value]

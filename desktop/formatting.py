@@ -50,7 +50,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A plain, left-aligned text table."""
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in cells)
 
 
 def short(text: str | None, width: int = 60) -> str:

@@ -10,8 +10,8 @@ PostgreSQL test gets a database of its own, copied from a migrated template.
 from __future__ import annotations
 
 import glob
-import json
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 
 from desktop.queue import RetryPolicy, TaskQueueService
@@ -87,6 +88,12 @@ def cli_env(tmp_path: Path, db_url: str) -> dict[str, str]:
         "AGENTQ_LOG_DIR": str(tmp_path / "logs"),
         "AGENTQ_ENV": "test",
     }
+
+
+@pytest.fixture
+def env(cli_env: dict[str, str]) -> dict[str, str]:
+    """The same environment, under the name the CLI and API tests use."""
+    return cli_env
 
 
 @pytest.fixture
@@ -167,9 +174,49 @@ def queue_url(request: pytest.FixtureRequest, db_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+STATUSES = ("pending", "blocked", "running", "retrying", "completed", "failed", "cancelled")
+
+
+def assert_running_counts_agree(service: TaskQueueService) -> None:
+    """The counts the claim and the statistics rely on (kept by triggers) equal the tasks."""
+    with service.engine.connect() as conn:
+        actual = {
+            (agent, status): count
+            for agent, status, count in conn.execute(
+                text("SELECT agent, status, count(*) FROM tasks GROUP BY agent, status")
+            )
+        }
+        kept = {
+            (row.agent, status): row._mapping[status]
+            for row in conn.execute(text("SELECT * FROM task_counts"))
+            for status in STATUSES
+            if row._mapping[status]
+        }
+        keys = conn.execute(
+            text(
+                "SELECT t.lock_key, coalesce(max(k.running), 0), count(*) FROM tasks AS t "
+                "LEFT JOIN lock_keys AS k ON k.key = t.lock_key "
+                "WHERE t.status = 'running' AND t.lock_key IS NOT NULL GROUP BY t.lock_key"
+            )
+        ).all()
+        idle = conn.execute(
+            text(
+                "SELECT key, running FROM lock_keys AS k WHERE running <> 0 AND NOT EXISTS "
+                "(SELECT 1 FROM tasks AS t WHERE t.lock_key = k.key AND t.status = 'running')"
+            )
+        ).all()
+    assert kept == actual
+    assert [(key, counted) for key, counted, running in keys if counted != running] == []
+    assert idle == []
+
+
 @pytest.fixture
 def service(queue_url: str, clock: FakeClock) -> Iterator[TaskQueueService]:
-    """A service on a fresh database (SQLite, then PostgreSQL), with a fake clock and jitter-free retries."""
+    """A service on a fresh database (SQLite, then PostgreSQL), with a fake clock and jitter-free
+    retries. Afterwards, the conformance check every engine test gets: the running counts agree."""
     svc = TaskQueueService.open(queue_url, clock=clock, retry_policy=RetryPolicy(jitter=0.0))
     yield svc
-    svc.close()
+    try:
+        assert_running_counts_agree(svc)
+    finally:
+        svc.close()

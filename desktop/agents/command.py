@@ -25,6 +25,7 @@ group is stopped the same way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections import deque
@@ -52,10 +53,8 @@ class CommandFailed(Exception):
     def __init__(self, exit_code: int, output_tail: str) -> None:
         message = f"exit code {exit_code}"
         if exit_code < 0:
-            try:
+            with contextlib.suppress(ValueError):
                 message += f" (killed by {signal.Signals(-exit_code).name})"
-            except ValueError:
-                pass
         if output_tail:
             message += "\n" + output_tail
         super().__init__(message)

@@ -36,6 +36,7 @@ name the URL as scheme://host[:port]/path only — no credentials, query or frag
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import urllib.parse
@@ -189,10 +190,8 @@ class HttpKind:
             if truncated:
                 result["truncated"] = True
             elif _is_json(content_type) and raw:
-                try:
+                with contextlib.suppress(ValueError):  # not JSON after all: keep the text
                     result["body"] = json.loads(text)
-                except ValueError:
-                    pass
             return result
 
         message = f"HTTP {status} from {shown}"

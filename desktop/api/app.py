@@ -35,6 +35,7 @@ from desktop.errors import DatabaseFileError, LeaseLostError, NotFoundError, Tas
 from desktop.queue import Task, TaskQueueService, TaskStatus
 from desktop.queue import hooks as hook_store
 from desktop.queue import validation as check
+from desktop.queue.new_task import REQUIRED, TASK_FIELDS
 
 if TYPE_CHECKING:
     from desktop.workers.pool import WorkerPool
@@ -42,22 +43,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_LIST_LIMIT = 1000
 TaskId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a task id")]
-_TASK_FIELDS = {"type": "object", "required": ["agent"], "properties": {
-    "agent": {"type": "string"}, "payload": {}, "priority": {"type": "integer", "minimum": 1, "maximum": 5},
-    "scheduled_for": {"type": "string", "format": "date-time"}, "lock_key": {"type": "string"},
-    "unique_key": {"type": "string"}, "depends_on": {"type": "array", "items": {"type": "integer"}},
-    "max_retries": {"type": "integer"}, "timeout_s": {"type": "number"}, "retry_base_s": {"type": "number"},
-    "retry_cap_s": {"type": "number"}, "task_type": {"type": "string"}, "notify_url": {"type": "string"},
-}}
+_JSON_SCHEMA_TYPES: dict[str, dict[str, Any]] = {
+    "str": {"type": "string"}, "int": {"type": "integer"}, "float": {"type": "number"}, "json": {},
+    "datetime": {"type": "string", "format": "date-time"}, "url": {"type": "string", "format": "uri"},
+    "ids": {"type": "array", "items": {"type": "integer"}},
+}
+# The request body's schema, from the one description of a new task the service validates with.
+_TASK_FIELDS = {
+    "type": "object",
+    "required": [f.name for f in TASK_FIELDS if f.default is REQUIRED],
+    "properties": {f.name: {**_JSON_SCHEMA_TYPES[f.type], "description": f.help} for f in TASK_FIELDS},
+}
 _ENQUEUE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "oneOf": [_TASK_FIELDS, {"type": "array", "items": _TASK_FIELDS}],
 }}}}}
 
 
 def task_json(task: Task) -> dict[str, Any]:
-    """A task as the API shows it: the CLI's JSON without the lease token (a capability to settle it)."""
-    value = formatting.to_jsonable(task)
-    value.pop("lease_token", None)
+    """A task as the API shows it: the CLI's JSON (a task carries no lease token)."""
+    value: dict[str, Any] = formatting.to_jsonable(task)
     return value
 
 
@@ -130,10 +134,7 @@ def create_app(
               summary="Enqueue one task (an object) or many (a list, all or nothing)")
     async def enqueue(request: Request) -> JSONResponse:
         body = await _json_body(request)
-        if isinstance(body, dict):
-            unknown = sorted(set(body) - check.ENQUEUE_FIELDS)
-            if unknown:
-                raise TaskValidationError(unknown[0], "is not an enqueue argument")
+        if isinstance(body, dict):  # the service names an unknown field or a bad value
             if "agent" not in body:
                 raise TaskValidationError("agent", "is required")
             [task], new = await run_in_threadpool(enqueue_tracked, [{"created_by": "api", **body}], True)

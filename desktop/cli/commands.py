@@ -57,7 +57,11 @@ class Cli(ApiCommands):
         a = self.args
         tracker = InsertedTasks(self.service)
         if a.file:
-            items = list(_json_lines(sys.stdin if a.file == "-" else Path(a.file).open(encoding="utf-8")))
+            if a.file == "-":
+                items = list(_json_lines(sys.stdin))
+            else:
+                with Path(a.file).open(encoding="utf-8") as lines:
+                    items = list(_json_lines(lines))
             with tracker.track() as new:
                 tasks = self.service.enqueue_many(items)
             self.emit(tasks, lambda: _batch_summary(tasks, new))

@@ -1,4 +1,7 @@
-"""The queue core: models, the service, the retry policy. It imports nothing from Qt."""
+"""The queue core: the service and the values it hands out. It imports nothing from Qt.
+
+Callers outside the queue (the window, the CLI, the workers) use what this package exports.
+"""
 
 from desktop.errors import (
     DatabaseFileError,
@@ -8,12 +11,25 @@ from desktop.errors import (
     TaskValidationError,
 )
 from desktop.queue.lock_keys import repo_lock_key
+from desktop.queue.new_task import TASK_FIELDS, TaskField
+from desktop.queue.reads import SORT_COLUMNS
 from desktop.queue.retry import RetryPolicy
 from desktop.queue.service import DEFAULT_LEASE_S, TaskQueueService
-from desktop.queue.types import Agent, Attempt, LockInfo, QueueStats, Task, TaskStatus
+from desktop.queue.types import (
+    Agent,
+    Attempt,
+    Claim,
+    LockInfo,
+    QueueStats,
+    Settlement,
+    Task,
+    TaskPage,
+    TaskStatus,
+)
 
 __all__ = [
-    "DEFAULT_LEASE_S", "Agent", "Attempt", "DatabaseFileError", "LeaseLostError", "LockInfo",
-    "NotFoundError", "QueueStats", "RetryPolicy", "Task", "TaskQueueService", "TaskStateError",
-    "TaskStatus", "TaskValidationError", "repo_lock_key",
+    "DEFAULT_LEASE_S", "SORT_COLUMNS", "TASK_FIELDS", "Agent", "Attempt", "Claim", "DatabaseFileError",
+    "LeaseLostError", "LockInfo", "NotFoundError", "QueueStats", "RetryPolicy", "Settlement", "Task", "TaskField",
+    "TaskPage",
+    "TaskQueueService", "TaskStateError", "TaskStatus", "TaskValidationError", "repo_lock_key",
 ]

@@ -8,7 +8,9 @@ results are stored as JSON text that the service serialises once, while validati
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -22,9 +24,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Timestamp = Float(53)
+# Task (and attempt) ids: 64-bit everywhere. On SQLite only INTEGER PRIMARY KEY is the 64-bit rowid
+# that AUTOINCREMENT needs, so the type is INTEGER there and BIGINT elsewhere.
+Id = BigInteger().with_variant(Integer(), "sqlite")
 
 READY = "status IN ('pending', 'retrying')"
 RUNNING = "status = 'running'"
+NOT_RUNNING = "status != 'running'"
 UNFINISHED = "status IN ('pending', 'blocked', 'running', 'retrying')"
 
 
@@ -53,7 +59,7 @@ class AgentRow(Base):
 class TaskRow(Base):
     __tablename__ = "tasks"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     agent: Mapped[str] = mapped_column(String(100))
     task_type: Mapped[str | None] = mapped_column(String(100))
     payload: Mapped[str] = mapped_column(Text, default="null")
@@ -74,9 +80,14 @@ class TaskRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     progress: Mapped[int] = mapped_column(Integer, default=0)
     progress_message: Mapped[str | None] = mapped_column(String(500))
+    # The running attempt lives on the row (its attempt row is written once, when it ends):
+    # who runs it, where, since started_at, and the tail of its output so far.
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_token: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[float | None] = mapped_column(Timestamp)
+    lease_host: Mapped[str | None] = mapped_column(String(200))
+    lease_pid: Mapped[int | None] = mapped_column(Integer)
+    output_tail: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
@@ -101,15 +112,7 @@ class TaskRow(Base):
             sqlite_where=text(RUNNING),
             postgresql_where=text(RUNNING),
         ),
-        # The database itself refuses a second running task with the same lock key.
-        Index(
-            "ux_tasks_running_lock",
-            "lock_key",
-            unique=True,
-            sqlite_where=text(f"{RUNNING} AND lock_key IS NOT NULL"),
-            postgresql_where=text(f"{RUNNING} AND lock_key IS NOT NULL"),
-        ),
-        # ...and a second unfinished task with the same unique key.
+        # The database itself refuses a second unfinished task with the same unique key.
         Index(
             "ux_tasks_unfinished_unique",
             "unique_key",
@@ -117,10 +120,24 @@ class TaskRow(Base):
             sqlite_where=text(f"{UNFINISHED} AND unique_key IS NOT NULL"),
             postgresql_where=text(f"{UNFINISHED} AND unique_key IS NOT NULL"),
         ),
-        Index("ix_tasks_status_agent", "status", "agent"),
-        Index("ix_tasks_status_id", "status", "id"),
+        # Tasks of a status, newest first. Running rows are left out (ix_tasks_running has them),
+        # so a claim and a completion each touch this index once; a query uses it when it says
+        # `status != 'running'` (reads.filtered does).
+        Index(
+            "ix_tasks_status_id",
+            "status",
+            "id",
+            sqlite_where=text(NOT_RUNNING),
+            postgresql_where=text(NOT_RUNNING),
+        ),
         Index("ix_tasks_agent_id", "agent", "id"),
-        Index("ix_tasks_finished_at", "finished_at"),
+        # Finished tasks by time (retention, statistics): unfinished rows, finished_at NULL, stay out.
+        Index(
+            "ix_tasks_finished_at",
+            "finished_at",
+            sqlite_where=text("finished_at IS NOT NULL"),
+            postgresql_where=text("finished_at IS NOT NULL"),
+        ),
         # Ids are never reused, even after the newest tasks are cleaned up.
         {"sqlite_autoincrement": True},
     )
@@ -129,29 +146,76 @@ class TaskRow(Base):
 class AttemptRow(Base):
     __tablename__ = "task_attempts"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    task_id: Mapped[int] = mapped_column(
-        ForeignKey("tasks.id", ondelete="CASCADE"), index=True
-    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(Id, ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     worker_id: Mapped[str] = mapped_column(String(200))
     started_at: Mapped[float] = mapped_column(Timestamp)
     finished_at: Mapped[float | None] = mapped_column(Timestamp)
-    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
     outcome: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)
     output_tail: Mapped[str | None] = mapped_column(Text)
+    # What the action reported (TaskContext.report): sums in columns, the rest as JSON text.
+    cost_usd: Mapped[float | None] = mapped_column(Float(53))
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cached_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    details: Mapped[str | None] = mapped_column(Text)
+    host: Mapped[str | None] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)  # the program's process (group), when it had one
 
 
 class DependencyRow(Base):
     __tablename__ = "task_dependencies"
 
-    task_id: Mapped[int] = mapped_column(
-        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
-    )
+    task_id: Mapped[int] = mapped_column(Id, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     depends_on_id: Mapped[int] = mapped_column(
-        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True, index=True
+        Id, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class TaskCountRow(Base):
+    """How many tasks each agent has in each status, kept by triggers on tasks (created by the
+    backend in migration 0003) whatever writes them: the claim reads `running` to keep an agent
+    within its concurrency, and statistics read the rest, without counting rows. One row per
+    agent name, also after the agent is removed (its finished tasks stay in the history)."""
+
+    __tablename__ = "task_counts"
+
+    agent: Mapped[str] = mapped_column(String(100), primary_key=True)
+    pending: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    blocked: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    running: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    retrying: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    completed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    failed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    cancelled: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class LockKeyRow(Base):
+    """A lock key's capacity (how many of its tasks may run at once) and how many run now.
+
+    `running` is kept by triggers on tasks (created by the backend in migration 0003), whatever
+    writes the task: it counts up when a task with this key becomes running, down when it stops.
+    The database refuses a task that would run above the capacity: `ceiling` is always
+    max(capacity, running), so CHECK (running <= ceiling) fails for any step past the capacity,
+    while tasks already running when the capacity was lowered keep running. A missing row is a key
+    of capacity 1 with nothing running.
+    """
+
+    __tablename__ = "lock_keys"
+
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    capacity: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    running: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    ceiling: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    __table_args__ = (
+        CheckConstraint("capacity >= 1", name="ck_lock_keys_capacity"),
+        CheckConstraint("running >= 0", name="ck_lock_keys_running"),
+        CheckConstraint("running <= ceiling AND ceiling >= capacity", name="ck_lock_keys_ceiling"),
     )
 
 

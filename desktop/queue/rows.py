@@ -4,53 +4,83 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from desktop.queue.types import Agent, Attempt, Schedule, Task, TaskStatus
+from desktop.queue.types import Agent, Attempt, Claim, Schedule, Task, TaskStatus
+
+Row = Mapping[Any, Any]  # a row by column name: a dict from the driver, or SQLAlchemy's RowMapping
+_STATUS = {s.value: s for s in TaskStatus}
+_at = datetime.fromtimestamp
 
 
 def to_datetime(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
+    return None if value is None else _at(value, UTC)
 
 
 def _json(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    # Most results and many payloads are null: skip the parser for them (a worker's hot path).
+    return None if text is None or text == "null" else json.loads(text)
 
 
-def task_from_row(row: Mapping[str, Any]) -> Task:
-    return Task(
-        id=row["id"],
-        agent=row["agent"],
-        payload=_json(row["payload"]),
-        priority=row["priority"],
-        status=TaskStatus(row["status"]),
-        scheduled_for=datetime.fromtimestamp(row["scheduled_for"], UTC),
-        created_at=datetime.fromtimestamp(row["created_at"], UTC),
-        attempts=row["attempts"],
-        max_retries=row["max_retries"],
-        retry_base_s=row["retry_base_s"],
-        retry_cap_s=row["retry_cap_s"],
-        task_type=row["task_type"],
-        lock_key=row["lock_key"],
-        unique_key=row["unique_key"],
-        timeout_s=row["timeout_s"],
-        result=_json(row["result"]),
-        last_error=row["last_error"],
-        progress=row["progress"],
-        progress_message=row["progress_message"],
-        started_at=to_datetime(row["started_at"]),
-        finished_at=to_datetime(row["finished_at"]),
-        lease_owner=row["lease_owner"],
-        lease_token=row["lease_token"],
-        lease_expires_at=to_datetime(row["lease_expires_at"]),
-        cancel_requested=bool(row["cancel_requested"]),
-        created_by=row["created_by"],
-        notify_url=row["notify_url"],
+# Building a Task is the costliest Python on a worker's hot path (two per task: claimed and
+# settled). A frozen dataclass's generated __init__ calls object.__setattr__ once per field; setting
+# the slots through their descriptors does the same in about half the time. Task has no
+# __post_init__, so the object is the one its __init__ would make (tests compare the two).
+_TASK_FIELDS = (  # the order of the values below
+    "id", "agent", "payload", "priority", "status", "scheduled_for", "created_at", "attempts", "max_retries",
+    "retry_base_s", "retry_cap_s", "task_type", "lock_key", "unique_key", "timeout_s", "result", "last_error",
+    "progress", "progress_message", "started_at", "finished_at", "lease_owner", "lease_expires_at",
+    "cancel_requested", "created_by", "notify_url",
+)
+if tuple(f.name for f in fields(Task)) != _TASK_FIELDS:  # a field added to Task must be added here too
+    raise ImportError("desktop.queue.rows: _TASK_FIELDS no longer matches desktop.queue.types.Task")
+_TASK_SLOTS = tuple(getattr(Task, name).__set__ for name in _TASK_FIELDS)
+_new_task = object.__new__
+
+
+def task_from_row(row: Row) -> Task:
+    started, finished, expires = row["started_at"], row["finished_at"], row["lease_expires_at"]
+    values = (
+        row["id"],
+        row["agent"],
+        _json(row["payload"]),
+        row["priority"],
+        _STATUS[row["status"]],
+        _at(row["scheduled_for"], UTC),
+        _at(row["created_at"], UTC),
+        row["attempts"],
+        row["max_retries"],
+        row["retry_base_s"],
+        row["retry_cap_s"],
+        row["task_type"],
+        row["lock_key"],
+        row["unique_key"],
+        row["timeout_s"],
+        _json(row["result"]),
+        row["last_error"],
+        row["progress"],
+        row["progress_message"],
+        None if started is None else _at(started, UTC),
+        None if finished is None else _at(finished, UTC),
+        row["lease_owner"],
+        None if expires is None else _at(expires, UTC),
+        bool(row["cancel_requested"]),
+        row["created_by"],
+        row["notify_url"],
     )
+    task = _new_task(Task)
+    for set_slot, value in zip(_TASK_SLOTS, values, strict=True):
+        set_slot(task, value)
+    return task
 
 
-def agent_from_row(row: Mapping[str, Any]) -> Agent:
+def claim_from_row(row: Row) -> Claim:
+    return Claim(task_from_row(row), row["lease_token"])
+
+
+def agent_from_row(row: Row) -> Agent:
     return Agent(
         id=row["id"],
         name=row["name"],
@@ -68,7 +98,7 @@ def agent_from_row(row: Mapping[str, Any]) -> Agent:
     )
 
 
-def schedule_from_row(row: Mapping[str, Any]) -> Schedule:
+def schedule_from_row(row: Row) -> Schedule:
     return Schedule(
         id=row["id"],
         name=row["name"],
@@ -85,7 +115,7 @@ def schedule_from_row(row: Mapping[str, Any]) -> Schedule:
     )
 
 
-def attempt_from_row(row: Mapping[str, Any]) -> Attempt:
+def attempt_from_row(row: Row) -> Attempt:
     return Attempt(
         id=row["id"],
         task_id=row["task_id"],
@@ -98,4 +128,30 @@ def attempt_from_row(row: Mapping[str, Any]) -> Attempt:
         error=row["error"],
         traceback=row["traceback"],
         output_tail=row["output_tail"],
+        cost_usd=row["cost_usd"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cached_tokens=row["cached_tokens"],
+        details=_json(row["details"]) or {},
+        host=row["host"],
+        pid=row["pid"],
+    )
+
+
+def running_attempt(task: Row, number: int) -> Attempt:
+    """The attempt a running task is on: it lives on the task row until it ends."""
+    return Attempt(
+        id=None,
+        task_id=task["id"],
+        number=number,
+        worker_id=task["lease_owner"] or "",
+        started_at=datetime.fromtimestamp(task["started_at"] or task["created_at"], UTC),
+        finished_at=None,
+        duration_ms=None,
+        outcome="running",
+        error=None,
+        traceback=None,
+        output_tail=task["output_tail"],
+        host=task["lease_host"],
+        pid=task["lease_pid"],
     )

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from sqlalchemy import Table
+
 from desktop.queue.models import (
     AgentRow,
     AttemptRow,
     DependencyRow,
+    LockKeyRow,
     QueueStateRow,
+    TaskCountRow,
     TaskRow,
 )
 from desktop.queue.types import FINISHED_STATUSES
 
-T = TaskRow.__table__
-A = AttemptRow.__table__
-G = AgentRow.__table__
-D = DependencyRow.__table__
-S = QueueStateRow.__table__
+T = cast(Table, TaskRow.__table__)
+A = cast(Table, AttemptRow.__table__)
+G = cast(Table, AgentRow.__table__)
+D = cast(Table, DependencyRow.__table__)
+S = cast(Table, QueueStateRow.__table__)
+K = cast(Table, LockKeyRow.__table__)
+C = cast(Table, TaskCountRow.__table__)
 
 FINISHED = tuple(s.value for s in FINISHED_STATUSES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -76,12 +77,96 @@ class Task:
     progress_message: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    lease_owner: str | None = None
-    lease_token: str | None = None
+    lease_owner: str | None = None  # the worker running it
     lease_expires_at: datetime | None = None
     cancel_requested: bool = False
     created_by: str | None = None
     notify_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A task claimed by a worker, with the lease token that settles it.
+
+    The token is a fencing token: every later call about this attempt (heartbeat, complete, fail,
+    release) must carry it, and is refused once the lease has passed to someone else. Only the
+    claiming worker holds it; the `Task` shown to agents and the window does not carry it.
+    """
+
+    task: Task
+    token: str
+
+    @property
+    def id(self) -> int:
+        return self.task.id
+
+
+OUTCOMES = ("completed", "failed", "released", "parked")
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """How a worker ends an attempt it holds (see TaskQueueService.settle_many).
+
+    completed: `result` is stored. failed: retried after the backoff unless `retryable` is False
+    or its retries are used up. released: given back unfinished, the attempt not counted (a
+    worker shutting down). parked: the program stopped at a usage limit; the task runs again at
+    `until` (epoch seconds), the attempt not counted against its retries. `details` are what the
+    action reported about the attempt (cost_usd, input_tokens, output_tokens, cached_tokens and
+    any other JSON values), saved with it however it ends.
+    """
+
+    task_id: int
+    token: str
+    outcome: str
+    result: Any = None
+    error: str | None = None
+    traceback: str | None = None
+    retryable: bool = True
+    output_tail: str | None = None
+    until: float | None = None
+    details: Mapping[str, Any] | None = None
+
+    @classmethod
+    def complete(
+        cls, task_id: int, token: str, result: Any = None, *, output_tail: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Settlement:
+        return cls(task_id, token, "completed", result=result, output_tail=output_tail, details=details)
+
+    @classmethod
+    def fail(
+        cls, task_id: int, token: str, error: str, *, traceback: str | None = None, retryable: bool = True,
+        output_tail: str | None = None, details: Mapping[str, Any] | None = None,
+    ) -> Settlement:
+        return cls(
+            task_id, token, "failed", error=error, traceback=traceback, retryable=retryable,
+            output_tail=output_tail, details=details,
+        )
+
+    @classmethod
+    def release(
+        cls, task_id: int, token: str, reason: str = "worker shut down", *, output_tail: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Settlement:
+        return cls(task_id, token, "released", error=reason, output_tail=output_tail, details=details)
+
+    @classmethod
+    def park(
+        cls, task_id: int, token: str, until: float, message: str, *, output_tail: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Settlement:
+        return cls(task_id, token, "parked", error=message, until=until, output_tail=output_tail, details=details)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of tasks, and the key to pass as `after` for the next page (None if it is empty
+    and it was the first)."""
+
+    tasks: list[Task]
+    last_key: tuple[Any, int] | None
+    complete: bool  # no more rows after this page
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,22 +191,29 @@ class Schedule:
 class Attempt:
     """One row of the action log: a single try at running a task."""
 
-    id: int
+    id: int | None  # None while the attempt runs: its row is written when it ends
     task_id: int
     number: int
     worker_id: str
     started_at: datetime
     finished_at: datetime | None
     duration_ms: int | None
-    outcome: str  # running, completed, failed, lost, cancelled
+    outcome: str  # running, completed, failed, lost, cancelled, interrupted, parked
     error: str | None
     traceback: str | None
     output_tail: str | None
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # the rest of what the action reported
+    host: str | None = None
+    pid: int | None = None  # the program's process (group), when the action ran one
 
 
 @dataclass(frozen=True, slots=True)
 class LockInfo:
-    """A lock key held now by a running task."""
+    """A lock key held now by a running task; `capacity` tasks of the key may run at once."""
 
     key: str
     task_id: int
@@ -129,6 +221,7 @@ class LockInfo:
     worker_id: str | None
     since: datetime | None
     lease_expires_at: datetime | None
+    capacity: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,103 +17,39 @@ MAX_KEY_LENGTH = 500
 MAX_LABEL_LENGTH = 100
 MAX_CREATED_BY_LENGTH = 200
 PRIORITY_MIN, PRIORITY_MAX = 1, 5
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-
-ENQUEUE_FIELDS = frozenset(
-    {
-        "agent", "payload", "priority", "scheduled_for", "max_retries", "lock_key", "unique_key",
-        "depends_on", "task_type", "timeout_s", "retry_base_s", "retry_cap_s", "created_by",
-        "notify_url",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class NewTask:
-    """A task that passed validation, with its payload already serialised."""
-
-    agent: str
-    payload_json: str
-    priority: int
-    scheduled_for: float | None
-    max_retries: int | None
-    lock_key: str | None
-    unique_key: str | None
-    depends_on: tuple[int, ...]
-    task_type: str | None
-    timeout_s: float | None
-    retry_base_s: float | None
-    retry_cap_s: float | None
-    created_by: str | None
-    notify_url: str | None = None
-
-
-def new_task(
-    agent: str,
-    payload: Any = None,
-    *,
-    priority: int = 3,
-    scheduled_for: datetime | str | None = None,
-    max_retries: int | None = None,
-    lock_key: str | None = None,
-    unique_key: str | None = None,
-    depends_on: Iterable[int] = (),
-    task_type: str | None = None,
-    timeout_s: float | None = None,
-    retry_base_s: float | None = None,
-    retry_cap_s: float | None = None,
-    created_by: str | None = None,
-    notify_url: str | None = None,
-    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
-    prefix: str = "",
-) -> NewTask:
-    """Validate one task's arguments (the same as TaskQueueService.enqueue's)."""
-    if not isinstance(agent, str) or not agent.strip():
-        raise TaskValidationError(prefix + "agent", "must be the name of an agent")
-    return NewTask(
-        agent=agent,
-        payload_json=json_text(prefix + "payload", payload, max_payload_bytes),
-        priority=priority_value(prefix + "priority", priority),
-        scheduled_for=timestamp(prefix + "scheduled_for", scheduled_for),
-        max_retries=non_negative_int(prefix + "max_retries", max_retries),
-        lock_key=key(prefix + "lock_key", lock_key),
-        unique_key=key(prefix + "unique_key", unique_key),
-        depends_on=task_ids(prefix + "depends_on", depends_on),
-        task_type=label(prefix + "task_type", task_type),
-        timeout_s=positive_seconds(prefix + "timeout_s", timeout_s),
-        retry_base_s=non_negative_seconds(prefix + "retry_base_s", retry_base_s),
-        retry_cap_s=non_negative_seconds(prefix + "retry_cap_s", retry_cap_s),
-        created_by=label(prefix + "created_by", created_by, MAX_CREATED_BY_LENGTH),
-        notify_url=url(prefix + "notify_url", notify_url),
-    )
-
-
-def new_tasks(items: Iterable[Mapping[str, Any]], max_payload_bytes: int) -> list[NewTask]:
-    """Validate every item of an enqueue_many call before anything is written."""
-    result = []
-    for index, item in enumerate(items):
-        prefix = f"items[{index}]."
-        if not isinstance(item, Mapping):
-            raise TaskValidationError(f"items[{index}]", "must be a mapping of enqueue arguments")
-        unknown = sorted(set(item) - ENQUEUE_FIELDS)
-        if unknown:
-            raise TaskValidationError(prefix + unknown[0], "is not an enqueue argument")
-        if "agent" not in item:
-            raise TaskValidationError(prefix + "agent", "is required")
-        result.append(new_task(**item, max_payload_bytes=max_payload_bytes, prefix=prefix))
-    return result
+MAX_RETRIES = 1_000_000
+MAX_SECONDS = 100 * 366 * 86_400  # a century: any wait, timeout or backoff; epoch + this fits a datetime
+# The times a datetime (and so every reader) can hold, a day inside year 1 and year 9999.
+MIN_TIMESTAMP = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+MAX_TIMESTAMP = datetime(9999, 12, 30, tzinfo=UTC).timestamp()
+MAX_TASK_ID = 2**63 - 1
+MAX_CONCURRENCY = 1_000_000  # also a lock key's capacity
+MAX_DETAILS_BYTES = 256 * 1024
+DETAIL_SUMS = ("cost_usd", "input_tokens", "output_tokens", "cached_tokens")  # attempt columns, for sums
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 def json_text(field: str, value: Any, limit: int = MAX_PAYLOAD_BYTES) -> str:
     """Serialise `value` as JSON text no larger than `limit` bytes."""
+    if value is None:  # most results: skip the encoder
+        return "null"
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        size = len(text.encode("utf-8"))  # a lone surrogate cannot be encoded
+    except RecursionError as exc:
+        raise TaskValidationError(field, "is nested too deeply to be stored as JSON") from exc
     except (TypeError, ValueError) as exc:
         raise TaskValidationError(field, f"must be JSON-serialisable ({exc})") from exc
-    size = len(text.encode("utf-8"))
     if size > limit:
         raise TaskValidationError(field, f"is {size:,} bytes as JSON; the limit is {limit:,} bytes")
     return text
+
+
+def agent_ref(field: str, value: Any) -> str:
+    """The name of the agent a task is for (that it exists is checked when the task is written)."""
+    if not isinstance(value, str) or not value.strip():
+        raise TaskValidationError(field, "must be the name of an agent")
+    return value
 
 
 def priority_value(field: str, value: Any) -> int:
@@ -142,35 +77,93 @@ def timestamp(field: str, value: datetime | str | None) -> float | None:
         raise TaskValidationError(
             field, "must be timezone-aware (a naive datetime is ambiguous; add a UTC offset)"
         )
-    return value.timestamp()
+    try:
+        epoch = value.timestamp()
+    except (OverflowError, ValueError, OSError):
+        epoch = math.inf
+    if not MIN_TIMESTAMP <= epoch <= MAX_TIMESTAMP:
+        raise TaskValidationError(field, f"must be between the years 1 and 9999 in UTC (got {value.isoformat()})")
+    return epoch
 
 
-def non_negative_int(field: str, value: Any) -> int | None:
+def epoch_seconds(field: str, value: Any) -> float:
+    """A time as UTC epoch seconds (a number), within what a datetime holds."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not MIN_TIMESTAMP <= value <= MAX_TIMESTAMP:
+        raise TaskValidationError(field, f"must be a time in epoch seconds between the years 1 and 9999 (got {value!r})")
+    return float(value)
+
+
+def attempt_details(details: Mapping[str, Any] | None) -> tuple[dict[str, Any], str | None]:
+    """What an action reported about an attempt, split for storage: the sums (cost_usd and the
+    token counts) for their columns, and everything else as JSON text.
+
+    Raises TaskValidationError naming the key (``details.cost_usd``) for a value that breaks its rule.
+    """
+    sums: dict[str, Any] = dict.fromkeys(DETAIL_SUMS)
+    if details is None:
+        return sums, None
+    if not isinstance(details, Mapping):
+        raise TaskValidationError("details", "must be a mapping of attempt details")
+    rest: dict[str, Any] = {}
+    for key, value in details.items():
+        if not isinstance(key, str):
+            raise TaskValidationError("details", f"keys must be strings (got {key!r})")
+        if key not in DETAIL_SUMS or value is None:
+            rest[key] = value
+        elif key == "cost_usd":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
+            if not ok:
+                raise TaskValidationError("details.cost_usd", f"must be a number of US dollars, 0 or more (got {value!r})")
+            sums[key] = float(value)
+        else:
+            sums[key] = non_negative_int(f"details.{key}", value)
+    return sums, (json_text("details", rest, MAX_DETAILS_BYTES) if rest else None)
+
+
+def non_negative_int(field: str, value: Any, limit: int = MAX_TASK_ID) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TaskValidationError(field, f"must be a whole number, 0 or more (got {value!r})")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        raise TaskValidationError(field, f"must be a whole number, 0 or more and at most {limit:,} (got {value!r})")
     return value
 
 
-def _seconds(field: str, value: Any, *, allow_zero: bool) -> float | None:
+def retries(field: str, value: Any) -> int | None:
+    """A number of retries: 0 to MAX_RETRIES."""
+    return non_negative_int(field, value, MAX_RETRIES)
+
+
+def _seconds(field: str, value: Any, *, allow_zero: bool, limit: float = MAX_SECONDS) -> float | None:
     if value is None:
         return None
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and -math.inf < value < math.inf
+    if not ok or value < 0 or (value == 0 and not allow_zero) or value > limit:
         rule = "0 or more" if allow_zero else "more than 0"
-        raise TaskValidationError(field, f"must be a number of seconds, {rule} (got {value!r})")
+        raise TaskValidationError(
+            field, f"must be a number of seconds, {rule} and at most {limit:,.0f} (got {value!r})"
+        )
     return float(value)
 
 
 def positive_seconds(field: str, value: Any) -> float | None:
+    """A timeout: more than 0 seconds and at most MAX_SECONDS."""
     return _seconds(field, value, allow_zero=False)
 
 
 def non_negative_seconds(field: str, value: Any) -> float | None:
+    """A backoff or a wait: 0 to MAX_SECONDS seconds."""
     return _seconds(field, value, allow_zero=True)
+
+
+def age_seconds(field: str, value: Any) -> float:
+    """An age such as a retention period: any finite number of seconds, 0 or more."""
+    seconds = _seconds(field, value, allow_zero=True, limit=math.inf)
+    if seconds is None:
+        raise TaskValidationError(field, "must be a number of seconds, 0 or more")
+    return seconds
 
 
 def key(field: str, value: Any) -> str | None:
@@ -198,7 +191,7 @@ def task_ids(field: str, values: Iterable[int]) -> tuple[int, ...]:
     except TypeError as exc:
         raise TaskValidationError(field, "must be a list of task ids") from exc
     for value in ids:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASK_ID:
             raise TaskValidationError(field, f"must hold task ids, positive integers (got {value!r})")
     return ids
 
@@ -210,11 +203,11 @@ def url(field: str, value: Any) -> str | None:
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 2000:
         raise TaskValidationError(field, "must be an http:// or https:// URL")
-    return value
+    return str(value)
 
 
 def agent_name(value: Any) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise TaskValidationError(
             "name",
             "must be 1-100 characters: letters, digits, '_', '.', '-', starting with a letter or digit",
@@ -222,9 +215,11 @@ def agent_name(value: Any) -> str:
     return value
 
 
-def concurrency(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TaskValidationError("concurrency", f"must be a whole number, 1 or more (got {value!r})")
+def concurrency(value: Any, field: str = "concurrency") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise TaskValidationError(
+            field, f"must be a whole number, 1 or more and at most {MAX_CONCURRENCY:,} (got {value!r})"
+        )
     return value
 
 

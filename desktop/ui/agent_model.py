@@ -76,7 +76,7 @@ class AgentTableModel(QAbstractTableModel):
             self.lines = lines
             self.endResetModel()
             return
-        for row, (old, new) in enumerate(zip(self.lines, lines)):
+        for row, (old, new) in enumerate(zip(self.lines, lines, strict=False)):
             if old != new:
                 self.lines[row] = new
                 self.dataChanged.emit(self.index(row, 0), self.index(row, len(HEADERS) - 1))

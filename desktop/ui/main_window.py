@@ -367,7 +367,7 @@ class MainWindow(QMainWindow):
                 poll_interval_s=settings.poll_interval_s, shutdown_grace_s=settings.shutdown_grace_s,
             )
         )
-        self.service.retry_policy = settings.retry_policy()
+        self.service.set_retry_policy(settings.retry_policy())
         note = " The new database opens the next time Agent Queue starts." if settings.database_url != old.database_url else ""
         self.statusBar().showMessage("Settings saved." + note, 8000)
 

@@ -1,10 +1,9 @@
-"""Task reads the window needs beyond TaskQueueService.list_tasks; call them on a read thread.
+"""Task reads the window needs; call them on a read thread.
 
-list_tasks pages newest first only. The history table also sorts by other columns, so this module
-pages any sort order by keyset (``WHERE (key, id) < (:last_key, :last_id)``), fetches tasks by id
-(to refresh the rows on screen) and finds tasks newer than the newest one shown. Filters use the
-service's own filter, so counts and pages agree. No OFFSET anywhere: each page costs the same on
-a table of a million rows.
+The history table sorts by any column, so pages come from the service's keyset reader
+(TaskQueueService.page: ``WHERE (key, id) < (:last_key, :last_id)``, no OFFSET, so each page costs
+the same on a table of a million rows), rows on screen are refreshed by id, and live updates are
+matched against the same filter in memory.
 """
 
 from __future__ import annotations
@@ -14,27 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, literal, select, tuple_
+from desktop.queue import SORT_COLUMNS, Task, TaskQueueService
 
-from desktop.queue import Task, TaskQueueService
-from desktop.queue.models import TaskRow
-from desktop.queue.rows import task_from_row
-
-T = TaskRow.__table__
-
-# Sort keys: NULL times sort as -1, so every key is comparable in a row value.
-SORT_EXPRESSIONS: dict[str, Any] = {
-    "id": T.c.id,
-    "status": T.c.status,
-    "agent": T.c.agent,
-    "task_type": func.coalesce(T.c.task_type, ""),
-    "priority": T.c.priority,
-    "attempts": T.c.attempts,
-    "created_at": T.c.created_at,
-    "scheduled_for": T.c.scheduled_for,
-    "started_at": func.coalesce(T.c.started_at, -1.0),
-    "finished_at": func.coalesce(T.c.finished_at, -1.0),
-}
+# The columns pages can be sorted by (the service's keyset reader orders by these).
+SORT_EXPRESSIONS = SORT_COLUMNS
 
 SortKey = tuple[Any, int]
 
@@ -104,43 +86,12 @@ def fetch_page(
 ) -> Page:
     """The `limit` tasks that come after `after` in `order` (the first page when `after` is None)."""
     statuses, agent, search = flt.service_args()
-    if order.column == "id" and order.descending:
-        before = None if after is None else int(after[1])
-        tasks = service.list_tasks(statuses, agent, search, limit=limit + 1, before_id=before)
-        page = tasks[:limit]
-        last = (page[-1].id, page[-1].id) if page else after
-        return Page(page, last, len(tasks) <= limit)
-    expr = SORT_EXPRESSIONS[order.column]
-    query = TaskQueueService._filtered(  # the service's filter (see the report: make it public)
-        select(T, expr.label("_sort_key")), statuses, agent, search
+    page = service.page(
+        statuses, agent, search, sort=order.column, descending=order.descending, after=after, limit=limit
     )
-    if after is not None:
-        if order.column == "id":
-            query = query.where(T.c.id < after[1] if order.descending else T.c.id > after[1])
-        else:
-            key = tuple_(expr, T.c.id)
-            bound = tuple_(literal(after[0]), literal(after[1]))
-            query = query.where(key < bound if order.descending else key > bound)
-    if order.descending:
-        query = query.order_by(expr.desc(), T.c.id.desc())
-    else:
-        query = query.order_by(expr.asc(), T.c.id.asc())
-    with service.engine.begin() as conn:
-        rows = conn.execute(query.limit(limit + 1)).all()
-    page_rows = rows[:limit]
-    tasks = [task_from_row(r._mapping) for r in page_rows]
-    last = (page_rows[-1]._mapping["_sort_key"], page_rows[-1].id) if page_rows else after
-    return Page(tasks, last, len(rows) <= limit)
+    return Page(page.tasks, page.last_key, page.complete)
 
 
 def tasks_by_id(service: TaskQueueService, ids: Iterable[int]) -> dict[int, Task]:
     """The tasks among `ids` that still exist, by id (refreshes the rows on screen)."""
-    wanted = sorted(set(ids))
-    found: dict[int, Task] = {}
-    with service.engine.begin() as conn:
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            for row in conn.execute(select(T).where(T.c.id.in_(chunk))):
-                task = task_from_row(row._mapping)
-                found[task.id] = task
-    return found
+    return service.get_many(ids)

@@ -1,9 +1,12 @@
 """The worker pool: claims tasks and runs their actions on a QThreadPool. QtCore only.
 
-A dispatcher thread (plain Python, so the GUI thread never waits on the database) claims as many
-tasks as the pool has free slots, renews the leases of running tasks, enforces timeouts, recovers
-expired leases and fires due schedules. Each claimed task runs in a QRunnable. Qt signals announce
-what happens, so the window can follow live through queued connections.
+A dispatcher thread (plain Python, so the GUI thread never waits on the database) is the pool's
+only writer. Each pass it settles, in one transaction, every attempt that ended since the last
+pass (a batch completer: a task's end is announced only once its batch has committed), claims in
+one transaction as many tasks as there are free slots, renews the leases of running tasks,
+enforces timeouts, and runs the maintenance passes (lease rescue, retention, schedules), each due
+at start and then every period. Slots are QRunnables that take claimed tasks from a hand-off
+queue, run their actions, and hand the outcome back; they never touch the database.
 """
 
 from __future__ import annotations
@@ -15,60 +18,70 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QMetaMethod, QObject, QRunnable, QThreadPool, Signal
 
 from desktop.agents.base import AgentKind, TaskContext
 from desktop.agents.registry import load_kinds
 from desktop.config import Settings
 from desktop.errors import AgentQueueError, LeaseLostError
-from desktop.queue import Agent, Task, TaskQueueService
-from desktop.queue.watch import ChangeWatcher, watcher_for
-from desktop.workers.execution import RunningTask, StopReason, execute, give_up
+from desktop.queue import Agent, Claim, Settlement, Task, TaskQueueService, TaskValidationError
+from desktop.queue.backends import ChangeWatcher
+from desktop.workers.execution import RunningTask, StopReason, execute, give_up, release
 from desktop.workers.timers import Every
 
 log = logging.getLogger(__name__)
 
 RECOVER_EVERY_S = 15.0
+SCHEDULES_EVERY_S = 1.0  # cron has minute resolution; this is how late a fire may start
+CLEANUP_EVERY_S = 3600.0
 TIMEOUT_GRACE_S = 2.0  # after the deadline: ask the action to stop
 GIVE_UP_AFTER_S = 5.0  # after asking: fail the task and free the slot
 AGENT_CACHE_S = 2.0
-CLEANUP_EVERY_S = 3600.0
-WATCH_EVERY_S = 0.05  # how often to look for commits by other processes
+WATCH_EVERY_S = 0.02  # how often to look for commits by other processes
+LINGER_S = 0.002  # how long ended tasks wait for the running ones, to share a commit
+CANCEL_CHECK_S = 0.1  # how often, at most, to look for cancel requests when something changed
+SLOT_IDLE_S = 5.0  # a slot thread with nothing to run for this long ends
 
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+@dataclasses.dataclass
+class _Work:
+    """A claimed task waiting for a slot: its running state, its kind and its agent's config."""
+
+    running: RunningTask
+    kind: AgentKind
+    config: dict[str, Any]
+
+
 class _Slot(QRunnable):
-    """One unit of the pool's concurrency: runs a task, then claims and runs the next one itself.
+    """One unit of the pool's concurrency: runs claimed tasks one after another until there is
+    nothing to run for a while (the dispatcher starts slots again when work comes)."""
 
-    Claiming the next task in the same thread saves a hand-off to the dispatcher per task; the
-    slot ends when the queue has nothing for it, and the dispatcher starts a new one when needed.
-    """
-
-    def __init__(self, pool: WorkerPool, first: Task) -> None:
+    def __init__(self, pool: WorkerPool) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self._pool = pool
-        self._first = first
 
     def run(self) -> None:
-        self._pool._run_slot(self._first)
+        self._pool._slot_loop()
 
 
 class WorkerPool(QObject):
     """Runs queued tasks with their agents' actions.
 
     Signals:
-        task_started(Task): a task was claimed and its action started.
+        task_started(Task): a task was claimed and handed to a slot.
         task_progress(int, int, str): task id, percent, message.
-        task_finished(Task): a task's attempt ended; its status says how (completed, failed,
-            retrying, cancelled, or pending when it was given back on shutdown).
+        task_finished(Task): a task's attempt ended and is saved; its status says how
+            (completed, failed, retrying, cancelled, or pending when it was given back).
         drained(): burst mode only: nothing runnable is left and nothing is running.
         state_changed(str): "running", "stopping" or "stopped".
     """
@@ -103,13 +116,21 @@ class WorkerPool(QObject):
         self._monotonic = monotonic  # the dispatcher's clock for its periodic passes (tests inject one)
         self._threads = QThreadPool(self)
         self._threads.setMaxThreadCount(settings.concurrency)
-        self._running: dict[int, RunningTask] = {}
+        self._lock = threading.Lock()
+        self._work_ready = threading.Condition(self._lock)  # slots wait here for claimed tasks
+        self._running: dict[int, RunningTask] = {}  # claimed and not yet settled
+        self._ready: deque[_Work] = deque()  # claimed, not yet taken by a slot
+        self._ended: list[Settlement] = []  # outcomes waiting for the next batch
+        self._busy = 0  # tasks in _ready or in an action
         self._slots = 0  # slots started and not yet ended
         self._agents: dict[str, tuple[Agent, float]] = {}
-        self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
+        self._last_cancel_check = 0.0
+        self._cancel_check_due = False
+        self._started_signal = QMetaMethod.fromSignal(self.task_started)
+        self._finished_signal = QMetaMethod.fromSignal(self.task_finished)
 
     # -- control ----------------------------------------------------------------------------
 
@@ -121,6 +142,8 @@ class WorkerPool(QObject):
         if self.is_running:
             return
         self._stopping.clear()
+        if self.output_dir is not None:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         self.service.enqueued.connect(self._on_enqueued)
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="agentq-dispatcher", daemon=True)
         self._dispatcher.start()
@@ -135,6 +158,8 @@ class WorkerPool(QObject):
         """Use new settings at once: concurrency, default timeout, polling, lease, grace period."""
         self.settings = settings.validate()
         self._threads.setMaxThreadCount(settings.concurrency)
+        with self._work_ready:
+            self._work_ready.notify_all()  # slots above a lowered concurrency end
         self.wake()
 
     def set_concurrency(self, concurrency: int) -> None:
@@ -157,15 +182,19 @@ class WorkerPool(QObject):
         self.state_changed.emit("stopping")
         self._stopping.set()
         self._wake.set()
-        self._dispatcher.join()  # it may have ended by itself (burst mode)
+        with self._work_ready:
+            self._work_ready.notify_all()
+        self._dispatcher.join()  # it settles what ended before it stopped (it may have ended: burst)
         self._dispatcher = None
+        self._release_waiting()  # claimed but never started: give them back at once
         self._wait_idle(grace)
         for running in self.running_tasks():
             running.stop(StopReason.SHUTDOWN)
         self._wait_idle(GIVE_UP_AFTER_S)
         for running in self.running_tasks():  # actions that ignored the request: release for them
-            self._release_abandoned(running)
-        # Runnables forget their task just before their last signal: let them return, so no pool
+            self._end(running, release(running))
+        self._flush()
+        # Slots forget their task just before their last signal: let them return, so no pool
         # thread is still in Python when the interpreter shuts down.
         self._threads.waitForDone(int(GIVE_UP_AFTER_S * 1000))
         self.service.enqueued.disconnect(self._on_enqueued)
@@ -173,8 +202,9 @@ class WorkerPool(QObject):
         log.info("worker %s stopped", self.worker_id)
 
     def running_tasks(self) -> list[RunningTask]:
+        """The tasks this pool holds whose outcome is not decided yet."""
         with self._lock:
-            return list(self._running.values())
+            return [r for r in self._running.values() if not r.abandoned]
 
     def output_tail(self, task_id: int) -> str:
         with self._lock:
@@ -194,83 +224,159 @@ class WorkerPool(QObject):
         self._wake.set()
 
     def _dispatch_loop(self) -> None:
-        watcher = watcher_for(self.service.engine)
+        watcher = self.service.watcher()
         try:
             self._dispatch(watcher)
         finally:
+            self._flush()
             watcher.close()
 
     def _dispatch(self, watcher: ChangeWatcher) -> None:
-        # Lease recovery and retention run at start (a crashed worker's tasks are rescued and old
-        # tasks removed as soon as the app opens), then every period.
-        recover, cleanup = Every(RECOVER_EVERY_S), Every(CLEANUP_EVERY_S)
+        # The maintenance passes run at start (a crashed worker's tasks are rescued and old tasks
+        # removed as soon as the app opens), then every period.
+        recover, cleanup, schedules = Every(RECOVER_EVERY_S), Every(CLEANUP_EVERY_S), Every(SCHEDULES_EVERY_S)
         beat_every = min(self.settings.lease_s / 3, 2.0)
         beat = Every(beat_every)
         while not self._stopping.is_set():
             self._wake.clear()
             now = self._monotonic()
+            emptied = False
             try:
                 if recover.due(now):
                     self._recover()
                 if self.settings.retention_days > 0 and cleanup.due(now):
                     self._cleanup()
-                self.service.fire_due_schedules()
-                claimed_all = self._fill()
+                if schedules.due(now):
+                    self.service.fire_due_schedules()
+                emptied = self._pass()
                 if beat.due(now):
                     self._heartbeat()
                 self._enforce_timeouts()
             except AgentQueueError as exc:
                 log.error("dispatcher: %s", exc)
-                claimed_all = False
             except Exception:
                 log.exception("dispatcher: unexpected error; retrying at the next poll")
-                claimed_all = False
-            if self.burst and claimed_all and self._slots == 0:
+            if self.burst and emptied and self._idle_now():
                 self.drained.emit()
                 return
-            self._idle(min(self.settings.poll_interval_s, beat_every), watcher)
+            if self._has_ended():
+                self._linger()
+            else:
+                self._idle(min(self.settings.poll_interval_s, beat_every), watcher)
+
+    def _pass(self) -> bool:
+        """Settle every attempt that ended and claim a task per free slot, in one transaction,
+        then announce both. True when the queue had fewer tasks to give than there were free
+        slots (nothing more to run now)."""
+        with self._lock:
+            batch, self._ended = self._ended, []
+            free = 0 if self._stopping.is_set() else self.settings.concurrency - self._busy
+        if not batch and free <= 0:
+            return False
+        try:
+            results, claims = self.service.settle_and_claim(
+                batch, self.worker_id, max(free, 0), agents=self.agents, lease_s=self.settings.lease_s,
+                tasks=self.isSignalConnected(self._finished_signal),  # no one listens: no Task to build
+            )
+        except Exception:  # the database failed: settle them at the next pass
+            with self._lock:
+                self._ended[:0] = batch
+            raise
+        self._announce(batch, results)
+        for claim in claims:
+            self._hand_out(claim)
+        return free > 0 and len(claims) < free
 
     def _idle(self, seconds: float, watcher: ChangeWatcher) -> None:
-        """Wait until woken, until another process changes the database, or for `seconds`."""
+        """Wait until woken (an enqueue, an ended task), for `seconds`, or, with a slot free,
+        until another process changes the database (it may have enqueued work). Changes also
+        bring cancel requests made elsewhere, e.g. `agentq cancel` from a terminal."""
         deadline = time.monotonic() + seconds
         while not self._wake.is_set() and (left := deadline - time.monotonic()) > 0:
-            if watcher.changed():
-                self._stop_cancelled()  # e.g. `agentq cancel` from a terminal: act within 50 ms
-                return
+            changed = watcher.changed()
+            self._stop_cancelled(changed)
+            if changed:
+                with self._lock:
+                    free = self._busy < self.settings.concurrency
+                if free:
+                    return
             self._wake.wait(min(WATCH_EVERY_S, left))
 
-    def _stop_cancelled(self) -> None:
-        if not self._running:
+    def _linger(self) -> None:
+        """Some tasks ended while others still run: wait a moment (LINGER_S at most) for those
+        to end too, so that one commit settles them all (a batch completer's flush interval)."""
+        deadline = time.monotonic() + LINGER_S
+        while (left := deadline - time.monotonic()) > 0:
+            self._wake.clear()
+            with self._lock:
+                if self._busy == 0 or len(self._ended) >= self.settings.concurrency or self._stopping.is_set():
+                    return
+            self._wake.wait(left)
+
+    def _has_ended(self) -> bool:
+        with self._lock:
+            return bool(self._ended)
+
+    def _idle_now(self) -> bool:
+        with self._lock:
+            return self._busy == 0 and not self._ended
+
+    def _stop_cancelled(self, changed: bool) -> None:
+        """After a change to the database, stop the tasks that were asked to cancel. Looked up at
+        most every CANCEL_CHECK_S (this pool's own commits are changes too, many a second when it
+        is busy); a change seen in between is looked up when the interval has passed."""
+        self._cancel_check_due = self._cancel_check_due or changed
+        now = time.monotonic()
+        if not self._cancel_check_due or now - self._last_cancel_check < CANCEL_CHECK_S:
+            return
+        self._cancel_check_due = False
+        self._last_cancel_check = now
+        if not self.running_tasks():
             return
         for task_id in self.service.cancel_requests(self.worker_id):
             self.cancel_running(task_id)
 
     def _cleanup(self) -> None:
         """Delete finished tasks past the retention period (settings.retention_days)."""
-        deleted = self.service.cleanup(self.settings.retention_days * 86_400)
+        deleted = self.service.cleaner(self.settings.retention_days * 86_400).run_once(self.service.clock())
         if deleted:
             log.info("retention: deleted %d tasks finished over %g days ago", deleted, self.settings.retention_days)
 
     def _recover(self) -> None:
-        recovered = self.service.recover_expired_leases()
+        recovered = self.service.rescuer.run_once(self.service.clock())
         if recovered:
             log.warning("recovered %d tasks whose worker stopped renewing its lease: %s", len(recovered), recovered)
 
     def _fill(self) -> bool:
-        """Start a slot per free unit of concurrency. True when the queue had nothing more to give."""
-        while self._slots < self.settings.concurrency and not self._stopping.is_set():
-            task = self._claim()
-            if task is None:
-                return True
-            with self._lock:
-                self._slots += 1
-            self._threads.start(_Slot(self, task))
-        return False
+        """Claim a task per free slot, in one transaction. True when the queue had fewer to give
+        than there were free slots (nothing more to run now)."""
+        free = self.settings.concurrency - self._busy
+        if free <= 0 or self._stopping.is_set():
+            return False
+        claims = self.service.dequeue_many(self.worker_id, free, agents=self.agents, lease_s=self.settings.lease_s)
+        for claim in claims:
+            self._hand_out(claim)
+        return len(claims) < free
 
-    def _claim(self) -> Task | None:
-        if self._stopping.is_set():
-            return None
-        return self.service.dequeue(self.worker_id, agents=self.agents, lease_s=self.settings.lease_s)
+    def _hand_out(self, claim: Claim) -> None:
+        running, kind, config, error = self._prepare(claim)
+        with self._lock:
+            self._running[claim.id] = running
+            if kind is not None:
+                self._ready.append(_Work(running, kind, config))
+                self._busy += 1
+                start_slot = self._slots < min(self.settings.concurrency, self._busy)
+                if start_slot:
+                    self._slots += 1
+                self._work_ready.notify()
+        if kind is None:
+            log.error("task %s: %s", claim.id, error)
+            self._end(running, Settlement.fail(claim.id, claim.token, error))
+            return
+        if start_slot:
+            self._threads.start(_Slot(self))
+        if self.isSignalConnected(self._started_signal):  # a signal costs microseconds even unheard
+            self.task_started.emit(claim.task)
 
     def _agent(self, name: str) -> Agent:
         """The agent's definition, cached for a moment: a busy pool runs many tasks per agent."""
@@ -281,7 +387,8 @@ class WorkerPool(QObject):
             self._agents[name] = cached
         return cached[0]
 
-    def _prepare(self, task: Task) -> tuple[RunningTask, AgentKind | None, dict[str, Any], str]:
+    def _prepare(self, claim: Claim) -> tuple[RunningTask, AgentKind | None, dict[str, Any], str]:
+        task = claim.task
         agent: Agent | None
         try:
             agent = self._agent(task.agent)
@@ -291,8 +398,9 @@ class WorkerPool(QObject):
             kind = self.kinds.get(agent.kind)
             error = f"agent kind {agent.kind!r} is not installed on worker {self.worker_id}"
         timeout = task.timeout_s or (agent.timeout_s if agent else None) or self.settings.timeout_s
-        ctx = TaskContext(task=task, timeout_s=timeout, log_path=self._log_path(task))
-        running = RunningTask(task=task, ctx=ctx, timeout_s=timeout)
+        log_path = None if self.output_dir is None else self.output_dir / f"task-{task.id}.log"
+        ctx = TaskContext(task=task, timeout_s=timeout, log_path=log_path)
+        running = RunningTask(task=task, token=claim.token, ctx=ctx, timeout_s=timeout)
 
         def on_progress(percent: int, message: str | None) -> None:
             running.progress = (percent, message)  # saved with the next heartbeat
@@ -301,23 +409,17 @@ class WorkerPool(QObject):
         ctx.on_progress = on_progress
         return running, kind, (agent.config if agent else {}), error
 
-    def _log_path(self, task: Task) -> Path | None:
-        if self.output_dir is None:
-            return None
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        return self.output_dir / f"task-{task.id}.log"
-
     def _heartbeat(self) -> None:
         for running in self.running_tasks():
             task = running.task
             percent, message = running.progress
             try:
                 cancel = self.service.heartbeat(
-                    task.id, task.lease_token or "", lease_s=self.settings.lease_s,
+                    task.id, running.token, lease_s=self.settings.lease_s,
                     progress=percent, message=message, output_tail=running.ctx.output_tail() or None,
                 )
             except LeaseLostError:
-                if running.abandoned:  # it was settled while the heartbeat was on its way
+                if running.abandoned:  # it was decided while the heartbeat was on its way
                     continue
                 log.warning("task %s: lease lost; stopping its action", task.id)
                 running.stop(StopReason.LOST)
@@ -333,69 +435,115 @@ class WorkerPool(QObject):
             if running.stop_reason is None:
                 log.warning("task %s: past its %g s timeout; stopping it", running.task.id, running.timeout_s)
                 running.stop(StopReason.TIMEOUT)
-            elif now >= running.deadline + TIMEOUT_GRACE_S + GIVE_UP_AFTER_S and not running.given_up:
+            elif now >= running.deadline + TIMEOUT_GRACE_S + GIVE_UP_AFTER_S:
                 # The action ignores the request to stop. Fail the task, and hand its slot and
                 # thread to new work; the stuck thread leaves quietly when (if) the action returns.
-                running.given_up = True
-                ended = give_up(self.service, running)
-                self._forget(running)
+                settlement = give_up(running)  # decides under the task's lock: only one side wins
+                if settlement is None:
+                    continue
                 with self._lock:
+                    self._busy -= 1
                     self._slots -= 1
                 self._threads.releaseThread()
-                if ended is not None:
-                    self.task_finished.emit(ended)
+                self._end(running, settlement)
 
-    def _release_abandoned(self, running: RunningTask) -> None:
-        with running.lock:
-            if running.abandoned:
-                return
-            running.abandoned = True
+    def _end(self, running: RunningTask, settlement: Settlement | None) -> None:
+        """Queue an attempt's outcome for the next batch (None: dropped, just forget the task)."""
+        with self._lock:
+            if settlement is None:
+                self._running.pop(running.task.id, None)
+            else:
+                self._ended.append(settlement)
+        self._wake.set()
+
+    def _settle_ended(self) -> None:
+        """Settle every ended attempt in one transaction, then announce them (on stop)."""
+        with self._lock:
+            batch, self._ended = self._ended, []
+        if not batch:
+            return
         try:
-            self.service.release(running.task.id, running.task.lease_token or "")
-        except LeaseLostError:
-            pass
-        self._forget(running)
+            results = self.service.settle_many(batch)
+        except Exception:  # the database failed: try again later
+            with self._lock:
+                self._ended[:0] = batch
+            raise
+        self._announce(batch, results)
+
+    def _announce(self, batch: list[Settlement], results: list[Task | int | AgentQueueError]) -> None:
+        """Tell the window what the committed batch did; an outcome the queue refused (a result
+        too big, say) comes back as a failure for the next batch."""
+        refused = []
+        announce = self.isSignalConnected(self._finished_signal)
+        for settlement, result in zip(batch, results, strict=True):
+            if isinstance(result, TaskValidationError) and settlement.outcome != "failed":
+                refused.append(
+                    Settlement.fail(
+                        settlement.task_id, settlement.token, f"the outcome was refused: {result}",
+                        retryable=False, output_tail=settlement.output_tail,
+                    )
+                )
+                continue
+            with self._lock:
+                self._running.pop(settlement.task_id, None)
+            if isinstance(result, LeaseLostError):
+                log.warning("task %s: the lease was lost (recovered by another worker); outcome dropped", settlement.task_id)
+            elif isinstance(result, AgentQueueError):
+                log.error("task %s: its outcome could not be saved: %s", settlement.task_id, result)
+            elif announce and isinstance(result, Task):
+                self.task_finished.emit(result)
+        if refused:
+            with self._lock:
+                self._ended.extend(refused)
+
+    def _flush(self) -> None:
+        """Settle what ended, outside the dispatch loop (on stop)."""
+        for _ in range(2):  # a refused outcome comes back once, as a failure
+            try:
+                self._settle_ended()
+            except Exception:
+                log.exception("could not save the outcome of ended tasks; their leases will expire")
+                return
+
+    def _release_waiting(self) -> None:
+        with self._lock:
+            waiting = list(self._ready)
+            self._ready.clear()
+            self._busy -= len(waiting)
+        for work in waiting:
+            self._end(work.running, release(work.running))
+        self._flush()
 
     # -- pool threads -----------------------------------------------------------------------
 
-    def _run_slot(self, task: Task | None) -> None:
-        try:
-            while task is not None:
-                running = self._run_one(task)
-                if running is not None and running.given_up:  # the slot was handed on meanwhile
-                    self._threads.reserveThread()
+    def _slot_loop(self) -> None:
+        while True:
+            with self._work_ready:
+                while not self._ready and not self._stopping.is_set() and self._slots <= self.settings.concurrency:
+                    if not self._work_ready.wait(SLOT_IDLE_S):
+                        break
+                if not self._ready or self._stopping.is_set() or self._slots > self.settings.concurrency:
+                    self._slots -= 1
+                    self._wake.set()
                     return
-                if self._slots > self.settings.concurrency:  # concurrency was lowered
-                    break
-                task = self._claim()
-        except Exception:  # the database failed: leases expire and the tasks are recovered
-            log.exception("worker slot stopped after an error")
-        with self._lock:
-            self._slots -= 1
-        self._wake.set()
-
-    def _run_one(self, task: Task) -> RunningTask | None:
-        running, kind, config, error = self._prepare(task)
-        if kind is None:
-            log.error("task %s: %s", task.id, error)
-            self.task_finished.emit(self.service.fail(task.id, task.lease_token or "", error))
-            return None
-        with self._lock:
-            self._running[task.id] = running
-        self.task_started.emit(task)
-        try:
-            ended = execute(self.service, running, kind, config)
-        finally:
-            self._forget(running)
-        if ended is not None:
-            self.task_finished.emit(ended)
-        return running
-
-    def _forget(self, running: RunningTask) -> None:
-        with self._lock:
-            self._running.pop(running.task.id, None)
+                work = self._ready.popleft()
+            running = work.running
+            try:
+                settlement = execute(running, work.kind, work.config)
+            except Exception:  # noqa: BLE001 - execute catches the action's errors; this is a bug
+                log.exception("task %s: the worker failed around its action", running.task.id)
+                settlement = None
+            with running.lock:
+                given_up = running.given_up
+            if given_up:  # the dispatcher failed it and handed this slot on meanwhile
+                self._threads.reserveThread()
+                return
+            with self._lock:
+                self._busy -= 1
+            self._end(running, settlement)
 
     def _wait_idle(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
-        while self._slots and time.monotonic() < deadline:
+        while self._busy and time.monotonic() < deadline:
             time.sleep(0.02)
+        self._flush()

@@ -25,9 +25,9 @@ def _settle(queue: TaskQueueService, *, succeed: bool) -> int:
     claimed = queue.dequeue("test-worker")
     assert claimed is not None and claimed.id == task.id
     if succeed:
-        queue.complete(claimed.id, claimed.lease_token or "", {"ok": True})
+        queue.complete(claimed.id, claimed.token, {"ok": True})
     else:
-        queue.fail(claimed.id, claimed.lease_token or "", "boom", retryable=False)
+        queue.fail(claimed.id, claimed.token, "boom", retryable=False)
     return task.id
 
 

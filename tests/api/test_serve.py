@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from desktop.api.webhooks import signature
-from tests.e2e.conftest import agentq, env  # noqa: F401 - env is a fixture
+from tests.e2e.conftest import agentq
 
 
 class Served:

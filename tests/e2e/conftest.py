@@ -6,13 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-
-@pytest.fixture
-def env(cli_env: dict[str, str]) -> dict[str, str]:
-    return cli_env
-
 
 def agentq(
     env: dict[str, str], *args: str, input: str | None = None, check: bool = True, cwd: Path | None = None

@@ -61,10 +61,10 @@ def test_pause_resume_locks_and_cleanup(env: dict[str, str], db_url: str) -> Non
     agentq(env, "enqueue", "echo", "--repo", "git@github.com:user/repo.git")
     service = TaskQueueService.open(db_url)
     task = service.dequeue("test-worker")
-    assert task is not None and task.lock_key == "repo:github.com/user/repo"
+    assert task is not None and task.task.lock_key == "repo:github.com/user/repo"
     locks = json.loads(agentq(env, "locks", "--json").stdout)
     assert [(lk["key"], lk["task_id"]) for lk in locks] == [("repo:github.com/user/repo", task.id)]
-    service.complete(task.id, task.lease_token or "")
+    service.complete(task.id, task.token)
     service.close()
     assert "deleted 0" in agentq(env, "cleanup", "--older-than", "30d").stdout
     assert "deleted 1" in agentq(env, "cleanup", "--older-than", "0s").stdout

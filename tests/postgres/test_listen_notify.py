@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from desktop.config import PROFILES
 from desktop.queue import TaskQueueService, TaskStatus
-from desktop.queue.watch import PostgresWatcher, watcher_for
+from desktop.queue.backends.postgresql import PostgresWatcher
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def seconds_until_changed(watcher: PostgresWatcher, act: Callable[[], object], l
 
 def test_an_enqueue_on_another_connection_wakes_the_watcher_within_100_ms(pair) -> None:
     listener, writer = pair
-    watcher = watcher_for(listener.engine)
+    watcher = listener.watcher()
     assert isinstance(watcher, PostgresWatcher)
     assert watcher.changed(), "the first call always says True"
     delays = [seconds_until_changed(watcher, lambda: writer.enqueue("echo")) for _ in range(20)]
@@ -54,9 +54,9 @@ def test_other_changes_that_make_work_or_stop_it_notify_too(pair, action: str) -
     task = writer.enqueue("echo")
     claimed = writer.dequeue("w")
     assert claimed is not None
-    token = claimed.lease_token or ""
+    token = claimed.token
     child = writer.enqueue("echo", depends_on=[task.id])
-    watcher = watcher_for(listener.engine)
+    watcher = listener.watcher()
     watcher.changed()
     acts: dict[str, Callable[[], object]] = {
         "retry": lambda: (writer.fail(task.id, token, "x", retryable=False), watcher.changed(), writer.retry(task.id)),
@@ -73,11 +73,11 @@ def test_other_changes_that_make_work_or_stop_it_notify_too(pair, action: str) -
 def test_claims_and_heartbeats_do_not_wake_anyone(pair) -> None:
     listener, writer = pair
     writer.enqueue("echo")
-    watcher = watcher_for(listener.engine)
+    watcher = listener.watcher()
     watcher.changed()
     task = writer.dequeue("w")
     assert task is not None
-    writer.heartbeat(task.id, task.lease_token or "")
+    writer.heartbeat(task.id, task.token)
     time.sleep(0.05)
     assert not watcher.changed()
     watcher.close()
@@ -85,7 +85,7 @@ def test_claims_and_heartbeats_do_not_wake_anyone(pair) -> None:
 
 def test_the_watcher_listens_again_after_losing_its_connection(pair) -> None:
     listener, writer = pair
-    watcher = watcher_for(listener.engine)
+    watcher = listener.watcher()
     watcher.changed()
     with writer.engine.begin() as conn:
         killed = conn.execute(
@@ -128,7 +128,7 @@ def test_a_worker_pool_picks_up_tasks_enqueued_elsewhere_without_waiting_for_its
 
 def test_a_connection_cut_while_idle_is_replaced_before_use(pair, monkeypatch: pytest.MonkeyPatch) -> None:
     """A server restart or a firewall drops idle connections: the next call still works."""
-    from desktop.queue import db
+    from desktop.queue.backends import postgresql as db
 
     listener, writer = pair
     listener.count_tasks()  # a pooled connection, now idle

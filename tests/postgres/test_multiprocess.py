@@ -50,8 +50,8 @@ def _worker(url: str, name: str, log_path: str, stop_after: int | None, holding:
                 time.sleep(3600)
             time.sleep(HOLD_S)
             released = time.time()
-            service.complete(task.id, task.lease_token or "")
-            log.write(f"{task.id} {task.lock_key} {claimed!r} {released!r}\n")
+            service.complete(task.id, task.token)
+            log.write(f"{task.id} {task.task.lock_key} {claimed!r} {released!r}\n")
             done += 1
     service.close()
 
@@ -139,8 +139,8 @@ def test_an_agents_concurrency_limit_holds_across_connections(postgres_url: str,
                 began = time.time()
                 time.sleep(0.002)
                 ended = time.time()
-                service.complete(task.id, task.lease_token or "")
-                intervals.append((began, ended, task.agent))
+                service.complete(task.id, task.token)
+                intervals.append((began, ended, task.task.agent))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:

@@ -10,16 +10,17 @@ from collections.abc import Iterator
 from itertools import count
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, make_url
 
+from alembic import command
 from desktop.queue import TaskQueueService
-from desktop.queue.db import WRITE, alembic_config, create_queue_engine
+from desktop.queue.db import WRITE, alembic_config, create_queue_engine, upgrade
 from desktop.queue.models import Base
-from tests.conftest import REPO, _admin
+from tests.conftest import REPO, _admin, assert_running_counts_agree
+from tests.queue.helpers import check_upgraded_from_0002, seed_revision_0002
 
 _numbers = count(1)
 
@@ -48,6 +49,32 @@ def test_every_migration_downgrades_and_upgrades_again(empty_url: str) -> None:
         service.add_agent("echo", "echo")
         assert service.get_agent("echo").paused is False  # the boolean server defaults work
         assert service.add_schedule("s", "* * * * *", "echo").enabled is True
+
+
+def test_upgrading_from_0002_keeps_every_task_and_makes_ids_64_bit(empty_url: str) -> None:
+    engine = create_queue_engine(empty_url)
+    upgrade(engine, "0002")
+    with engine.begin() as conn:
+        seed_revision_0002(conn)
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('tasks', 'id'), (SELECT max(id) FROM tasks))"))
+    engine.dispose()
+    with TaskQueueService.open(empty_url) as service:
+        check_upgraded_from_0002(service)
+        assert_running_counts_agree(service)
+        types = {
+            (table, column): inspect(service.engine).get_columns(table)
+            for table, column in (("tasks", "id"), ("task_attempts", "task_id"), ("task_dependencies", "depends_on_id"))
+        }
+        for (table, column), columns in types.items():
+            assert str(next(c for c in columns if c["name"] == column)["type"]) == "BIGINT", (table, column)
+        with service.engine.begin() as conn:  # ids past 2**31 (a busy queue gets there)
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('tasks', 'id'), 5000000000)"))
+        big = service.enqueue("coder")
+        assert big.id > 2**32 and service.get(big.id).id == big.id
+        assert [t.id for t in service.list_tasks(search=str(big.id))] == [big.id]
+        claimed = service.dequeue("w")
+        assert claimed is not None
+        service.complete(claimed.id, claimed.token)
 
 
 def test_alembic_upgrade_head_from_the_repository_logs_no_password(empty_url: str) -> None:

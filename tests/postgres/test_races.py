@@ -52,13 +52,13 @@ def test_two_dependencies_completing_at_once_unblock_their_dependent(services: l
         claimed_b = b_service.dequeue("wb")
         assert claimed_a is not None and claimed_b is not None
         at_once(
-            partial(a_service.complete, claimed_a.id, claimed_a.lease_token or ""),
-            partial(b_service.complete, claimed_b.id, claimed_b.lease_token or ""),
+            partial(a_service.complete, claimed_a.id, claimed_a.token),
+            partial(b_service.complete, claimed_b.id, claimed_b.token),
         )
         assert a_service.get(child.id).status is TaskStatus.PENDING
         claimed = a_service.dequeue("w")
         assert claimed is not None and claimed.id == child.id
-        a_service.complete(claimed.id, claimed.lease_token or "")
+        a_service.complete(claimed.id, claimed.token)
 
 
 def test_two_enqueues_of_one_unique_key_at_once_make_one_task(services: list[TaskQueueService]) -> None:
@@ -83,7 +83,7 @@ def test_a_cancel_racing_a_claim_never_leaves_a_running_task_marked_cancelled(
         now = canceller.get(task.id)
         if claimed is not None:  # claimed first: the cancel became a request to its worker
             assert now.status is TaskStatus.RUNNING and now.cancel_requested
-            worker.fail(task.id, claimed.lease_token or "", "stopped")
+            worker.fail(task.id, claimed.token, "stopped")
             assert canceller.get(task.id).status is TaskStatus.CANCELLED
         else:
             assert now.status is TaskStatus.CANCELLED and cancelled.status is TaskStatus.CANCELLED

@@ -32,13 +32,13 @@ def test_claim_marks_the_task_running_with_a_lease(queue: TaskQueueService, cloc
     task = queue.enqueue("alpha", {"n": 1})
     assert task.status is TaskStatus.PENDING
 
-    claimed = queue.dequeue("worker-7", lease_s=30)
+    lease = queue.dequeue("worker-7", lease_s=30)
 
-    assert claimed is not None and claimed.id == task.id
+    assert lease is not None and lease.id == task.id and lease.token
+    claimed = lease.task
     assert claimed.status is TaskStatus.RUNNING
     assert claimed.attempts == 1
     assert claimed.lease_owner == "worker-7"
-    assert claimed.lease_token
     assert claimed.started_at == at(clock.now)
     assert claimed.lease_expires_at == at(clock.now + 30)
     assert claimed.payload == {"n": 1}
@@ -96,7 +96,7 @@ def test_blocked_task_is_not_claimed_until_its_dependency_completes(queue: TaskQ
     assert queue.dequeue("w1") is None
     assert queue.get(blocked.id).status is TaskStatus.BLOCKED
 
-    queue.complete(first.id, claimed.lease_token)  # type: ignore[arg-type]
+    queue.complete(first.id, claimed.token)
     assert queue.get(blocked.id).status is TaskStatus.PENDING
     assert queue.dequeue("w1").id == blocked.id  # type: ignore[union-attr]
 
@@ -173,7 +173,7 @@ def test_agent_at_its_concurrency_limit_is_skipped(service: TaskQueueService) ->
     assert service.dequeue("w2").id == o1.id  # type: ignore[union-attr]
     assert service.dequeue("w3") is None
 
-    service.complete(s1.id, first.lease_token)  # type: ignore[arg-type]
+    service.complete(s1.id, first.token)
     assert service.dequeue("w3").id == s2.id  # type: ignore[union-attr]
 
 
@@ -243,7 +243,7 @@ def test_peek_lists_ready_tasks_in_claim_order_without_claiming(queue: TaskQueue
 def test_peek_includes_retrying_tasks(queue: TaskQueueService, clock: FakeClock) -> None:
     task = queue.enqueue("alpha", priority=2)
     claimed = queue.dequeue("w1")
-    queue.fail(task.id, claimed.lease_token, "boom")  # type: ignore[union-attr]
+    queue.fail(task.id, claimed.token, "boom")  # type: ignore[union-attr]
     clock.advance(60)  # the backoff has passed
     other = queue.enqueue("alpha", priority=1)
 
@@ -257,7 +257,7 @@ def test_peek_includes_retrying_tasks(queue: TaskQueueService, clock: FakeClock)
 def test_peek_puts_tasks_that_are_not_due_after_those_that_are(queue: TaskQueueService, clock: FakeClock) -> None:
     backoff = queue.enqueue("alpha", priority=4)
     claimed = queue.dequeue("w1")
-    queue.fail(backoff.id, claimed.lease_token, "boom")  # type: ignore[union-attr]
+    queue.fail(backoff.id, claimed.token, "boom")  # type: ignore[union-attr]
     later = queue.enqueue("alpha", priority=5, scheduled_for=at(clock.now + 30))
     ready = queue.enqueue("alpha", priority=1)
 
@@ -281,4 +281,4 @@ def test_claim_uses_the_lease_length_given(queue: TaskQueueService, clock: FakeC
     queue.enqueue("alpha")
     claimed = queue.dequeue("w1", lease_s=5)
     assert claimed is not None
-    assert claimed.lease_expires_at - claimed.started_at == timedelta(seconds=5)  # type: ignore[operator]
+    assert claimed.task.lease_expires_at - claimed.task.started_at == timedelta(seconds=5)  # type: ignore[operator]

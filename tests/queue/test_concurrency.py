@@ -29,8 +29,8 @@ def _drain(url: str, worker: str, hold_s: float = 0.0) -> list[tuple[int, str | 
             start = time.time()
             time.sleep(hold_s)
             end = time.time()
-            service.complete(task.id, task.lease_token, {"by": worker})
-            done.append((task.id, task.lock_key, start, end))
+            service.complete(task.id, task.token, {"by": worker})
+            done.append((task.id, task.task.lock_key, start, end))
     finally:
         service.close()
 
@@ -125,6 +125,6 @@ def test_a_lock_key_is_never_held_by_two_processes_at_once(db_url: str) -> None:
         proc.join(timeout=30)
     runs = sorted((key, start, end) for batch in batches for _, key, start, end in batch)
     assert len(runs) == 60
-    for (key_a, _, end_a), (key_b, start_b, _) in zip(runs, runs[1:]):
+    for (key_a, _, end_a), (key_b, start_b, _) in zip(runs, runs[1:], strict=False):
         if key_a == key_b:
             assert start_b >= end_a, f"two tasks held {key_a} at the same time"

@@ -109,7 +109,7 @@ def test_opening_twice_keeps_data_and_runs_no_migration_again(db_url: str) -> No
 
 def test_a_large_file_with_a_broken_header_is_still_refused(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Above the full-check size only the header and schema are read at open: enough for this."""
-    from desktop.queue import db
+    from desktop.queue.backends import sqlite as db
 
     TaskQueueService.open(f"sqlite:///{db_path}").close()
     monkeypatch.setattr(db, "FULL_CHECK_MAX_BYTES", 0)

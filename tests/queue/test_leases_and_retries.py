@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from sqlalchemy import text
 
 from desktop.queue import (
     LeaseLostError,
@@ -13,6 +14,7 @@ from desktop.queue import (
     TaskQueueService,
     TaskStateError,
     TaskStatus,
+    TaskValidationError,
 )
 from tests.conftest import FakeClock
 from tests.queue.helpers import at, claim, token
@@ -61,7 +63,7 @@ def test_a_finished_task_refuses_its_old_token(queue: TaskQueueService) -> None:
     lease = token(claim(queue, task.id))
     done = queue.complete(task.id, lease, {"answer": 42})
     assert done.status is TaskStatus.COMPLETED and done.result == {"answer": 42}
-    assert done.lease_token is None and done.lease_owner is None and done.lease_expires_at is None
+    assert done.lease_owner is None and done.lease_expires_at is None
 
     for call in (
         lambda: queue.heartbeat(task.id, lease),
@@ -117,7 +119,7 @@ def test_default_backoff_doubles_then_fails_after_max_retries(queue: TaskQueueSe
         assert failed.attempts == number
         assert failed.scheduled_for == at(clock.now + delay)
         assert failed.last_error == f"failure {number}"
-        assert failed.finished_at is None and failed.lease_token is None
+        assert failed.finished_at is None and failed.lease_owner is None
         clock.advance(delay - 1)
         assert queue.dequeue("w1") is None
         clock.advance(1)
@@ -204,7 +206,7 @@ def test_recovery_puts_an_expired_task_back_for_a_retry(queue: TaskQueueService,
     back = queue.get(task.id)
     assert back.status is TaskStatus.RETRYING
     assert back.scheduled_for == at(clock.now + 60)
-    assert back.lease_owner is None and back.lease_token is None and back.lease_expires_at is None
+    assert back.lease_owner is None and back.lease_expires_at is None
     assert back.last_error and "dead-worker" in back.last_error
     [attempt] = queue.attempts(task.id)
     assert attempt.outcome == "lost"
@@ -227,7 +229,7 @@ def test_recovery_leaves_live_leases_alone(queue: TaskQueueService, clock: FakeC
 
     assert queue.recover_expired_leases() == [dead.id]
     still = queue.get(alive.id)
-    assert still.status is TaskStatus.RUNNING and still.lease_token == alive_lease
+    assert still.status is TaskStatus.RUNNING and still.lease_owner == "alive"
     assert [a.outcome for a in queue.attempts(alive.id)] == ["running"]
     assert queue.complete(alive.id, alive_lease).status is TaskStatus.COMPLETED
 
@@ -386,7 +388,7 @@ def test_retry_of_a_cancelled_task(queue: TaskQueueService, clock: FakeClock) ->
 
     again = queue.retry(task.id)
     assert again.status is TaskStatus.PENDING and again.scheduled_for == at(clock.now)
-    assert claim(queue, task.id).attempts == 1
+    assert claim(queue, task.id).task.attempts == 1
 
 
 def test_retry_of_a_retrying_task_skips_the_backoff(queue: TaskQueueService, clock: FakeClock) -> None:
@@ -399,7 +401,7 @@ def test_retry_of_a_retrying_task_skips_the_backoff(queue: TaskQueueService, clo
     assert again.attempts == 0
     assert again.scheduled_for == at(clock.now)
     second = claim(queue, task.id)
-    assert second.attempts == 1
+    assert second.task.attempts == 1
     queue.complete(task.id, token(second))
     assert [(a.number, a.outcome) for a in queue.attempts(task.id)] == [(1, "failed"), (2, "completed")]
 
@@ -488,3 +490,91 @@ def test_long_failure_text_keeps_its_end(queue: TaskQueueService) -> None:
     assert failed.last_error is not None and len(failed.last_error) == 10_000
     assert failed.last_error.endswith("E" * 100)
     assert queue.attempts(task.id)[0].traceback == "T" * 10
+
+
+# -- arithmetic that cannot fail ------------------------------------------------------------------
+
+
+def _set_attempts(service: TaskQueueService, task_id: int, attempts: int) -> None:
+    """As if the task had failed that many times already (claiming it 1,024 times would only be slow)."""
+    with service.engine.begin() as conn:
+        conn.execute(text(f"UPDATE tasks SET attempts = {attempts} WHERE id = {task_id}"))
+
+
+def test_the_1025th_failure_of_a_zero_backoff_task_retries_at_once(queue: TaskQueueService, clock: FakeClock) -> None:
+    task = queue.enqueue("echo", max_retries=5000, retry_base_s=0)
+    _set_attempts(queue, task.id, 1024)
+    lease = claim(queue, task.id)  # its 1,025th attempt: base * 2 ** 1024 overflowed a float
+
+    failed = queue.fail(task.id, token(lease), "again")
+
+    assert failed.status is TaskStatus.RETRYING and failed.scheduled_for == at(clock.now)
+
+
+def test_one_task_whose_backoff_would_overflow_never_stops_the_recovery_of_the_others(
+    queue: TaskQueueService, clock: FakeClock
+) -> None:
+    huge = queue.enqueue("echo", max_retries=5000, retry_base_s=0)
+    stored = queue.enqueue("echo", max_retries=5000)  # a row written before the bounds existed
+    others = [queue.enqueue("echo") for _ in range(3)]
+    _set_attempts(queue, huge.id, 1024)
+    _set_attempts(queue, stored.id, 4000)
+    with queue.engine.begin() as conn:
+        conn.execute(text(f"UPDATE tasks SET retry_base_s = 1e308, retry_cap_s = 1e308 WHERE id = {stored.id}"))
+    for task in (huge, stored, *others):
+        claim(queue, task.id, "dead", lease_s=10)
+    clock.advance(11)
+
+    assert queue.recover_expired_leases() == [huge.id, stored.id, *(t.id for t in others)]
+
+    assert queue.get(huge.id).scheduled_for == at(clock.now)
+    assert queue.get(stored.id).status is TaskStatus.RETRYING  # waits at most the longest allowed backoff
+    assert queue.get(stored.id).scheduled_for <= at(clock.now + 100 * 366 * 86_400)
+    assert all(queue.get(t.id).status is TaskStatus.RETRYING for t in others)
+    assert all(queue.attempts(t.id)[-1].outcome == "lost" for t in (huge, stored, *others))
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "field"),
+    [
+        ("max_retries", 10**20, "max_retries"),
+        ("max_retries", 1_000_001, "max_retries"),
+        ("retry_base_s", 1e308, "retry_base_s"),
+        ("retry_cap_s", float("inf"), "retry_cap_s"),
+        ("timeout_s", 1e300, "timeout_s"),
+        ("scheduled_for", "9999-12-31T23:00:00-12:00", "scheduled_for"),
+        ("scheduled_for", "0001-01-01T00:00:00+01:00", "scheduled_for"),
+    ],
+)
+def test_settings_the_database_or_a_datetime_cannot_hold_are_refused(
+    queue: TaskQueueService, option: str, value: object, field: str
+) -> None:
+    with pytest.raises(TaskValidationError) as caught:
+        queue.enqueue("echo", **{option: value})
+    assert caught.value.field == field
+    with pytest.raises(TaskValidationError) as caught:
+        if option != "scheduled_for":
+            queue.update_agent("echo", **{option: value})
+        else:
+            raise TaskValidationError(field, "(agents have no schedule)")
+    assert caught.value.field == field
+    assert queue.count_tasks() == 0
+
+
+def test_a_retry_policy_with_settings_out_of_bounds_is_refused_naming_them() -> None:
+    for kwargs, field in (({"max_retries": -1}, "max_retries"), ({"base_s": 1e308}, "retry_base_s"),
+                          ({"cap_s": float("nan")}, "retry_cap_s"), ({"jitter": 1.0}, "jitter")):
+        with pytest.raises(TaskValidationError) as caught:
+            RetryPolicy(**kwargs)  # type: ignore[arg-type]
+        assert caught.value.field == field
+
+
+def test_a_new_retry_policy_applies_to_tasks_enqueued_after_it(queue: TaskQueueService) -> None:
+    before = queue.enqueue("echo")
+    queue.set_retry_policy(RetryPolicy(max_retries=7, base_s=5.0, cap_s=50.0))
+    after = queue.enqueue("echo")
+    assert (before.max_retries, before.retry_base_s) == (3, 60.0)
+    assert (after.max_retries, after.retry_base_s, after.retry_cap_s) == (7, 5.0, 50.0)
+    assert queue.retry_policy.max_retries == 7
+    with pytest.raises(TypeError):
+        queue.set_retry_policy({"max_retries": 1})  # type: ignore[arg-type]

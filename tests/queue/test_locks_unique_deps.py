@@ -51,7 +51,7 @@ def test_second_task_with_a_held_lock_waits_for_the_first(queue: TaskQueueServic
     assert queue.locks() == [LockInfo("repo:x", first.id, "echo", "w1", at(clock.now), at(clock.now + 30))]
     # The agent has free slots, yet `second` is skipped: a task with another key runs instead.
     clock.advance(1)
-    assert claim(queue, free.id, "w2").lock_key == "repo:y"
+    assert claim(queue, free.id, "w2").task.lock_key == "repo:y"
     assert queue.dequeue("w3") is None
     assert {lock.key for lock in queue.locks()} == {"repo:x", "repo:y"}
 
@@ -59,7 +59,7 @@ def test_second_task_with_a_held_lock_waits_for_the_first(queue: TaskQueueServic
     assert [lock.key for lock in queue.locks()] == ["repo:y"]
     clock.advance(1)
     claimed = claim(queue, second.id, "w3")
-    assert claimed.lock_key == "repo:x"
+    assert claimed.task.lock_key == "repo:x"
     assert [(lock.key, lock.task_id, lock.worker_id) for lock in queue.locks()] == [
         ("repo:y", free.id, "w2"),
         ("repo:x", second.id, "w3"),

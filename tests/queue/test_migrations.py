@@ -12,6 +12,8 @@ from alembic.script import ScriptDirectory
 
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.queue.db import alembic_config, create_queue_engine, upgrade
+from tests.conftest import assert_running_counts_agree
+from tests.queue.helpers import check_upgraded_from_0002, seed_revision_0002
 
 REPO = Path(__file__).resolve().parents[2]
 FIRST_REVISION = "0001"  # the test seeds this schema, then upgrades to head
@@ -61,7 +63,8 @@ def test_upgrading_a_database_with_data_in_every_status_loses_nothing(db_path: P
             assert task.lock_key == f"repo-{n}"
             assert task.last_error == f"error {n}"
             assert task.result == f"result {n}"
-            assert [a.error for a in service.attempts(task.id)] == [f"attempt error {n}"]
+            running = [None] if task.status is TaskStatus.RUNNING else []  # its current attempt
+            assert [a.error for a in service.attempts(task.id)] == [f"attempt error {n}", *running]
         assert service.dependencies(2) == [1]
         assert service.get_agent("coder").config == {"argv": ["true"]}
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -69,6 +72,17 @@ def test_upgrading_a_database_with_data_in_every_status_loses_nothing(db_path: P
             assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
     finally:
         service.close()
+
+
+def test_upgrading_from_0002_with_a_task_in_every_status_keeps_them_all_and_their_counts(db_path: Path) -> None:
+    engine = create_queue_engine(f"sqlite:///{db_path}")
+    upgrade(engine, "0002")
+    with engine.begin() as conn:
+        seed_revision_0002(conn)
+    engine.dispose()
+    with TaskQueueService.open(f"sqlite:///{db_path}") as service:
+        check_upgraded_from_0002(service)
+        assert_running_counts_agree(service)
 
 
 def test_alembic_upgrade_head_works_from_the_repository(db_path: Path) -> None:

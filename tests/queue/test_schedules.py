@@ -74,7 +74,7 @@ def test_many_threads_firing_at_once_enqueue_exactly_one_task(db_url: str, clock
     check.close()
 
 
-@pytest.mark.parametrize("cron", ["61 * * * *", "every day", "* * *", ""])
+@pytest.mark.parametrize("cron", ["61 * * * *", "every day", "* * *", "", "0 0 * * * *", "0 0 0 * * * *"])
 def test_a_bad_cron_expression_is_refused_clearly(service: TaskQueueService, cron: str) -> None:
     service.add_agent("echo", "echo")
     with pytest.raises(TaskValidationError) as error:
@@ -102,3 +102,26 @@ def test_disabling_and_enabling_does_not_burst_missed_fires(service: TaskQueueSe
     assert len(service.fire_due_schedules()) == 1
     service.remove_schedule("minutely")
     assert service.list_schedules() == []
+
+
+def test_a_schedule_that_never_fires_is_refused(service: TaskQueueService) -> None:
+    service.add_agent("echo", "echo")
+    with pytest.raises(TaskValidationError) as error:
+        service.add_schedule("feb30", "0 0 30 2 *", "echo")
+    assert error.value.field == "cron" and "never fires" in error.value.rule
+    assert service.list_schedules() == []
+
+
+def test_a_schedule_with_no_next_fire_time_is_disabled_and_the_others_still_fire(
+    service: TaskQueueService, clock: FakeClock
+) -> None:
+    service.add_agent("echo", "echo")
+    service.add_schedule("hourly", "0 * * * *", "echo")
+    service.add_schedule("last", "0 0 1 1 *", "echo")
+    clock.now = _at("9999-01-01T00:30:00+00:00")  # its next fire would be in the year 10000
+
+    fired = service.fire_due_schedules()
+
+    assert sorted(t.created_by or "" for t in fired) == ["schedule:hourly", "schedule:last"]
+    by_name = {s.name: s for s in service.list_schedules()}
+    assert by_name["last"].enabled is False and by_name["hourly"].enabled is True

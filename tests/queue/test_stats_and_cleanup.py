@@ -28,10 +28,9 @@ def queue(service: TaskQueueService) -> TaskQueueService:
 
 def claim(service: TaskQueueService, task_id: int, worker: str = "w1") -> str:
     """Claim the next task, check it is `task_id`, and return its lease token."""
-    task = service.dequeue(worker)
-    assert task is not None and task.id == task_id
-    assert task.lease_token is not None
-    return task.lease_token
+    claimed = service.dequeue(worker)
+    assert claimed is not None and claimed.id == task_id
+    return claimed.token
 
 
 def completed(service: TaskQueueService, agent: str = "alpha", payload: object = None) -> Task:

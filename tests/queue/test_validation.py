@@ -317,9 +317,10 @@ def test_remove_agent_with_cancel_tasks_cancels_them(queue: TaskQueueService) ->
     done = queue.enqueue("echo")
     claimed = queue.dequeue("w1")
     assert claimed is not None and claimed.id == pending.id
-    queue.fail(pending.id, claimed.lease_token, "boom")  # type: ignore[arg-type]
-    assert queue.dequeue("w1").id == done.id  # type: ignore[union-attr]
-    queue.complete(done.id, queue.get(done.id).lease_token)  # type: ignore[arg-type]
+    queue.fail(pending.id, claimed.token, "boom")
+    second = queue.dequeue("w1")
+    assert second is not None and second.id == done.id
+    queue.complete(done.id, second.token)
 
     queue.remove_agent("echo", cancel_tasks=True)
 

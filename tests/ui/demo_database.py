@@ -108,11 +108,11 @@ def build(path: Path, *, seed: int = 7) -> None:
             break
         for _ in range(len(batch) + 2):
             clock.now += rng.uniform(0.5, 4.0)
-            task = service.dequeue(WORKER, lease_s=3600)
-            if task is None:
+            claimed = service.dequeue(WORKER, lease_s=3600)
+            if claimed is None:
                 break
             clock.now += rng.uniform(0.05, 6.0)
-            token = task.lease_token or ""
+            task, token = claimed.task, claimed.token
             fails = task.agent == "flaky-deploy" or (task.agent == "nightly-report" and rng.random() < 0.5)
             if fails or rng.random() < 0.04:
                 template = rng.choice(FAILURES)

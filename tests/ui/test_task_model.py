@@ -37,7 +37,8 @@ def test_live_changes_update_insert_and_remove_rows(qtbot, queue: TaskQueueServi
     model.modelReset.connect(lambda: resets.append(1))
 
     claimed = queue.dequeue("w")  # the first task starts: it leaves the "pending" filter
-    model.apply_task(claimed)
+    assert claimed is not None
+    model.apply_task(claimed.task)
     assert model.row_of(claimed.id) is None and model.rowCount() == 4
 
     extra = queue.enqueue("a", {"n": 99})  # a new pending task goes to the end of this id order

@@ -24,3 +24,31 @@ def cooperative_spin(payload: Any, ctx: TaskContext) -> None:
 async def async_double(payload: dict[str, Any], ctx: TaskContext) -> int:
     await asyncio.sleep(0.01)
     return payload["n"] * 2
+
+
+def limited_once(payload: dict[str, Any], ctx: TaskContext) -> str:
+    """Stops at a usage limit on its first run (like Claude Code's rate_limit_event), then works."""
+    from pathlib import Path
+
+    from desktop.agents.base import UsageLimitReached
+
+    marker = Path(payload["marker"])
+    ctx.report(session_id="s-1", cost_usd=0.5, input_tokens=100)
+    if not marker.exists():
+        marker.write_text("limited", encoding="utf-8")
+        raise UsageLimitReached(payload["resets_at"], "usage limit reached")
+    return "done"
+
+
+def reporting(payload: Any, ctx: TaskContext) -> str:
+    ctx.report(cost_usd=1.25, input_tokens=10, output_tokens=20, cached_tokens=5, turns=3, model="m")
+    if payload and payload.get("fail"):
+        raise RuntimeError("failed after reporting")
+    return "ok"
+
+
+def stubborn(payload: dict[str, Any], ctx: TaskContext) -> None:
+    """Ignores every request to stop, for `seconds`."""
+    import time
+
+    time.sleep(payload["seconds"])

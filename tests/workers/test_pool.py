@@ -236,11 +236,11 @@ def test_maintenance_runs_at_start_on_a_machine_booted_a_second_ago(
     old = queue.enqueue("echo")
     claimed = queue.dequeue("w")
     assert claimed is not None
-    queue.complete(claimed.id, claimed.lease_token or "")
+    queue.complete(claimed.id, claimed.token)
     crashed = queue.enqueue("echo", {"crashed": True}, max_retries=0)
     lost = queue.dequeue("dead-worker", lease_s=0.01)  # its worker dies: the lease lapses
-    assert lost is not None and lost.lease_expires_at is not None
-    expired = lost.lease_expires_at.timestamp()
+    assert lost is not None and lost.task.lease_expires_at is not None
+    expired = lost.task.lease_expires_at.timestamp()
     qtbot.waitUntil(lambda: time.time() > expired + 0.02)  # also: `old` finished over 0.01 s ago
     pool = make_pool(retention_days=0.01 / 86_400, monotonic=lambda: 1.0)
     pool.start()
@@ -256,7 +256,7 @@ def test_the_pool_applies_the_retention_period_by_itself(
     old = queue.enqueue("echo")
     claimed = queue.dequeue("w")
     assert claimed is not None
-    queue.complete(claimed.id, claimed.lease_token or "")
+    queue.complete(claimed.id, claimed.token)
     time.sleep(0.2)
     pool = make_pool(retention_days=0.1 / 86_400)  # 0.1 s
     pool.start()

@@ -103,9 +103,8 @@ def succeeded(evidence: Evidence, structured: bool) -> bool:
         return not summary.result.is_error and summary.result.subtype in (None, "success")
     if any(e.fatal for e in summary.errors):
         return False
-    if structured and summary.result is None and not summary.turns_seen:
-        return False  # a structured run that never reported a turn or a result did not happen
-    return True
+    # A structured run that never reported a turn or a result did not happen.
+    return not (structured and summary.result is None and not summary.turns_seen)
 
 
 Rule = Callable[[Evidence, float], BaseException | None]

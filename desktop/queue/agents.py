@@ -1,20 +1,23 @@
-"""TaskQueueService's agent operations (a mixin: it uses the service's transactions)."""
+"""Agents: what runs a task (kind and config) and its limits (concurrency, timeout, retries)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from desktop.errors import NotFoundError, TaskStateError, TaskValidationError
 from desktop.queue import validation as check
 from desktop.queue.rows import agent_from_row
+from desktop.queue.settling import Settler
+from desktop.queue.store import Store
 from desktop.queue.tables import FINISHED as _FINISHED
 from desktop.queue.tables import G, T
 from desktop.queue.types import Agent, TaskStatus
+
+AgentValidator = Callable[[str, dict[str, Any]], None]
 
 _AGENT_FIELDS = frozenset(
     {
@@ -24,16 +27,14 @@ _AGENT_FIELDS = frozenset(
 )
 
 
-class AgentOps:
-    """Defining, changing, pausing and removing agents."""
+class Agents:
+    """Defining, changing and removing agents. `validate_agent` (the agent kinds' check of a kind
+    and its config) runs on every add and on changes of kind or config, when given."""
 
-    if TYPE_CHECKING:  # provided by TaskQueueService
-        clock: Callable[[], float]
-        validate_agent: Callable[[str, dict[str, Any]], None] | None
-
-        def _write(self) -> AbstractContextManager[Connection]: ...
-        def _read(self) -> AbstractContextManager[Connection]: ...
-        def _cancel_now(self, conn: Connection, task_id: int, reason: str) -> None: ...
+    def __init__(self, store: Store, settler: Settler, validate_agent: AgentValidator | None = None) -> None:
+        self.store = store
+        self.settler = settler
+        self.validate_agent = validate_agent
 
     def add_agent(
         self,
@@ -57,10 +58,10 @@ class AgentOps:
                 "retry_cap_s": retry_cap_s, "paused": paused, "notify_url": notify_url,
             }
         )
-        now = self.clock()
+        now = self.store.clock()
         values.update(name=check.agent_name(name), created_at=now, updated_at=now)
         try:
-            with self._write() as conn:
+            with self.store.write() as conn:
                 row = conn.execute(insert(G).values(values).returning(*G.c)).one()
         except IntegrityError as exc:
             raise TaskValidationError("name", f"an agent named {name!r} already exists") from exc
@@ -82,7 +83,7 @@ class AgentOps:
         if "timeout_s" in fields:
             values["timeout_s"] = check.positive_seconds("timeout_s", fields["timeout_s"])
         if "max_retries" in fields:
-            values["max_retries"] = check.non_negative_int("max_retries", fields["max_retries"])
+            values["max_retries"] = check.retries("max_retries", fields["max_retries"])
         for name in ("retry_base_s", "retry_cap_s"):
             if name in fields:
                 values[name] = check.non_negative_seconds(name, fields[name])
@@ -97,14 +98,14 @@ class AgentOps:
         return values
 
     def get_agent(self, name: str) -> Agent:
-        with self._read() as conn:
+        with self.store.read() as conn:
             row = conn.execute(select(G).where(G.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"agent: there is no agent named {name!r}")
         return agent_from_row(row._mapping)
 
     def list_agents(self) -> list[Agent]:
-        with self._read() as conn:
+        with self.store.read() as conn:
             rows = conn.execute(select(G).order_by(G.c.name)).all()
         return [agent_from_row(r._mapping) for r in rows]
 
@@ -112,8 +113,8 @@ class AgentOps:
         """Change an agent's settings (kind, config, concurrency, timeout_s, retries, paused)."""
         current = self.get_agent(name)
         values = self._agent_values(changes, current)
-        values["updated_at"] = self.clock()
-        with self._write() as conn:
+        values["updated_at"] = self.store.clock()
+        with self.store.write() as conn:
             row = conn.execute(update(G).where(G.c.name == name).values(values).returning(*G.c)).first()
         if row is None:
             raise NotFoundError(f"agent: there is no agent named {name!r}")
@@ -124,7 +125,7 @@ class AgentOps:
 
         Finished tasks keep the agent's name in the history.
         """
-        with self._write() as conn:
+        with self.store.write() as conn:
             # The agent's row first: enqueues of it wait, or see it gone (they lock it to share).
             if conn.execute(select(G.c.id).where(G.c.name == name).with_for_update()).first() is None:
                 raise NotFoundError(f"agent: there is no agent named {name!r}")
@@ -146,5 +147,5 @@ class AgentOps:
                     f"agent {name!r} has {running} running tasks; wait for them or cancel them first"
                 )
             for task_id in unfinished:
-                self._cancel_now(conn, task_id, "cancelled: its agent was removed")
+                self.settler.cancel_now(conn, task_id, "cancelled: its agent was removed", self.store.clock())
             conn.execute(delete(G).where(G.c.name == name))
