@@ -34,6 +34,7 @@ from desktop.ui.close_flow import CloseChoice
 from desktop.ui.error_report import show_error
 from desktop.ui.icon import app_icon
 from desktop.ui.main_window import MainWindow
+from desktop.ui.theme import ColorScheme
 from desktop.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ def create_application() -> QApplication:
     app.setApplicationDisplayName(APP_NAME)
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)  # the window may live on in the tray; it quits the app itself
+    if not hasattr(app, "agentq_scheme"):
+        app.agentq_scheme = ColorScheme(app)  # type: ignore[attr-defined]  # follows the system's light or dark
     return app
 
 

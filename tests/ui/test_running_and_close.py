@@ -32,8 +32,11 @@ def test_running_view_follows_progress_and_output(make_window, queue: TaskQueueS
     assert history_row is not None
     assert window.history.model.task_at(history_row).status is TaskStatus.RUNNING
 
+    asked: list[str] = []
+    window.task_actions.confirm = lambda _parent, _title, text, *_buttons: asked.append(text) or True
     with qtbot.waitSignal(window.pool.task_finished, timeout=10_000) as finished:
         window.cancel_action.trigger()  # the toolbar's Cancel acts on the Running tab's selection
+    assert asked and f"task {task.id}" in asked[0]  # a running task is stopped only after asking
     assert finished.args[0].status is TaskStatus.CANCELLED
     qtbot.waitUntil(lambda: panel.model.row_of(task.id) is None)
     assert queue.get(task.id).status is TaskStatus.CANCELLED
