@@ -28,6 +28,7 @@ from desktop.ui.task_columns import HISTORY_COLUMNS
 from desktop.ui.task_model import TaskTableModel
 from desktop.ui.task_queries import SORT_EXPRESSIONS, SortOrder, TaskFilter
 from desktop.ui.task_view import TaskTableView
+from desktop.ui.toolbar import style_icon
 
 SEARCH_DELAY_MS = 300
 SEARCH_MIN_CHARS = 22  # the search box never gets narrower than this
@@ -72,12 +73,12 @@ class HistoryPanel(QWidget):
         self.search.setMinimumWidth(self.search.fontMetrics().averageCharWidth() * SEARCH_MIN_CHARS)
         self.count = QLabel("", self)
         self.count.setObjectName("historyCount")
-        style = self.style()
-        self.first_button = self._tool_button(style.standardIcon(QStyle.StandardPixmap.SP_ArrowUp),
+        sp = QStyle.StandardPixmap
+        self.first_button = self._tool_button(style_icon(self, sp.SP_ArrowUp, "go-top"),
                                               "Jump to the first task of this order, the newest when newest is first (Ctrl+Home)")
-        self.last_button = self._tool_button(style.standardIcon(QStyle.StandardPixmap.SP_ArrowDown),
+        self.last_button = self._tool_button(style_icon(self, sp.SP_ArrowDown, "go-bottom"),
                                              "Jump to the last task of this order, the oldest when newest is first (Ctrl+End)")
-        self.refresh_button = self._tool_button(style.standardIcon(QStyle.StandardPixmap.SP_BrowserReload),
+        self.refresh_button = self._tool_button(style_icon(self, sp.SP_BrowserReload, "view-refresh"),
                                                 "Load the list again from the top (F5)")
         self.refresh_button.setShortcut("F5")
         bar = QHBoxLayout()
@@ -150,9 +151,11 @@ class HistoryPanel(QWidget):
         if flt.search:
             if stats.total != self._stats_total:
                 self.count_tasks()
-        else:
-            counts = stats.by_agent.get(flt.agent, {}) if flt.agent else stats.by_status
+        elif flt.agent:
+            counts = stats.by_agent.get(flt.agent, {})
             self._set_total(sum(counts.get(s, 0) for s in flt.statuses) if flt.statuses else sum(counts.values()))
+        else:
+            self._set_total(sum(stats.by_status.get(s, 0) for s in flt.statuses) if flt.statuses else stats.total)
         self._stats_total = stats.total
 
     def _set_total(self, count: int) -> None:

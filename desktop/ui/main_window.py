@@ -57,7 +57,7 @@ from desktop.ui.task_dialog import NewTaskDialog
 from desktop.ui.task_model import TaskTableModel
 from desktop.ui.task_queries import ChartRange
 from desktop.ui.task_view import TaskTableView
-from desktop.ui.toolbar import build_toolbar
+from desktop.ui.toolbar import build_toolbar, style_icon
 from desktop.ui.tray import AppTray
 from desktop.ui.welcome import WelcomePanel
 from desktop.ui.window_state import restore_window_state, save_window_state
@@ -404,8 +404,9 @@ class MainWindow(QMainWindow):
         paused = self.pause_action.isChecked()
         if self.pause_action.text() != ("Resume" if paused else "Pause"):
             self.pause_action.setText("Resume" if paused else "Pause")
-            self.pause_action.setIcon(self.style().standardIcon(
-                QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause
+            self.pause_action.setIcon(style_icon(
+                self, QStyle.StandardPixmap.SP_MediaPlay if paused else QStyle.StandardPixmap.SP_MediaPause,
+                "media-playback-start" if paused else "media-playback-pause",
             ))
         if self.state_label.text() != f"Workers: {state}":
             self.state_label.setText(f"Workers: {state}")

@@ -115,7 +115,7 @@ class PromptBar(QFrame):
         self.repo.setObjectName("promptRepo")
         self.repo.setEditable(True)
         self.repo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.repo.setMinimumContentsLength(16)
+        self.repo.setMinimumContentsLength(20)
         self.repo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.repo.lineEdit().setPlaceholderText("repository (folder or URL)")
         self.repo.setToolTip("The repository the agent works in; one task at a time per repository")

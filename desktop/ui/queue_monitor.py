@@ -25,6 +25,7 @@ from desktop.ui.jobs import Jobs
 
 PAUSE_POLL_MS = 1000
 SNAPSHOT_POLL_MS = 2000
+SNAPSHOT_TRIES = 4  # reads of counts and running tasks until both saw the same running tasks
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,26 +50,44 @@ class Snapshot:
         return by_status.get("pending", 0) + by_status.get("retrying", 0) + by_status.get("blocked", 0)
 
 
-def with_running(stats: QueueStats, running: list[Task]) -> QueueStats:
-    """`stats` with its running counts (total and per agent) taken from the list of running
-    tasks read just after it, so counts and rows agree even when a task started in between."""
+def _running_by_agent(running: list[Task]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for task in running:
+        counts[task.agent] = counts.get(task.agent, 0) + 1
+    return counts
+
+
+def agrees(stats: QueueStats, running: list[Task]) -> bool:
+    """True if the counts saw the running tasks the list holds (total and per agent)."""
     if len(running) >= q.RUNNING_LIMIT:
+        return True  # the list is cut short: the counts alone are exact
+    counted = {agent: n for agent, counts in stats.by_agent.items() if (n := counts.get("running", 0))}
+    return stats.by_status.get("running", 0) == len(running) and counted == _running_by_agent(running)
+
+
+def with_running(stats: QueueStats, running: list[Task]) -> QueueStats:
+    """`stats` with its running counts taken from the list of running tasks, for the rare case
+    where tasks kept starting and ending between every pair of reads."""
+    if agrees(stats, running):
         return stats
     by_agent = {agent: {k: v for k, v in counts.items() if k != "running"} for agent, counts in stats.by_agent.items()}
-    for task in running:
-        counts = by_agent.setdefault(task.agent, {})
-        counts["running"] = counts.get("running", 0) + 1
-    by_status = dict(stats.by_status, running=len(running))
-    total = stats.total - stats.by_status.get("running", 0) + len(running)
-    return dataclasses.replace(stats, by_status=by_status, by_agent=by_agent, total=total)
+    for agent, count in _running_by_agent(running).items():
+        by_agent.setdefault(agent, {})["running"] = count
+    return dataclasses.replace(stats, by_status=dict(stats.by_status, running=len(running)), by_agent=by_agent)
 
 
 def read_snapshot(
     service: TaskQueueService, chart_range: q.ChartRange, series: list[tuple[datetime, int, int]] | None, tag: int
 ) -> Snapshot:
-    """Read a snapshot (on a read thread); `series` given is reused instead of read again."""
-    stats = service.stats()
-    running = q.running_tasks(service)
+    """Read a snapshot (on a read thread); `series` given is reused instead of read again.
+
+    The counts and the running tasks are two reads; they are read again (a few times at most)
+    until they agree, so the Running rows and every running count match."""
+    for _ in range(SNAPSHOT_TRIES):
+        stats = service.stats()
+        running = q.running_tasks(service)
+        if agrees(stats, running):
+            break
     agents = service.list_agents()
     if series is None:
         series = q.throughput(service, chart_range)

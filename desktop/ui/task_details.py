@@ -243,6 +243,9 @@ class TaskDetails(QWidget):
             _set_text(self.prompt, prompt)
         _set_text(self.payload, pretty_json(task.payload))
         _set_text(self.result, "" if task.result is None else pretty_json(task.result))
+        self.tabs.setTabVisible(self.result_tab, task.result is not None)
+        errors = bool(task.last_error) or any(a.error or a.traceback for a in self.attempts)
+        self.tabs.setTabVisible(self.error_tab, errors)
         if not self.attempts or self.attempts[0].task_id != task.id:
             _set_text(self.error, task.last_error or "")
 

@@ -6,10 +6,40 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QIcon, QKeySequence, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QMainWindow, QStyle, QTabWidget, QWidget
 
+from desktop.ui.status_style import is_dark
+
 SP = QStyle.StandardPixmap
+ICON_SIZES = (16, 24, 32)
+
+
+def style_icon(widget: QWidget, pixmap: QStyle.StandardPixmap, theme: str = "") -> QIcon:
+    """The theme's icon if there is one, else the style's; on a dark palette the style's dark
+    glyphs are redrawn in the palette's text colour, so they show on a dark toolbar."""
+    if theme and QIcon.hasThemeIcon(theme):
+        return QIcon.fromTheme(theme)
+    icon = widget.style().standardIcon(pixmap)
+    palette = widget.palette()
+    if not is_dark(palette):
+        return icon
+    tinted = QIcon()
+    for mode in (QIcon.Mode.Normal, QIcon.Mode.Disabled):
+        group = QPalette.ColorGroup.Disabled if mode is QIcon.Mode.Disabled else QPalette.ColorGroup.Active
+        colour = palette.color(group, QPalette.ColorRole.ButtonText)
+        for size in ICON_SIZES:
+            source = icon.pixmap(size, size)
+            glyph = QPixmap(source.size())
+            glyph.setDevicePixelRatio(source.devicePixelRatio())
+            glyph.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(glyph)
+            painter.drawPixmap(0, 0, source)
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
+            painter.fillRect(glyph.rect(), colour)
+            painter.end()
+            tinted.addPixmap(glyph, mode)
+    return tinted
 
 
 @dataclass(frozen=True)
@@ -23,7 +53,7 @@ class ToolbarActions:
 
 def _action(window: QMainWindow, text: str, tip: str, shortcut: str, icon: QStyle.StandardPixmap, theme: str) -> QAction:
     """An action with the theme's icon (the style's as a fallback), a shortcut and a tooltip naming it."""
-    action = QAction(QIcon.fromTheme(theme, window.style().standardIcon(icon)), text, window)
+    action = QAction(style_icon(window, icon, theme), text, window)
     action.setShortcut(QKeySequence(shortcut))
     action.setToolTip(f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})")
     action.setStatusTip(tip)
