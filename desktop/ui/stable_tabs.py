@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QTabBar, QWidget
 
 _COUNT = re.compile(r"\(([\d,]*)\)")
@@ -19,18 +19,16 @@ class StableTabBar(QTabBar):
         super().__init__(parent)
         self.setExpanding(False)
 
-    def _widest(self, index: int) -> int:
-        """How much wider the title would be with a count of up to 99,999."""
-        text = self.tabText(index).replace("&&", "&")
+    def tabSizeHint(self, index: int) -> QSize:
+        """The style's size for the title with its count written as the widest count up to 99,999."""
+        size = super().tabSizeHint(index)
+        text = self.tabText(index)
         metrics = self.fontMetrics()
         digit = max("0123456789", key=metrics.horizontalAdvance)
         room = f"({digit * 2},{digit * 3})"
         widest = _COUNT.sub(lambda m: room if len(m.group(1)) < len("99,999") else m.group(0), text)
-        return metrics.horizontalAdvance(widest) - metrics.horizontalAdvance(text)
-
-    def tabSizeHint(self, index: int) -> QSize:
-        size = super().tabSizeHint(index)
-        return QSize(size.width() + max(0, self._widest(index)), size.height())
+        measure = lambda t: metrics.size(Qt.TextFlag.TextShowMnemonic, t).width()  # noqa: E731 - as QTabBar measures
+        return QSize(size.width() - measure(text) + measure(widest), size.height())
 
     def minimumTabSizeHint(self, index: int) -> QSize:
         return self.tabSizeHint(index)

@@ -9,7 +9,7 @@ busy bar while a task has reported none).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -125,6 +125,9 @@ class _FrozenColumns(QTableView):
         self.setGeometry(frame, frame, width + 1, self.main.viewport().height() + main.height())
         header.setFixedHeight(main.height())
         self.verticalScrollBar().setValue(self.main.verticalScrollBar().value())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, 0)  # an overlay: the table sets its geometry, no layout sizes it
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)

@@ -34,14 +34,13 @@ class IntegerAxis(pg.AxisItem):  # type: ignore[misc]
         return [f"{round(v):,}" for v in values]
 
 
-def _plot(parent: pg.GraphicsLayoutWidget, row: int, label: str) -> Any:
+def _plot(parent: pg.GraphicsLayoutWidget, row: int) -> Any:
     item = parent.addPlot(row=row, col=0, axisItems={"left": IntegerAxis("left")})
     item.setMenuEnabled(False)
     item.hideButtons()
     item.setMouseEnabled(x=False, y=False)
-    item.setLabel("left", label)
     item.showGrid(x=False, y=True, alpha=0.25)
-    item.getAxis("left").setWidth(52)  # both plots' axes line up whatever the numbers' widths
+    item.getAxis("left").setWidth(44)  # both plots' axes line up whatever the numbers' widths
     return item
 
 
@@ -51,10 +50,10 @@ class ThroughputChart(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.view = pg.GraphicsLayoutWidget(self)
-        self.view.setMinimumHeight(130)
+        self.view.setMinimumHeight(110)
         self.view.ci.setSpacing(0)
-        self.done_plot = _plot(self.view, 0, "completed")
-        self.failed_plot = _plot(self.view, 1, "failed")
+        self.done_plot = _plot(self.view, 0)  # the legend names the colours: no axis titles to squeeze
+        self.failed_plot = _plot(self.view, 1)
         self.failed_plot.setXLink(self.done_plot)
         self.done_plot.getAxis("bottom").setStyle(showValues=False)
         self.view.ci.layout.setRowStretchFactor(0, 3)
@@ -91,7 +90,7 @@ class ThroughputChart(QWidget):
                 bars.setOpts(x=x, width=width * 0.8, height=np.zeros(len(rows)))
             for plot in (self.done_plot, self.failed_plot):
                 plot.setXRange(-len(rows) * width + width / 2, width / 2, padding=0)
-            self.failed_plot.setLabel("bottom", unit_label)
+            self.failed_plot.setLabel("bottom", unit_label, color=self.palette().color(QPalette.ColorRole.Text).name())
             self._per = {60.0: "per minute", 3600.0: "per hour"}.get(bucket_s, f"per {bucket_s / 3600:g} hours")
             self._last = None
             self._show_legend()
@@ -123,7 +122,7 @@ class ThroughputChart(QWidget):
         assert done is not None and failed is not None
         self.legend.setText(
             f'<span style="color:{done.name()}">■</span> completed&nbsp;&nbsp;'
-            f'<span style="color:{failed.name()}">■</span> failed&nbsp;&nbsp;({self._per})'
+            f'<span style="color:{failed.name()}">■</span> failed, below&nbsp;&nbsp;({self._per})'
         )
 
     def _apply_palette(self) -> None:
@@ -137,5 +136,6 @@ class ThroughputChart(QWidget):
                 axis = plot.getAxis(name)
                 axis.setPen(pg.mkPen(palette.color(QPalette.ColorRole.Mid)))
                 axis.setTextPen(pg.mkPen(text))
-                axis.setLabel(axis.labelText, color=text.name())
+                if axis.labelText:
+                    axis.setLabel(axis.labelText, color=text.name())
         self._show_legend()

@@ -111,3 +111,32 @@ def test_the_window_remembers_its_layout_and_filters(make_window, queue: TaskQue
     for key in ("window/geometry", "window/state", "window/splitter", "window/left", "agents/header"):
         assert again.store.contains(key)  # (the offscreen screen is too small to compare geometry)
     assert again.tabs.currentWidget() is again.failed
+
+
+def test_the_output_of_a_finished_task_stays_marked_with_its_outcome(
+    make_window, queue: TaskQueueService, qtbot
+) -> None:
+    window = make_window()
+    task = _start_chatty(qtbot, window, queue, seconds=1.0)
+    panel = window.running
+    window.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: panel.model.row_of(task.id) is not None)
+    panel.view.select_task(task.id)
+    qtbot.waitUntil(lambda: "working: step" in panel.tail.toPlainText())
+
+    qtbot.waitUntil(lambda: panel.model.row_of(task.id) is None, timeout=10_000)  # it ended: its row went
+    qtbot.waitUntil(lambda: "completed" in panel.tail_title.text())
+    assert f"task {task.id}" in panel.tail_title.text()
+    assert "working: step" in panel.tail.toPlainText()  # still on screen, not "Select a running task…"
+    assert queue.get(task.id).status is TaskStatus.COMPLETED
+
+    second = _start_chatty_again(qtbot, window, queue)  # selecting another task follows that one
+    qtbot.waitUntil(lambda: panel.model.row_of(second.id) is not None)
+    panel.view.select_task(second.id)
+    qtbot.waitUntil(lambda: f"task {second.id}" in panel.tail_title.text() and "completed" not in panel.tail_title.text())
+
+
+def _start_chatty_again(qtbot, window, queue: TaskQueueService) -> Task:
+    with qtbot.waitSignal(window.pool.task_started, timeout=10_000) as started:
+        queue.enqueue("chatty", {"seconds": 30})
+    return started.args[0]
