@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
@@ -54,17 +55,22 @@ def system_is_dark() -> bool:
 
 
 class ColorScheme:
-    """Applies the wanted scheme to the application now and whenever the system's changes."""
+    """Applies the wanted scheme to the application now and whenever the system's changes.
+
+    Attributes:
+        system_dark: says whether the system asks for dark (tests replace it).
+    """
 
     def __init__(self, app: QApplication, scheme: str | None = None) -> None:
         self.app = app
         self.scheme = scheme or wanted_scheme()
+        self.system_dark: Callable[[], bool] = system_is_dark
         self.apply()
         if self.scheme == "system":
             QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: self.apply())
 
     def apply(self) -> None:
-        dark = system_is_dark() if self.scheme == "system" else self.scheme == "dark"
+        dark = self.system_dark() if self.scheme == "system" else self.scheme == "dark"
         if dark == palette_is_dark(self.app.palette()):
             return
         if dark:

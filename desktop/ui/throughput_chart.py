@@ -105,6 +105,10 @@ class ThroughputChart(QWidget):
         self.failed_plot.setYRange(0, max(1.0, max(failed, default=0) * 1.15), padding=0)
 
     @property
+    def bucket_count(self) -> int:
+        return self._shape[0] if self._shape else 0
+
+    @property
     def totals(self) -> tuple[int, int]:
         """Completed and failed tasks shown, summed over the range (for tests and tooltips)."""
         if self._last is None:
