@@ -180,7 +180,7 @@ async def _screenshot(window: MainWindow, path: Path, view: str) -> None:
     elif view == "running":
         window.tabs.setCurrentWidget(window.running)
         await _wait_for(lambda: window.running.model.rowCount() > 0)
-        window.running.view.selectRow(0)
+        window.running.view.select_only(0)
         await asyncio.sleep(1.5)  # the output tail is polled
     elif view == "details":
         tasks = window.history.model.tasks

@@ -85,7 +85,7 @@ class FailedPanel(QWidget):
 
     def select_first(self) -> None:
         if self.model.rowCount():
-            self.view.selectRow(0)
+            self.view.select_only(0)
 
     def _selection_changed(self) -> None:
         tasks = self.view.selected_tasks()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -278,7 +278,9 @@ class TaskDetails(QWidget):
                     item.setToolTip(attempt.error[:2000])
                 table.setItem(row, column, item)
         if self.attempts:
-            table.selectRow(len(self.attempts) - 1 if follow_last else min(selected, len(self.attempts) - 1))
+            row = len(self.attempts) - 1 if follow_last else min(selected, len(self.attempts) - 1)
+            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            table.selectionModel().setCurrentIndex(table.model().index(row, 0), flags)
             self._attempt_selected()
 
     def _attempt_selected(self) -> None:

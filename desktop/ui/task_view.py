@@ -9,7 +9,7 @@ busy bar while a task has reported none).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -206,7 +206,7 @@ class TaskTableView(QTableView):
         """Select the row under the pointer (unless it is part of the selection), then ask for the menu."""
         index = self.indexAt(self.viewport().mapFromGlobal(global_pos))
         if index.isValid() and not self.selectionModel().isRowSelected(index.row(), QModelIndex()):
-            self.selectRow(index.row())
+            self.select_only(index.row())
         if self.selected_tasks():
             self.menu_requested.emit(global_pos)
 
@@ -252,9 +252,7 @@ class TaskTableView(QTableView):
         count = self.task_model.rowCount()
         if not count:
             return
-        row = count - 1 if edge == "end" else 0
-        self.setCurrentIndex(self.task_model.index(row, 0))
-        self.selectRow(row)
+        self.select_only(count - 1 if edge == "end" else 0)
         if edge == "end":
             self.scrollToBottom()
         else:
@@ -365,11 +363,15 @@ class TaskTableView(QTableView):
         last = count - 1 if last < 0 else last
         return [t.id for t in (self.task_model.task_at(r) for r in range(first, last + 1)) if t is not None]
 
+    def select_only(self, row: int) -> None:
+        """Make `row` the current and only selected row (whatever modifier keys are held)."""
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+        self.selectionModel().setCurrentIndex(self.task_model.index(row, 0), flags)
+
     def select_task(self, task_id: int) -> bool:
         row = self.task_model.row_of(task_id)
         if row is None:
             return False
-        self.setCurrentIndex(self.task_model.index(row, 0))
-        self.selectRow(row)
+        self.select_only(row)
         self.scrollTo(self.task_model.index(row, 0))
         return True

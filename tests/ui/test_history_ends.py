@@ -33,6 +33,7 @@ def test_ctrl_end_reaches_the_oldest_task_and_ctrl_home_the_newest(make_window, 
 
     with qtbot.waitSignal(model.page_loaded, timeout=10_000):
         qtbot.keyClick(view, Qt.Key.Key_End, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyRelease(view, Qt.Key.Key_Control)
     qtbot.waitUntil(lambda: view.current_task() is not None and view.current_task().id == 1)  # the oldest of 60,000
     assert view.currentIndex().row() == model.rowCount() - 1  # on the last row
     assert model.at_end and model.rowCount() <= 2 * PAGE_SIZE  # one query, not 300 pages

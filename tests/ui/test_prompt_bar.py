@@ -12,8 +12,10 @@ from desktop.ui.prompt_bar import RECENT_KEY
 
 
 def _ctrl_enter(qtbot, window) -> None:
-    window.prompt_bar.prompt.setFocus()
-    qtbot.keyClick(window.prompt_bar.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    edit = window.prompt_bar.prompt
+    edit.setFocus()
+    qtbot.keyClick(edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyRelease(edit, Qt.Key.Key_Control)  # and Ctrl is let go (else Qt keeps it as held)
 
 
 def test_ctrl_enter_queues_the_prompt_with_the_repository_lock(
