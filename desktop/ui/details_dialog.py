@@ -30,9 +30,10 @@ class TaskDetailsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         self.retry_button = self._button(buttons, "&Retry", "Run the task again now, with fresh retries",
                                          lambda: actions.retry([self.task]))
-        self.cancel_button = self._button(buttons, "&Cancel task", "Cancel the task (a running one is asked about first)",
+        self.cancel_button = self._button(buttons, "&Cancel task", "Cancel the task (running: after asking)",
                                           lambda: actions.cancel([self.task]))
-        self.copy_id_button = self._button(buttons, "Copy &id", "Copy the task's id", lambda: actions.copy_ids([self.task]))
+        self.copy_id_button = self._button(buttons, "Copy &id", "Copy the task's id",
+                                           lambda: actions.copy_ids([self.task]))
         self.copy_prompt_button = self._button(buttons, "Copy &prompt", "Copy the task's prompt",
                                                lambda: actions.copy_prompt(self.task))
         buttons.rejected.connect(self.reject)

@@ -98,7 +98,7 @@ class DurationEdit(QDoubleSpinBox):
         except ValueError:
             return self.value()
 
-    def validate(self, text: str, pos: int) -> object:
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
         if self.specialValueText() and text == self.specialValueText():
             return QValidator.State.Acceptable, text, pos
         try:

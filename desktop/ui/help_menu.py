@@ -139,7 +139,8 @@ def build_help_menu(window: QMainWindow, database_url: str) -> QMenu:
     shortcuts.setObjectName("shortcutsAction")
     menu.addAction("&Where data lives", lambda: _open(DataPlacesDialog(database_url, window)))
     menu.addSeparator()
-    menu.addAction("&About Agent Queue", lambda: QMessageBox.about(window, "About Agent Queue", about_text(database_url)))
+    menu.addAction("&About Agent Queue",
+                   lambda: QMessageBox.about(window, "About Agent Queue", about_text(database_url)))
     return menu
 
 

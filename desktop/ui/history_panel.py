@@ -68,16 +68,19 @@ class HistoryPanel(QWidget):
         self.search = QLineEdit(self)
         self.search.setObjectName("historySearch")
         self.search.setPlaceholderText("Search id, agent, type, lock key, payload, error…")
-        self.search.setToolTip("Matches the id, agent, type, lock key, payload (as the table shows it) and last error (Ctrl+F)")
+        self.search.setToolTip("Matches the id, agent, type, lock key, payload (as the table shows it) "
+                               "and last error (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
         self.search.setMinimumWidth(self.search.fontMetrics().averageCharWidth() * SEARCH_MIN_CHARS)
         self.count = QLabel("", self)
         self.count.setObjectName("historyCount")
         sp = QStyle.StandardPixmap
-        self.first_button = self._tool_button(style_icon(self, sp.SP_ArrowUp, "go-top"),
-                                              "Jump to the first task of this order, the newest when newest is first (Ctrl+Home)")
-        self.last_button = self._tool_button(style_icon(self, sp.SP_ArrowDown, "go-bottom"),
-                                             "Jump to the last task of this order, the oldest when newest is first (Ctrl+End)")
+        self.first_button = self._tool_button(
+            style_icon(self, sp.SP_ArrowUp, "go-top"),
+            "Jump to the first task of this order, the newest when newest is first (Ctrl+Home)")
+        self.last_button = self._tool_button(
+            style_icon(self, sp.SP_ArrowDown, "go-bottom"),
+            "Jump to the last task of this order, the oldest when newest is first (Ctrl+End)")
         self.refresh_button = self._tool_button(style_icon(self, sp.SP_BrowserReload, "view-refresh"),
                                                 "Load the list again from the top (F5)")
         self.refresh_button.setShortcut("F5")
@@ -205,7 +208,7 @@ class HistoryPanel(QWidget):
         else:
             text = f"{plural(self.total, 'task')} · {loaded:,} loaded"
         self.count.setText(text)
-        self.count.setToolTip("Tasks matching the filter · rows read so far (scroll for more; Ctrl+End jumps to the end)")
+        self.count.setToolTip("Tasks matching the filter · rows read so far (scroll for more; Ctrl+End: the end)")
 
     # -- live -----------------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
     QGridLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QSizePolicy,
@@ -117,7 +116,9 @@ class PromptBar(QFrame):
         self.repo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.repo.setMinimumContentsLength(20)
         self.repo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.repo.lineEdit().setPlaceholderText("repository (folder or URL)")
+        line = self.repo.lineEdit()
+        assert line is not None  # an editable combo box has one
+        line.setPlaceholderText("repository (folder or URL)")
         self.repo.setToolTip("The repository the agent works in; one task at a time per repository")
         self.repo.addItems(self.recent_repos())
         self.repo.setCurrentIndex(0 if self.repo.count() else -1)
@@ -174,7 +175,7 @@ class PromptBar(QFrame):
 
     def recent_repos(self) -> list[str]:
         value = self.store.value(RECENT_KEY, [])
-        items = [value] if isinstance(value, str) else list(value or [])
+        items = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else []
         return [str(item) for item in items if item][:RECENT_MAX]
 
     def _remember(self, repo: str) -> None:
@@ -187,7 +188,8 @@ class PromptBar(QFrame):
         self.repo.blockSignals(blocked)
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Repository folder", self.repo.currentText() or str(Path.home()))
+        start = self.repo.currentText() or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Repository folder", start)
         if folder:
             self.repo.setCurrentText(folder)
 
@@ -199,7 +201,9 @@ class PromptBar(QFrame):
             return False
         self.errors.clear()
         try:
-            payload, lock_key = prompt_task(self.agent.currentText(), self.prompt.toPlainText(), self.repo.currentText())
+            payload, lock_key = prompt_task(
+                self.agent.currentText(), self.prompt.toPlainText(), self.repo.currentText()
+            )
         except TaskValidationError as exc:
             self._show(exc)
             return False

@@ -131,7 +131,9 @@ class RunningPanel(QWidget):
             if text:
                 self._show_tail(text)
             colour = status_colour(ended.status.value, self.palette())
-            outcome = f'<span style="color:{colour.name()}">{ended.status.value}</span>' if colour else ended.status.value
+            outcome = ended.status.value
+            if colour is not None:
+                outcome = f'<span style="color:{colour.name()}">{outcome}</span>'
             self.tail_title.setText(
                 f"Output of task {ended.id} ({ended.agent}) · <b>{outcome}</b> · kept until you select another task"
             )

@@ -113,7 +113,8 @@ class TaskActions(QObject):
             return False
         running = [t for t in tasks if t.status is TaskStatus.RUNNING]
         if running:
-            what = f"task {running[0].id} ({running[0].agent})" if len(running) == 1 else plural(len(running), "running task")
+            first = running[0]
+            what = f"task {first.id} ({first.agent})" if len(running) == 1 else plural(len(running), "running task")
             others = len(ids) - len(running)
             also = f" The other {plural(others, 'task')} will be cancelled too." if others else ""
             question = f"Stop {what} now? Its work so far is not kept; the task ends as cancelled.{also}"

@@ -69,7 +69,8 @@ class TaskFilter:
             if digits.isdigit() and task.id == int(digits):
                 return True
             payload = json.dumps(task.payload, separators=(",", ":"), ensure_ascii=False)
-            fields = [(value or "").lower() for value in (task.agent, task.task_type, task.lock_key, payload, task.last_error)]
+            values = (task.agent, task.task_type, task.lock_key, payload, task.last_error)
+            fields = [(value or "").lower() for value in values]
             return any(needle.lower() in value for needle in search_variants(self.search) for value in fields)
         return True
 
@@ -120,7 +121,7 @@ def filtered(query: Any, flt: TaskFilter) -> Any:
     if flt.agent:
         query = query.where(T.c.agent == flt.agent)
     if flt.search:
-        terms = []
+        terms: list[Any] = []
         for variant in search_variants(flt.search):
             pattern = "%" + variant.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             columns = (T.c.agent, T.c.task_type, T.c.lock_key, T.c.payload, T.c.last_error)

@@ -294,7 +294,8 @@ class TaskTableView(QTableView):
         last = header.logicalIndex(header.count() - 1)
         while last >= 0 and header.isSectionHidden(last) and header.visualIndex(last) > 0:
             last = header.logicalIndex(header.visualIndex(last) - 1)
-        others = sum(header.sectionSize(i) for i in range(header.count()) if i != last and not header.isSectionHidden(i))
+        shown = [i for i in range(header.count()) if i != last and not header.isSectionHidden(i)]
+        others = sum(header.sectionSize(i) for i in shown)
         roomy = others + LAST_COLUMN_MIN <= self.viewport().width()
         if header.stretchLastSection() != roomy:
             header.setStretchLastSection(roomy)
@@ -322,8 +323,12 @@ class TaskTableView(QTableView):
             action.setCheckable(True)
             action.setChecked(not header.isSectionHidden(i))
             action.setEnabled(header.isSectionHidden(i) or shown > 1)
-            action.toggled.connect(lambda on, i=i: (self.setColumnHidden(i, not on), self._layout_columns()))
+            action.toggled.connect(lambda on, i=i: self._show_column(i, on))
         menu.popup(header.mapToGlobal(pos))
+
+    def _show_column(self, column: int, shown: bool) -> None:
+        self.setColumnHidden(column, not shown)
+        self._layout_columns()
 
     def sync_sort_indicator(self) -> None:
         """Show the model's sort order in the header, without asking the model to sort."""

@@ -10,7 +10,8 @@ AGENTS = ("alpha", "beta", "gamma", "delta")
 
 
 def add_finished_rows(
-    path: Path, count: int, *, status: str = "completed", finished_at: float | None = None, agents: tuple[str, ...] = AGENTS
+    path: Path, count: int, *, status: str = "completed", finished_at: float | None = None,
+    agents: tuple[str, ...] = AGENTS,
 ) -> None:
     """Insert `count` finished tasks (the columns of benchmarks/engine.py), payload {"n": i}.
 

@@ -71,7 +71,7 @@ def test_help_lists_the_shortcuts_and_where_data_lives(make_window, qtbot, db_pa
     window.findChild(type(window.open_action), "shortcutsAction").trigger()  # F1
     dialog = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "shortcutsDialog")
     text = " ".join(label.text() for label in dialog.findChildren(QLabel))
-    for keys, what in SHORTCUTS:
+    for _keys, what in SHORTCUTS:
         assert what in text
     assert "Ctrl+Enter" in text and "F1" in text
     dialog.reject()

@@ -19,10 +19,12 @@ def _too_narrow(window: MainWindow) -> list[str]:
     found = []
     for widget in window.findChildren(QWidget):
         parent = widget.parentWidget()
-        if not widget.isVisible() or isinstance(widget, QHeaderView) or isinstance(parent, (QAbstractSpinBox, QComboBox)):
+        inner = isinstance(parent, (QAbstractSpinBox, QComboBox))
+        if not widget.isVisible() or isinstance(widget, QHeaderView) or inner:
             continue
-        if widget.width() < widget.minimumSizeHint().width():
-            found.append(f"{type(widget).__name__} {widget.objectName()!r}: {widget.width()} < {widget.minimumSizeHint().width()}")
+        needed = widget.minimumSizeHint().width()
+        if widget.width() < needed:
+            found.append(f"{type(widget).__name__} {widget.objectName()!r}: {widget.width()} < {needed}")
     return found
 
 

@@ -133,7 +133,8 @@ def test_the_output_of_a_finished_task_stays_marked_with_its_outcome(
     second = _start_chatty_again(qtbot, window, queue)  # selecting another task follows that one
     qtbot.waitUntil(lambda: panel.model.row_of(second.id) is not None)
     panel.view.select_task(second.id)
-    qtbot.waitUntil(lambda: f"task {second.id}" in panel.tail_title.text() and "completed" not in panel.tail_title.text())
+    title = panel.tail_title.text
+    qtbot.waitUntil(lambda: f"task {second.id}" in title() and "completed" not in title())
 
 
 def _start_chatty_again(qtbot, window, queue: TaskQueueService) -> Task:

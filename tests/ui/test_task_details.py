@@ -55,8 +55,9 @@ def test_history_opens_a_completed_coding_task_with_its_prompt_first(
     window = make_window()
     with qtbot.waitSignal(window.pool.task_finished, timeout=10_000):
         task = queue.enqueue("coder", {"prompt": PROMPT, "repo": str(repo)}, lock_key=repo_lock_key(repo))
-    qtbot.waitUntil(lambda: window.history.model.row_of(task.id) is not None
-                    and window.history.model.task_at(window.history.model.row_of(task.id)).status is TaskStatus.COMPLETED)
+    model = window.history.model
+    qtbot.waitUntil(lambda: model.row_of(task.id) is not None
+                    and model.task_at(model.row_of(task.id)).status is TaskStatus.COMPLETED)
 
     view = window.history.view
     _double_click(qtbot, view.viewport(), _cell_centre(view, task.id, "agent"))

@@ -45,7 +45,8 @@ def test_the_git_example_needs_a_git_repository_and_nothing_is_created_without_o
     window.welcome.folder.setText(str(plain))
     window.welcome.add_button.click()
     qtbot.waitUntil(lambda: window.welcome.error.isVisible(), timeout=5_000)
-    assert window.welcome.error.text() == f"git status in: {plain} is not in a git repository: choose a folder of a repository"
+    expected = f"git status in: {plain} is not in a git repository: choose a folder of a repository"
+    assert window.welcome.error.text() == expected
     assert queue.list_agents() == [] and queue.count_tasks() == 0  # refused before anything was written
     assert window.welcome.isVisible() and window.welcome.add_button.isEnabled()
 
