@@ -25,7 +25,6 @@ from desktop.ui.jobs import Jobs
 
 PAUSE_POLL_MS = 1000
 SNAPSHOT_POLL_MS = 2000
-SNAPSHOT_TRIES = 4  # reads of counts and running tasks until both saw the same running tasks
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +56,7 @@ def _running_by_agent(running: list[Task]) -> dict[str, int]:
     return counts
 
 
-def agrees(stats: QueueStats, running: list[Task]) -> bool:
+def _agrees(stats: QueueStats, running: list[Task]) -> bool:
     """True if the counts saw the running tasks the list holds (total and per agent)."""
     if len(running) >= q.RUNNING_LIMIT:
         return True  # the list is cut short: the counts alone are exact
@@ -66,9 +65,9 @@ def agrees(stats: QueueStats, running: list[Task]) -> bool:
 
 
 def with_running(stats: QueueStats, running: list[Task]) -> QueueStats:
-    """`stats` with its running counts taken from the list of running tasks, for the rare case
-    where tasks kept starting and ending between every pair of reads."""
-    if agrees(stats, running):
+    """`stats` with its running counts taken from the list of running tasks read just after it
+    (when a task started or ended in between), so the rows and every running count agree."""
+    if _agrees(stats, running):
         return stats
     by_agent = {agent: {k: v for k, v in counts.items() if k != "running"} for agent, counts in stats.by_agent.items()}
     for agent, count in _running_by_agent(running).items():
@@ -79,15 +78,9 @@ def with_running(stats: QueueStats, running: list[Task]) -> QueueStats:
 def read_snapshot(
     service: TaskQueueService, chart_range: q.ChartRange, series: list[tuple[datetime, int, int]] | None, tag: int
 ) -> Snapshot:
-    """Read a snapshot (on a read thread); `series` given is reused instead of read again.
-
-    The counts and the running tasks are two reads; they are read again (a few times at most)
-    until they agree, so the Running rows and every running count match."""
-    for _ in range(SNAPSHOT_TRIES):
-        stats = service.stats()
-        running = q.running_tasks(service)
-        if agrees(stats, running):
-            break
+    """Read a snapshot (on a read thread); `series` given is reused instead of read again."""
+    stats = service.stats()
+    running = q.running_tasks(service)
     agents = service.list_agents()
     if series is None:
         series = q.throughput(service, chart_range)
