@@ -191,15 +191,20 @@ class MainWindow(QMainWindow):
             self.addAction(action)
 
     def _build_menus(self) -> None:
+        """Queue, Tasks and Help; None is a separator."""
         bar = self.menuBar()
-        queue = bar.addMenu("&Queue")
-        for action in (self.new_action, self.prompt_action, None, self.pause_action, None,
-                       self.settings_action, None, self.quit_action):
-            queue.addSeparator() if action is None else queue.addAction(action)
-        tasks = bar.addMenu("&Tasks")
-        for action in (self.open_action, self.retry_action, self.cancel_action, None, self.copy_id_action,
-                       None, self.find_action):
-            tasks.addSeparator() if action is None else tasks.addAction(action)
+        for title, actions in (
+            ("&Queue", (self.new_action, self.prompt_action, None, self.pause_action, None, self.settings_action,
+                        None, self.quit_action)),
+            ("&Tasks", (self.open_action, self.retry_action, self.cancel_action, None, self.copy_id_action, None,
+                        self.find_action)),
+        ):
+            menu = bar.addMenu(title)
+            for action in actions:
+                if action is None:
+                    menu.addSeparator()
+                else:
+                    menu.addAction(action)
         build_help_menu(self, self.service.url)
 
     def _build_status_bar(self) -> None:

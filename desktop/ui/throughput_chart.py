@@ -126,7 +126,7 @@ class ThroughputChart(QWidget):
         assert done is not None and failed is not None
         self.legend.setText(
             f'<span style="color:{done.name()}">■</span> completed&nbsp;&nbsp;'
-            f'<span style="color:{failed.name()}">■</span> failed, below&nbsp;&nbsp;({self._per})'
+            f'<span style="color:{failed.name()}">■</span> failed&nbsp;&nbsp;({self._per})'
         )
 
     def _apply_palette(self) -> None:

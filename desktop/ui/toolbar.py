@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QIcon, QKeySequence, QPainter, QPalette, QPixmap
+from PySide6.QtGui import QAction, QColor, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import QMainWindow, QStyle, QTabWidget, QWidget
 
 from desktop.ui.status_style import is_dark
@@ -16,30 +16,24 @@ ICON_SIZES = (16, 24, 32)
 
 
 def style_icon(widget: QWidget, pixmap: QStyle.StandardPixmap, theme: str = "") -> QIcon:
-    """The theme's icon if there is one, else the style's; on a dark palette the style's dark
-    glyphs are redrawn in the palette's text colour, so they show on a dark toolbar."""
+    """The theme's icon if there is one, else the style's; on a dark palette the style's icons
+    (drawn for light backgrounds) get their lightness inverted, hues kept, so they show."""
     if theme and QIcon.hasThemeIcon(theme):
         return QIcon.fromTheme(theme)
     icon = widget.style().standardIcon(pixmap)
-    palette = widget.palette()
-    if not is_dark(palette):
+    if not is_dark(widget.palette()):
         return icon
-    tinted = QIcon()
-    for mode in (QIcon.Mode.Normal, QIcon.Mode.Disabled):
-        group = QPalette.ColorGroup.Disabled if mode is QIcon.Mode.Disabled else QPalette.ColorGroup.Active
-        colour = palette.color(group, QPalette.ColorRole.ButtonText)
-        for size in ICON_SIZES:
-            source = icon.pixmap(size, size)
-            glyph = QPixmap(source.size())
-            glyph.setDevicePixelRatio(source.devicePixelRatio())
-            glyph.fill(Qt.GlobalColor.transparent)
-            painter = QPainter(glyph)
-            painter.drawPixmap(0, 0, source)
-            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
-            painter.fillRect(glyph.rect(), colour)
-            painter.end()
-            tinted.addPixmap(glyph, mode)
-    return tinted
+    inverted = QIcon()
+    for size in ICON_SIZES:
+        image = icon.pixmap(size, size).toImage().convertToFormat(QImage.Format.Format_ARGB32)
+        for y in range(image.height()):
+            for x in range(image.width()):
+                colour = image.pixelColor(x, y)
+                if colour.alpha():
+                    hue, saturation, lightness, alpha = colour.getHslF()
+                    image.setPixelColor(x, y, QColor.fromHslF(hue, saturation, 1.0 - lightness, alpha))
+        inverted.addPixmap(QPixmap.fromImage(image))
+    return inverted
 
 
 @dataclass(frozen=True)

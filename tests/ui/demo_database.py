@@ -14,6 +14,7 @@ details.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -198,7 +199,11 @@ def screenshots(db: Path, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, view, size, scheme in SHOTS:
         with tempfile.TemporaryDirectory() as home:  # a fresh home: no remembered window layout
-            env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=f"{home}/xdg",
+            width, height = (int(n) for n in size.split("x"))
+            screen = Path(home) / "screen.json"  # an offscreen screen of the shot's size (dialogs fit it)
+            screen.write_text(json.dumps({"screens": [{"name": "shot", "x": 0, "y": 0, "width": width,
+                                                       "height": height, "logicalDpi": 96, "dpr": 1}]}))
+            env = dict(os.environ, QT_QPA_PLATFORM=f"offscreen:configfile={screen}", XDG_CONFIG_HOME=f"{home}/xdg",
                        AGENTQ_DATA_DIR=f"{home}/data", AGENTQ_CONFIG_DIR=f"{home}/config", AGENTQ_LOG_DIR=f"{home}/log")
             copy = Path(home) / "queue.db"
             shutil.copy(db, copy)
