@@ -172,3 +172,20 @@ def test_the_row_menu_opens_copies_and_acts_on_the_rows(make_window, queue: Task
 class _NoMenu:
     def popup(self, _pos: QPoint) -> None:
         pass
+
+
+def test_a_failed_command_shows_its_output_with_the_error(make_window, queue: TaskQueueService, qtbot) -> None:
+    script = "echo checked 840 links; echo 3 broken >&2; exit 3"
+    queue.add_agent("linkcheck", "command", {"argv": ["sh", "-c", script]}, max_retries=0)
+    window = make_window()
+    with qtbot.waitSignal(window.pool.task_finished, timeout=10_000):
+        task = queue.enqueue("linkcheck", None)
+    qtbot.waitUntil(lambda: window.failed.model.row_of(task.id) is not None)
+    window.tabs.setCurrentWidget(window.failed)
+    _press_enter(qtbot, window.failed.view, task.id)
+    details = _dialog(qtbot, window, task.id).details
+    qtbot.waitUntil(lambda: details.attempt_table.rowCount() == 1)
+    text = details.error.toPlainText()
+    assert "exit code 3" in text and "checked 840 links" in text and "3 broken" in text
+    assert "3 broken" in details.attempt_output.toPlainText()
+    assert "3 broken" in details.copy_text()  # Copy error copies it too
