@@ -116,6 +116,8 @@ class AgentTableModel(QAbstractTableModel):
                 return status_colour(line.state)
             if index.column() == 5 and line.failed:
                 return status_colour("failed")
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
+            return line.agent.name  # the whole name, where the column is too narrow for it
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
             return "config: " + str(line.agent.config)
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 2:
