@@ -53,6 +53,8 @@ class HistoryPanel(QWidget):
         self.jobs = jobs
         self.total: int | None = None
         self._stats_total: int | None = None
+        self._counting = False  # a count is on its way...
+        self._count_again = False  # ...and another was asked for meanwhile
 
         self.status = QComboBox(self)
         self.status.setObjectName("historyStatus")
@@ -186,16 +188,22 @@ class HistoryPanel(QWidget):
         self.agent.blockSignals(blocked)
 
     def count_tasks(self) -> None:
+        """Count the tasks the filter shows; asked while a count runs, count again right after it."""
+        if self._counting:
+            self._count_again = True
+            return
         flt, service = self.model.task_filter, self.service
 
-        def done(count: int) -> None:
-            if flt == self.model.task_filter:
+        def finished(count: int | None) -> None:
+            self._counting = False
+            if count is not None and flt == self.model.task_filter:
                 self._set_total(count)
-            else:
-                self.count_tasks()  # the filter changed while this count ran (and others were skipped)
+            if self._count_again or flt != self.model.task_filter:
+                self._count_again = False
+                self.count_tasks()
 
-        self.jobs.read(lambda: q.count_tasks(service, flt), done, lambda exc: None,
-                       owner=self, name="history-count", skip_if_busy=True, priority=-1)
+        self._counting = self.jobs.read(lambda: q.count_tasks(service, flt), finished, lambda exc: finished(None),
+                                        owner=self, name="history-count", priority=-1)
 
     def _show_count(self, *_: object) -> None:
         loaded = self.model.rowCount()
