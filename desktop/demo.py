@@ -1,14 +1,18 @@
 """First-run examples: a few agents and demo tasks, so a new user sees the queue work at once.
 
 The demo shows priorities (5 runs first), a delayed task, a dependency, a failure that retries
-with backoff and then fails for good, and a real command (`git status` in a folder).
+with backoff and then fails for good, and a real command (`git status` in a git repository,
+checked before anything is queued).
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from desktop.errors import TaskValidationError
 from desktop.queue import Agent, Task, TaskQueueService
 
 ECHO, SLEEP, FLAKY, GIT = "echo", "sleep", "flaky", "git-status"
@@ -34,11 +38,31 @@ def create_example_agents(service: TaskQueueService, *, flaky_backoff_s: float =
     return added
 
 
+def check_git_repository(folder: Path) -> Path:
+    """`folder`, resolved, if it is inside a git work tree; else TaskValidationError on field
+    `repo` saying what is wrong (no such folder, not a repository, git missing)."""
+    path = folder.expanduser().resolve()
+    if not path.is_dir():
+        raise TaskValidationError("repo", f"there is no folder {path}")
+    git = shutil.which("git")
+    if git is None:
+        raise TaskValidationError("repo", "git is not installed, so the git example cannot run")
+    found = subprocess.run(
+        [git, "-C", str(path), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+    if found.returncode != 0 or found.stdout.strip() != "true":
+        raise TaskValidationError("repo", f"{path} is not in a git repository: choose a folder of a repository")
+    return path
+
+
 def enqueue_demo_tasks(service: TaskQueueService, repo_folder: Path | None = None) -> list[Task]:
-    """Queue a handful of demo tasks (the example agents must exist); `git status` runs in
-    `repo_folder`, else the user's home folder."""
-    repo = str((repo_folder or Path.home()).expanduser().resolve())
+    """Queue a handful of demo tasks (the example agents must exist). `git status` runs in
+    `repo_folder`, which must be in a git repository (checked first: TaskValidationError and
+    nothing queued if not); with None the git example is left out."""
+    repo = None if repo_folder is None else str(check_git_repository(repo_folder))
     soon = datetime.now(UTC) + timedelta(minutes=1)
+    git = [{"agent": GIT, "payload": {"repo": repo}, "lock_key": f"path:{repo}"}] if repo else []
     tasks = service.enqueue_many(
         [
             {"agent": ECHO, "payload": {"message": "low priority: runs last"}, "priority": 1},
@@ -47,7 +71,7 @@ def enqueue_demo_tasks(service: TaskQueueService, repo_folder: Path | None = Non
             {"agent": SLEEP, "payload": {"seconds": 1}, "priority": 3},
             {"agent": ECHO, "payload": {"message": "scheduled a minute from now"}, "scheduled_for": soon},
             {"agent": FLAKY, "payload": {"message": "fails, retries twice, then fails for good"}},
-            {"agent": GIT, "payload": {"repo": repo}, "lock_key": f"path:{repo}"},
+            *git,
         ],
     )
     first_sleep = tasks[2]

@@ -5,6 +5,7 @@ Every call is one short read transaction; nothing here writes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,9 @@ SORT_KEYS: dict[str, Any] = {
 }
 SORT_COLUMNS = frozenset(SORT_KEYS)
 GET_MANY_CHUNK = 500
+
+
+_JSON_GAPS = re.compile(r"([:,])\s+")
 
 
 class Reads:
@@ -242,15 +246,27 @@ def filtered(query: Any, status: str | Iterable[str] | None, agent: str | None, 
     if agent is not None:
         query = query.where(T.c.agent == agent)
     if search:
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        columns = (T.c.agent, T.c.task_type, T.c.lock_key, T.c.payload, T.c.last_error)
+        patterns = [_like_pattern(variant) for variant in search_variants(search)]
+        columns = (T.c.agent, T.c.task_type, T.c.lock_key, T.c.last_error)
         # ilike: case-insensitive on PostgreSQL too, as LIKE is on SQLite
-        terms: list[ColumnElement[bool]] = [column.ilike(pattern, escape="\\") for column in columns]
+        terms: list[ColumnElement[bool]] = [column.ilike(patterns[0], escape="\\") for column in columns]
+        terms += [T.c.payload.ilike(pattern, escape="\\") for pattern in patterns]
         number = search.strip().lstrip("#")
         if number.isdigit() and int(number) <= check.MAX_TASK_ID:
             terms.append(T.c.id == int(number))
         query = query.where(or_(*terms))
     return query
+
+
+def search_variants(search: str) -> list[str]:
+    """The search as typed and, if different, without the spaces after ':' and ',': payloads are
+    stored as compact JSON (``{"n":12345}``) but shown with spaces (``{"n": 12345}``)."""
+    compact = _JSON_GAPS.sub(r"\1", search)
+    return [search] if compact == search else [search, compact]
+
+
+def _like_pattern(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _case(condition: Any, value: Any) -> Any:

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import QComboBox, QLineEdit, QSpinBox, QWidget
 
 from desktop.agents.registry import load_kinds, validate_agent
 from desktop.errors import TaskValidationError
 from desktop.queue import Agent, TaskQueueService
+from desktop.ui.duration_edit import DAY, DurationEdit
 from desktop.ui.form_dialog import FormDialog
 from desktop.ui.jobs import Jobs
 from desktop.ui.json_edit import JsonEdit
@@ -22,17 +23,13 @@ CONFIG_EXAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
-def _seconds_box(parent: QWidget, maximum: float, default_text: str) -> QDoubleSpinBox:
-    box = QDoubleSpinBox(parent)
-    box.setRange(-1.0, maximum)
-    box.setDecimals(1)
-    box.setSuffix(" s")
-    box.setSpecialValueText(default_text)  # shown at the minimum, -1: use the default
+def _seconds_box(parent: QWidget, maximum: float, default_text: str) -> DurationEdit:
+    box = DurationEdit(parent, -1.0, maximum, special_text=default_text)  # -1, the minimum: the default
     box.setValue(-1.0)
     return box
 
 
-def _seconds(box: QDoubleSpinBox) -> float | None:
+def _seconds(box: DurationEdit) -> float | None:
     return None if box.value() < 0 else box.value()
 
 
@@ -72,7 +69,7 @@ class AgentDialog(FormDialog):
         self.concurrency.setRange(1, 1000)
         self.add_field("concurrency", "C&oncurrency:", self.concurrency, "Tasks of this agent run at once.")
 
-        self.timeout = _seconds_box(self, 7 * 86_400, "app default")
+        self.timeout = _seconds_box(self, 7 * DAY, "app default")
         self.add_field("timeout_s", "&Timeout:", self.timeout)
 
         self.max_retries = QSpinBox(self)
@@ -80,9 +77,9 @@ class AgentDialog(FormDialog):
         self.max_retries.setSpecialValueText("app default")
         self.add_field("max_retries", "Max &retries:", self.max_retries)
 
-        self.retry_base = _seconds_box(self, 86_400, "app default")
+        self.retry_base = _seconds_box(self, DAY, "app default")
         self.add_field("retry_base_s", "Retry &base delay:", self.retry_base)
-        self.retry_cap = _seconds_box(self, 7 * 86_400, "app default")
+        self.retry_cap = _seconds_box(self, 7 * DAY, "app default")
         self.add_field("retry_cap_s", "Retry dela&y cap:", self.retry_cap)
 
         self.notify_url = QLineEdit(self)
@@ -96,7 +93,7 @@ class AgentDialog(FormDialog):
             self.max_retries.setValue(-1)
             self.kind.setCurrentText("echo")
             self._kind_changed(self.kind.currentText())
-        self.resize(540, 600)
+        self.fit_size(560)
 
     def _fill(self, agent: Agent) -> None:
         self.name.setText(agent.name)

@@ -15,13 +15,13 @@ from PySide6.QtCore import (
 )
 
 from desktop.queue import Agent
-from desktop.ui.status_style import PAUSED_COLOUR, STATUS_COLOURS
+from desktop.ui.status_style import status_colour
 
 AGENT_ROLE = Qt.ItemDataRole.UserRole + 1
 HEADERS = ("Name", "Kind", "State", "Running", "Pending", "Failed")
 TOOLTIPS = (
-    "", "", "running: tasks running now; paused: no new tasks start", "running now / concurrency",
-    "pending and retrying tasks", "tasks that failed for good",
+    "", "", "running: tasks running now; paused: no new tasks start (this agent, or the whole queue)",
+    "running now / concurrency", "pending and retrying tasks", "tasks that failed for good",
 )
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -34,12 +34,21 @@ class AgentLine:
     running: int
     pending: int
     failed: int
+    queue_paused: bool = False
 
     @property
     def state(self) -> str:
-        if self.agent.paused:
+        if self.agent.paused or self.queue_paused:
             return "paused"
         return "running" if self.running else "idle"
+
+    @property
+    def state_tip(self) -> str:
+        if self.agent.paused:
+            return "This agent is paused: its running tasks finish, no new ones start"
+        if self.queue_paused:
+            return "The whole queue is paused: running tasks finish, no new ones start"
+        return "Running tasks now" if self.running else "Waiting for tasks"
 
     def cells(self) -> tuple[str, ...]:
         return (
@@ -48,7 +57,9 @@ class AgentLine:
         )
 
 
-def agent_lines(agents: Sequence[Agent], by_agent: Mapping[str, Mapping[str, int]]) -> list[AgentLine]:
+def agent_lines(
+    agents: Sequence[Agent], by_agent: Mapping[str, Mapping[str, int]], queue_paused: bool = False
+) -> list[AgentLine]:
     lines = []
     for agent in agents:
         counts = by_agent.get(agent.name, {})
@@ -58,6 +69,7 @@ def agent_lines(agents: Sequence[Agent], by_agent: Mapping[str, Mapping[str, int
                 counts.get("running", 0),
                 counts.get("pending", 0) + counts.get("retrying", 0),
                 counts.get("failed", 0),
+                queue_paused,
             )
         )
     return lines
@@ -101,11 +113,15 @@ class AgentTableModel(QAbstractTableModel):
             return int(horizontal | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole:
             if index.column() == 2:
-                return {"paused": PAUSED_COLOUR, "running": STATUS_COLOURS["running"]}.get(line.state)
+                return status_colour(line.state)
             if index.column() == 5 and line.failed:
-                return STATUS_COLOURS["failed"]
+                return status_colour("failed")
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
+            return line.agent.name  # the whole name, where the column is too narrow for it
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
             return "config: " + str(line.agent.config)
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 2:
+            return line.state_tip
         if role == AGENT_ROLE:
             return line.agent
         return None

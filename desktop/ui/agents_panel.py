@@ -30,9 +30,11 @@ from desktop.ui.jobs import Jobs
 class AgentsPanel(QWidget):
     """Signals:
         changed(): an agent was added, changed, removed, paused or resumed.
+        agent_selected(str): the user selected this agent (new tasks preselect it).
     """
 
     changed = Signal()
+    agent_selected = Signal(str)
 
     def __init__(self, service: TaskQueueService, jobs: Jobs, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -52,10 +54,8 @@ class AgentsPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setStretchLastSection(False)
         header.setHighlightSections(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column, width in enumerate((120, 80, 70, 70, 70, 60)):
-            if column:
-                self.table.setColumnWidth(column, width)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # the counts: as wide as they need
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the name: the rest
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._menu)
         self.table.doubleClicked.connect(lambda _index: self.edit_agent())
@@ -68,22 +68,25 @@ class AgentsPanel(QWidget):
 
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        for action, label in (
-            (self.add_action, "Add…"), (self.edit_action, "Edit…"), (self.remove_action, "Remove"),
-            (self.pause_action, "Pause"), (self.resume_action, "Resume"),
-        ):
+        for action, label in ((self.add_action, "Add…"), (self.edit_action, "Edit…"), (self.remove_action, "Remove")):
             button = QPushButton(label, self)
             button.setObjectName(f"agent{label.rstrip('…')}Button")
             button.setToolTip(action.toolTip())
             button.clicked.connect(action.trigger)
             action.changed.connect(lambda b=button, a=action: b.setEnabled(a.isEnabled()))
             buttons.addWidget(button)
+        self.pause_button = QPushButton("Pause", self)  # Pause or Resume, as the selected agent is
+        self.pause_button.setObjectName("agentPauseButton")
+        self.pause_button.clicked.connect(
+            lambda: (self.resume_action if self.resume_action.isEnabled() else self.pause_action).trigger()
+        )
+        buttons.addWidget(self.pause_button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         self.model.modelReset.connect(self._update_actions)
         self.model.dataChanged.connect(lambda *_: self._update_actions())
         self._update_actions()
@@ -114,12 +117,22 @@ class AgentsPanel(QWidget):
     def agent_names(self) -> list[str]:
         return [line.agent.name for line in self.model.lines]
 
+    def _selection_changed(self) -> None:
+        self._update_actions()
+        agent = self.selected_agent()
+        if agent is not None:
+            self.agent_selected.emit(agent.name)
+
     def _update_actions(self) -> None:
         agent = self.selected_agent()
         for action in (self.edit_action, self.remove_action):
             action.setEnabled(agent is not None)
         self.pause_action.setEnabled(agent is not None and not agent.paused)
         self.resume_action.setEnabled(agent is not None and agent.paused)
+        resume = self.resume_action.isEnabled()
+        self.pause_button.setText("Resume" if resume else "Pause")
+        self.pause_button.setToolTip((self.resume_action if resume else self.pause_action).toolTip())
+        self.pause_button.setEnabled(agent is not None)
 
     def _menu(self, pos: QPoint) -> None:
         menu = QMenu(self)

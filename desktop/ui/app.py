@@ -1,8 +1,11 @@
 """run_app: start the desktop window on a qasync event loop.
 
 Set AGENTQ_SCREENSHOT=path.png to grab the window to that file once it has loaded, then quit
-(for screenshots and smoke tests); AGENTQ_SCREENSHOT_VIEW=failed shows the Failed tab with its
-first task selected first. In that mode nothing waits for a person: errors go to stderr.
+(for screenshots and smoke tests). AGENTQ_SCREENSHOT_SIZE=1024x700 sizes the window first;
+AGENTQ_SCREENSHOT_VIEW=failed shows the Failed tab with its first task selected, =running the
+Running tab following its first task, =details grabs the details dialog of the newest task with a
+prompt that has started (else of the first failed one) instead of the window. AGENTQ_COLOR_SCHEME=dark or light
+chooses the palette (see theme.py). In that mode nothing waits for a person: errors go to stderr.
 """
 
 from __future__ import annotations
@@ -22,18 +25,20 @@ from typing import Any, TypeVar
 import qasync
 from PySide6.QtCore import QEvent, QPoint, Qt
 from PySide6.QtGui import QCursor
-from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen, QToolButton
+from PySide6.QtWidgets import QApplication, QMessageBox, QSplashScreen, QToolButton, QWidget
 
 from desktop import paths
 from desktop.bootstrap import database_url, open_queue
 from desktop.config import Settings, load_settings, settings_path
 from desktop.errors import AgentQueueError, DatabaseFileError
-from desktop.queue import TaskQueueService
+from desktop.queue import TaskQueueService, TaskStatus
 from desktop.queue.db import display_url
 from desktop.ui.close_flow import CloseChoice
 from desktop.ui.error_report import show_error
 from desktop.ui.icon import app_icon
 from desktop.ui.main_window import MainWindow
+from desktop.ui.task_details import task_prompt
+from desktop.ui.theme import ColorScheme
 from desktop.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,8 @@ def create_application() -> QApplication:
     app.setApplicationDisplayName(APP_NAME)
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)  # the window may live on in the tray; it quits the app itself
+    if not hasattr(app, "agentq_scheme"):
+        app.agentq_scheme = ColorScheme(app)  # type: ignore[attr-defined]  # follows the system's light or dark
     return app
 
 
@@ -146,23 +153,48 @@ def _install_excepthook(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
+async def _wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+
+
+def _screenshot_size() -> tuple[int, int] | None:
+    width, _, height = os.environ.get("AGENTQ_SCREENSHOT_SIZE", "").partition("x")
+    return (int(width), int(height)) if width.isdigit() and height.isdigit() else None
+
+
 async def _screenshot(window: MainWindow, path: Path, view: str) -> None:
-    """Wait until the window has loaded, grab it to `path`, and close the window."""
+    """Wait until the window has loaded, grab it (or the view asked for) to `path`, and close the window."""
+    size = _screenshot_size()
+    if size is not None:
+        window.resize(*size)
     QCursor.setPos(window.mapToGlobal(QPoint(window.width() // 3, window.height() - 4)))  # off the buttons
     await asyncio.sleep(SCREENSHOT_DELAY_S)
+    shown: QWidget = window
     if view == "failed":
         window.tabs.setCurrentWidget(window.failed)
-        deadline = time.monotonic() + 5
-        while not window.failed.model.rowCount() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await _wait_for(lambda: window.failed.model.rowCount() > 0)
         window.failed.select_first()
         await asyncio.sleep(0.8)  # the attempts are read on a read thread
+    elif view == "running":
+        window.tabs.setCurrentWidget(window.running)
+        await _wait_for(lambda: window.running.model.rowCount() > 0)
+        window.running.view.select_only(0)
+        await asyncio.sleep(1.5)  # the output tail is polled
+    elif view == "details":
+        tasks = window.history.model.tasks
+        task = next((t for t in tasks if task_prompt(t) is not None and t.attempts), None) or next(
+            (t for t in tasks if t.status is TaskStatus.FAILED), tasks[0] if tasks else None)
+        if task is not None:
+            shown = window.open_details(task)
+            await asyncio.sleep(0.8)
     window.statusBar().clearMessage()  # no hover text from wherever the pointer happens to be
     for button in window.findChildren(QToolButton):
         QApplication.sendEvent(button, QEvent(QEvent.Type.Leave))
     await asyncio.sleep(0.1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not window.grab().save(str(path)):
+    if not shown.grab().save(str(path)):
         log.error("could not write the screenshot %s", path)
     window.ask_close = lambda *_args: CloseChoice.STOP
     window.close()

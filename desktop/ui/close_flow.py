@@ -34,14 +34,17 @@ class CloseChoice(enum.Enum):
 def ask_close_choice(parent: QWidget | None, running: int, tray: bool) -> CloseChoice:
     """Ask what to do with `running` tasks when the window closes."""
     tasks = "1 task is" if running == 1 else f"{running} tasks are"
-    box = QMessageBox(QMessageBox.Icon.Question, "Tasks are running", f"{tasks} still running.", parent=parent)
+    title = "A task is running" if running == 1 else "Tasks are running"
+    box = QMessageBox(QMessageBox.Icon.Question, title, f"{tasks} still running.", parent=parent)
     box.setInformativeText(
+        "Stopping gives it back to the queue: it runs again later, nothing is marked failed." if running == 1 else
         "Stopping gives them back to the queue: they run again later, nothing is marked failed."
     )
     buttons: dict[object, CloseChoice] = {}
     if tray:
         buttons[box.addButton("Keep running in the tray", QMessageBox.ButtonRole.AcceptRole)] = CloseChoice.TRAY
-    buttons[box.addButton("Wait for them", QMessageBox.ButtonRole.AcceptRole)] = CloseChoice.WAIT
+    wait = "Wait for it" if running == 1 else "Wait for them"
+    buttons[box.addButton(wait, QMessageBox.ButtonRole.AcceptRole)] = CloseChoice.WAIT
     buttons[box.addButton("Stop now", QMessageBox.ButtonRole.DestructiveRole)] = CloseChoice.STOP
     cancel = box.addButton(QMessageBox.StandardButton.Cancel)
     buttons[cancel] = CloseChoice.CANCEL

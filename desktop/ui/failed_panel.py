@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, 
 
 from desktop.queue import Task, TaskQueueService
 from desktop.ui.jobs import Jobs
-from desktop.ui.task_actions import TaskActions
+from desktop.ui.task_actions import RETRYABLE, TaskActions, can_cancel
 from desktop.ui.task_columns import FAILED_COLUMNS
 from desktop.ui.task_details import TaskDetails
 from desktop.ui.task_model import TaskTableModel
@@ -85,7 +85,7 @@ class FailedPanel(QWidget):
 
     def select_first(self) -> None:
         if self.model.rowCount():
-            self.view.selectRow(0)
+            self.view.select_only(0)
 
     def _selection_changed(self) -> None:
         tasks = self.view.selected_tasks()
@@ -93,10 +93,11 @@ class FailedPanel(QWidget):
         if shown != self.details.task:
             self.details.show_task(shown)
         one = len(tasks) == 1
-        self.edit_button.setEnabled(one)
+        self.edit_button.setEnabled(one and tasks[0].status in RETRYABLE)
         self.copy_button.setEnabled(one)
-        for button in (self.retry_button, self.cancel_button, self.delete_button):
-            button.setEnabled(bool(tasks))
+        self.retry_button.setEnabled(any(t.status in RETRYABLE for t in tasks))
+        self.cancel_button.setEnabled(can_cancel(tasks))  # failed tasks are finished: only retrying ones
+        self.delete_button.setEnabled(any(t.status.is_finished for t in tasks))
 
     def _rows_changed(self, top: QModelIndex, bottom: QModelIndex) -> None:
         current = self.details.task
@@ -107,6 +108,7 @@ class FailedPanel(QWidget):
             task = self.model.task_at(row)
             if task is not None and task != current:
                 self.details.show_task(task)
+                self._selection_changed()
 
     def refresh_live(self) -> None:
         self.model.sync_head()

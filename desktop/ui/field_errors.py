@@ -5,16 +5,23 @@ from __future__ import annotations
 from PySide6.QtWidgets import QLabel, QWidget
 
 from desktop.errors import TaskValidationError
-from desktop.ui.status_style import ERROR_COLOUR
+from desktop.ui.status_style import status_colour
 
-_OUTLINE = f"border: 1px solid {ERROR_COLOUR.name()}; border-radius: 2px;"
+
+def _error_colour() -> str:
+    colour = status_colour("error")
+    return colour.name() if colour is not None else "red"
+
+
+def _outline() -> str:
+    return f"border: 1px solid {_error_colour()}; border-radius: 2px;"
 
 
 def error_label(parent: QWidget | None = None) -> QLabel:
-    """A hidden, wrapping label in the error colour."""
+    """A hidden, wrapping label in the error colour (of the palette in use)."""
     label = QLabel(parent)
     label.setWordWrap(True)
-    label.setStyleSheet(f"color: {ERROR_COLOUR.name()};")
+    label.setStyleSheet(f"color: {_error_colour()};")
     label.setObjectName("fieldError")
     label.hide()
     return label
@@ -56,7 +63,7 @@ class FieldErrors:
         widget, label = self._fields[key]
         label.setText(message)
         label.show()
-        widget.setStyleSheet(self._styles.get(widget, "") + _OUTLINE)
+        widget.setStyleSheet(self._styles.get(widget, "") + _outline())
         widget.setFocus()
 
     def show_validation(self, exc: TaskValidationError) -> None:

@@ -11,11 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLabel,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -24,6 +26,7 @@ from desktop.errors import AgentQueueError, TaskValidationError
 from desktop.ui.error_report import user_message
 from desktop.ui.field_errors import FieldErrors, error_label
 from desktop.ui.jobs import Jobs
+from desktop.ui.status_style import hint_colour
 
 
 class FormDialog(QDialog):
@@ -55,22 +58,42 @@ class FormDialog(QDialog):
         return self.buttons.button(QDialogButtonBox.StandardButton.Ok)
 
     def add_field(self, name: str, label: str, widget: QWidget, hint: str = "") -> QWidget:
-        """A form row: `widget`, an optional grey hint under it, and its (hidden) error label."""
+        """A form row: `widget`, an optional hint under it, and its (hidden) error label.
+
+        The row spans the whole field column, so a hint wraps at the dialog's width (not the
+        width of a small spin box, where it was cut off); a widget that does not grow keeps its
+        own width, on the left.
+        """
         box = QWidget(self)
+        box.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         column = QVBoxLayout(box)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(2)
-        column.addWidget(widget)
+        grows = bool(widget.sizePolicy().horizontalPolicy().value & QSizePolicy.PolicyFlag.ExpandFlag.value)
+        column.addWidget(widget, 0, Qt.AlignmentFlag(0) if grows else Qt.AlignmentFlag.AlignLeft)
         if hint:
             note = QLabel(hint, box)
+            note.setObjectName("fieldHint")
             note.setWordWrap(True)
-            note.setEnabled(False)  # the palette's disabled text: grey in light and dark themes
+            palette = note.palette()
+            palette.setColor(QPalette.ColorRole.WindowText, hint_colour(palette))
+            note.setPalette(palette)
             column.addWidget(note)
         errors = error_label(box)
         column.addWidget(errors)
         self.form.addRow(label, box)
         self.errors.register(name, widget, errors)
         return widget
+
+    def fit_size(self, width: int, height: int = 0) -> None:
+        """Open at `width` (and at least `height`) or the form's own size if larger, never larger
+        than the screen's free area (a 1024 x 600 netbook included)."""
+        hint = self.sizeHint()
+        width, height = max(width, hint.width()), max(height, hint.height())
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is not None:
+            width, height = min(width, screen.width() - 40), min(height, screen.height() - 60)
+        self.resize(width, height)
 
     # -- for subclasses -------------------------------------------------------------------------
 

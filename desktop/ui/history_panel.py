@@ -1,4 +1,8 @@
-"""HistoryPanel: every task, filtered by status, agent and a (debounced) text search."""
+"""HistoryPanel: every task, filtered by status, agent and a (debounced) text search.
+
+The count beside the search comes from the window's snapshot of the queue (the same numbers as
+the tabs and the statistics); only a text search needs a count query of its own.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,24 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.queue import TaskQueueService, TaskStatus
+from desktop.queue import QueueStats, TaskQueueService, TaskStatus
+from desktop.ui import task_queries as q
 from desktop.ui.jobs import Jobs
+from desktop.ui.status_style import plural
 from desktop.ui.task_columns import HISTORY_COLUMNS
 from desktop.ui.task_model import TaskTableModel
 from desktop.ui.task_queries import SORT_EXPRESSIONS, SortOrder, TaskFilter
 from desktop.ui.task_view import TaskTableView
+from desktop.ui.toolbar import style_icon
 
 SEARCH_DELAY_MS = 300
-COUNT_EVERY_TICKS = 5
+SEARCH_MIN_CHARS = 22  # the search box never gets narrower than this
 UNFINISHED = ("pending", "blocked", "running", "retrying")
 STATUS_CHOICES: list[tuple[str, tuple[str, ...] | None]] = [
     ("All statuses", None),
@@ -44,34 +52,49 @@ class HistoryPanel(QWidget):
         self.service = service
         self.jobs = jobs
         self.total: int | None = None
-        self._ticks = 0
+        self._stats_total: int | None = None
+        self._counting = False  # a count is on its way...
+        self._count_again = False  # ...and another was asked for meanwhile
 
         self.status = QComboBox(self)
         self.status.setObjectName("historyStatus")
+        self.status.setToolTip("Show tasks in this status")
         for label, statuses in STATUS_CHOICES:
             self.status.addItem(label, statuses)
         self.agent = QComboBox(self)
         self.agent.setObjectName("historyAgent")
+        self.agent.setToolTip("Show the tasks of this agent")
         self.agent.addItem("All agents", None)
-        self.agent.setMinimumContentsLength(12)
+        self.agent.setMinimumContentsLength(10)
+        self.agent.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.search = QLineEdit(self)
         self.search.setObjectName("historySearch")
         self.search.setPlaceholderText("Search id, agent, type, lock key, payload, error…")
+        self.search.setToolTip("Matches the id, agent, type, lock key, payload (as the table shows it) "
+                               "and last error (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(self.search.fontMetrics().averageCharWidth() * SEARCH_MIN_CHARS)
         self.count = QLabel("", self)
-        self.refresh_button = QToolButton(self)
-        self.refresh_button.setText("Refresh")
-        self.refresh_button.setToolTip("Load the list again from the top (F5)")
+        self.count.setObjectName("historyCount")
+        sp = QStyle.StandardPixmap
+        self.first_button = self._tool_button(
+            style_icon(self, sp.SP_ArrowUp, "go-top"),
+            "Jump to the first task of this order, the newest when newest is first (Ctrl+Home)")
+        self.last_button = self._tool_button(
+            style_icon(self, sp.SP_ArrowDown, "go-bottom"),
+            "Jump to the last task of this order, the oldest when newest is first (Ctrl+End)")
+        self.refresh_button = self._tool_button(style_icon(self, sp.SP_BrowserReload, "view-refresh"),
+                                                "Load the list again from the top (F5)")
         self.refresh_button.setShortcut("F5")
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
-        bar.addWidget(QLabel("&Status:", self, buddy=self.status))
+        bar.setSpacing(4)
         bar.addWidget(self.status)
-        bar.addWidget(QLabel("A&gent:", self, buddy=self.agent))
         bar.addWidget(self.agent)
         bar.addWidget(self.search, 1)
         bar.addWidget(self.count)
-        bar.addWidget(self.refresh_button)
+        for button in (self.first_button, self.last_button, self.refresh_button):
+            bar.addWidget(button)
 
         self.model = TaskTableModel(service, jobs, HISTORY_COLUMNS, parent=self)
         self.view = TaskTableView(self.model, self, hidden=("started_at",))
@@ -89,8 +112,18 @@ class HistoryPanel(QWidget):
         self.status.currentIndexChanged.connect(self.apply_filter)
         self.agent.currentIndexChanged.connect(self.apply_filter)
         self.refresh_button.clicked.connect(self.reload)
+        self.first_button.clicked.connect(self.view.jump_to_start)
+        self.last_button.clicked.connect(self.view.jump_to_end)
         self.model.loading_changed.connect(self._show_count)
-        self.model.page_loaded.connect(lambda _n: self._show_count())
+        for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
+            signal.connect(self._show_count)
+
+    def _tool_button(self, icon: object, tip: str) -> QToolButton:
+        button = QToolButton(self)
+        button.setIcon(icon)  # type: ignore[arg-type]
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        return button
 
     # -- filter ---------------------------------------------------------------------------------
 
@@ -116,6 +149,26 @@ class HistoryPanel(QWidget):
         self.model.refresh()
         self.count_tasks()
 
+    def set_stats(self, stats: QueueStats) -> None:
+        """The snapshot's counts: the total for a status and agent filter is read off them; a text
+        search is counted again when the queue changed."""
+        flt = self.model.task_filter
+        if flt.search:
+            if stats.total != self._stats_total:
+                self.count_tasks()
+        elif flt.agent:
+            counts = stats.by_agent.get(flt.agent, {})
+            self._set_total(sum(counts.get(s, 0) for s in flt.statuses) if flt.statuses else sum(counts.values()))
+        else:
+            self._set_total(sum(stats.by_status.get(s, 0) for s in flt.statuses) if flt.statuses else stats.total)
+        self._stats_total = stats.total
+
+    def _set_total(self, count: int) -> None:
+        if count != self.total:
+            self.total = count
+            self._show_count()
+            self.count_changed.emit(count)
+
     def set_agents(self, names: Sequence[str]) -> None:
         """Offer these agents in the filter, keeping the chosen one (even if it is gone)."""
         current = self.agent.currentData()
@@ -135,38 +188,42 @@ class HistoryPanel(QWidget):
         self.agent.blockSignals(blocked)
 
     def count_tasks(self) -> None:
+        """Count the tasks the filter shows; asked while a count runs, count again right after it."""
+        if self._counting:
+            self._count_again = True
+            return
         flt, service = self.model.task_filter, self.service
-        statuses, agent, search = flt.service_args()
 
-        def done(count: int) -> None:
-            if flt == self.model.task_filter:
-                self.total = count
-                self._show_count()
-                self.count_changed.emit(count)
-            else:
-                self.count_tasks()  # the filter changed while this count ran (and others were skipped)
+        def finished(count: int | None) -> None:
+            self._counting = False
+            if count is not None and flt == self.model.task_filter:
+                self._set_total(count)
+            if self._count_again or flt != self.model.task_filter:
+                self._count_again = False
+                self.count_tasks()
 
-        self.jobs.read(lambda: service.count_tasks(statuses, agent, search), done, lambda exc: None,
-                       owner=self, name="history-count", skip_if_busy=True, priority=-1)
+        self._counting = self.jobs.read(lambda: q.count_tasks(service, flt), finished, lambda exc: finished(None),
+                                        owner=self, name="history-count", priority=-1)
 
     def _show_count(self, *_: object) -> None:
         loaded = self.model.rowCount()
         if self.model.loading and not loaded:
-            self.count.setText("loading…")
+            text = "loading…"
         elif self.total is None:
-            self.count.setText(f"{loaded:,} loaded")
+            text = f"{loaded:,} loaded"
+        elif loaded >= self.total:
+            text = plural(self.total, "task")
         else:
-            self.count.setText(f"{self.total:,} tasks · {loaded:,} loaded")
+            text = f"{plural(self.total, 'task')} · {loaded:,} loaded"
+        self.count.setText(text)
+        self.count.setToolTip("Tasks matching the filter · rows read so far (scroll for more; Ctrl+End: the end)")
 
     # -- live -----------------------------------------------------------------------------------
 
     def refresh_live(self) -> None:
-        """Merge new tasks at the top and re-read the rows on screen (call every few seconds)."""
+        """Merge new tasks at the top and re-read the rows on screen (with each snapshot)."""
         self.model.sync_head()
         self.model.refresh_rows(self.view.visible_ids())
-        self._ticks += 1
-        if self._ticks % COUNT_EVERY_TICKS == 0:
-            self.count_tasks()
 
     # -- state ----------------------------------------------------------------------------------
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QIcon, QLinearGradient, QPainter, QPixmap
 
-from desktop.ui.status_style import COMPLETED_COLOUR, PAUSED_COLOUR
-
 SIZES = (16, 24, 32, 48, 64, 128, 256)
-STATE_COLOURS = {"running": COMPLETED_COLOUR, "paused": PAUSED_COLOUR, "stopped": QColor("#8a8a8a")}
+RUNNING_DOT = QColor("#2e9e50")  # drawn on the icon's own blue, whatever the palette
+STATE_COLOURS = {"running": RUNNING_DOT, "paused": QColor("#e08a00"), "stopped": QColor("#8a8a8a")}
 
 
 def _draw(size: int, state: str | None) -> QPixmap:
@@ -31,7 +30,7 @@ def _draw(size: int, state: str | None) -> QPixmap:
         p.setOpacity(1.0 - i * 0.25)
         p.drawRoundedRect(QRectF(s * 0.19, y, s * width, bar_h), bar_h / 2, bar_h / 2)
     p.setOpacity(1.0)
-    p.setBrush(COMPLETED_COLOUR if state is None else STATE_COLOURS.get(state, COMPLETED_COLOUR))
+    p.setBrush(RUNNING_DOT if state is None else STATE_COLOURS.get(state, RUNNING_DOT))
     p.setPen(QColor("white"))
     dot = s * 0.3
     p.drawEllipse(QRectF(s * 0.66, s * 0.66, dot, dot))

@@ -35,7 +35,7 @@ class RetryPayloadDialog(FormDialog):
         self.payload.checked.connect(self._checked)
         self.add_field("payload", "&Payload (JSON):", self.payload, "Empty means null.")
         self.ok_button.setText("Retry")
-        self.resize(560, 420)
+        self.fit_size(580, 440)
 
     def _checked(self, message: str) -> None:
         if message:

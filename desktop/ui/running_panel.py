@@ -1,4 +1,8 @@
-"""RunningPanel: running tasks with live progress, and the output tail of the selected one."""
+"""RunningPanel: running tasks with live progress, and the output tail of the selected one.
+
+The output of the task being followed stays on screen when the task ends (it leaves the table),
+marked with how it ended, until another task is selected.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.queue import Task, TaskQueueService
+from desktop.queue import Task, TaskQueueService, TaskStatus
 from desktop.ui.jobs import Jobs
+from desktop.ui.status_style import status_colour
 from desktop.ui.task_actions import TaskActions
 from desktop.ui.task_columns import RUNNING_COLUMNS
 from desktop.ui.task_model import TaskTableModel
@@ -43,10 +48,14 @@ class RunningPanel(QWidget):
         self.model = TaskTableModel(service, jobs, RUNNING_COLUMNS, TaskFilter(("running",)), parent=self)
         self.view = TaskTableView(self.model, self)
         self.view.setObjectName("runningTable")
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setToolTip("Stop the selected running tasks (Ctrl+K)")
+        self.cancel_button = QPushButton("Cancel…", self)
+        self.cancel_button.setToolTip("Stop the selected running tasks, after asking (Ctrl+K)")
         self.cancel_button.clicked.connect(lambda: self.task_actions.cancel(self.view.selected_tasks()))
+        self.followed: Task | None = None  # whose output the tail shows
+        self.ended: Task | None = None  # the followed task, as it ended
         self.tail_title = QLabel("Output", self)
+        self.tail_title.setObjectName("outputTitle")
+        self.tail_title.setTextFormat(Qt.TextFormat.RichText)
         self.tail = QPlainTextEdit(self)
         self.tail.setObjectName("outputTail")
         self.tail.setReadOnly(True)
@@ -81,6 +90,8 @@ class RunningPanel(QWidget):
         self._timer.setInterval(TAIL_POLL_MS)
         self._timer.timeout.connect(self.poll_tail)
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
+        self.model.rowsRemoved.connect(lambda *_: self._check_followed())
+        self.model.modelReset.connect(self._check_followed)
         self._selection_changed()
 
     def selected_task(self) -> Task | None:
@@ -90,19 +101,48 @@ class RunningPanel(QWidget):
     def _selection_changed(self) -> None:
         task = self.selected_task()
         self.cancel_button.setEnabled(task is not None)
-        if task is None:
-            self._timer.stop()
-            self.tail_title.setText("Output")
-            self.tail.clear()
-            return
+        if task is None or (self.followed is not None and task.id == self.followed.id and self.ended is None):
+            return  # nothing new to follow: the output shown stays
+        self.followed, self.ended = task, None
+        self.tail.clear()
         self.tail_title.setText(f"Output of task {task.id} ({task.agent})")
         self._polls = 0
         self.poll_tail()
         self._timer.start()
 
+    def _check_followed(self) -> None:
+        """The followed task left the table: it ended. Keep its output, say how it ended."""
+        task = self.followed
+        if task is None or self.ended is not None or self.model.row_of(task.id) is not None:
+            return
+        self._timer.stop()
+        service = self.service
+
+        def read() -> tuple[Task, str]:
+            ended = service.get(task.id)
+            attempts = service.attempts(task.id)
+            return ended, (attempts[-1].output_tail or "") if attempts else ""
+
+        def done(result: tuple[Task, str]) -> None:
+            ended, text = result
+            if self.followed is None or self.followed.id != ended.id or ended.status is TaskStatus.RUNNING:
+                return
+            self.ended = ended
+            if text:
+                self._show_tail(text)
+            colour = status_colour(ended.status.value, self.palette())
+            outcome = ended.status.value
+            if colour is not None:
+                outcome = f'<span style="color:{colour.name()}">{outcome}</span>'
+            self.tail_title.setText(
+                f"Output of task {ended.id} ({ended.agent}) · <b>{outcome}</b> · kept until you select another task"
+            )
+
+        self.jobs.read(read, done, lambda exc: None, owner=self, name="ended-tail")
+
     def poll_tail(self) -> None:
-        task = self.selected_task()
-        if task is None:
+        task = self.followed
+        if task is None or self.ended is not None or self.model.row_of(task.id) is None:
             self._timer.stop()
             return
         self._polls += 1
@@ -122,8 +162,7 @@ class RunningPanel(QWidget):
             return (attempts[-1].output_tail or "") if attempts else ""
 
         def done(text: str) -> None:
-            task = self.selected_task()
-            if task is not None and task.id == task_id:
+            if self.followed is not None and self.followed.id == task_id and self.ended is None:
                 self._show_tail(text)
 
         self.jobs.read(read, done, lambda exc: None, owner=self, name="stored-tail", skip_if_busy=True)
@@ -138,8 +177,9 @@ class RunningPanel(QWidget):
             self.tail.moveCursor(QTextCursor.MoveOperation.End)
             bar.setValue(bar.maximum())
 
-    def refresh_live(self) -> None:
-        self.model.sync_head()
+    def set_running(self, tasks: list[Task]) -> None:
+        """The running tasks of the latest snapshot: exactly these rows are shown."""
+        self.model.sync_tasks(tasks)
 
     def save_state(self, store: QSettings) -> None:
         save_split_view(store, "running", self.splitter, self.view)

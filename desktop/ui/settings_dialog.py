@@ -11,7 +11,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
@@ -25,18 +24,11 @@ from desktop.bootstrap import remember_password
 from desktop.config import PROFILES, Settings, save_settings
 from desktop.errors import TaskValidationError
 from desktop.queue.db import display_url
+from desktop.ui.duration_edit import DAY, DurationEdit
 from desktop.ui.form_dialog import FormDialog
 from desktop.ui.jobs import Jobs
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-def _seconds(parent: QWidget, minimum: float, maximum: float, suffix: str = " s") -> QDoubleSpinBox:
-    box = QDoubleSpinBox(parent)
-    box.setRange(minimum, maximum)
-    box.setDecimals(2)
-    box.setSuffix(suffix)
-    return box
 
 
 class SettingsDialog(FormDialog):
@@ -68,20 +60,20 @@ class SettingsDialog(FormDialog):
         self.concurrency = QSpinBox(self)
         self.concurrency.setRange(1, 256)
         self.add_field("concurrency", "&Concurrency:", self.concurrency, "Tasks this window runs at once; applies now.")
-        self.timeout = _seconds(self, 0.0, 7 * 86_400)
+        self.timeout = DurationEdit(self, 0.0, 7 * DAY)
         self.add_field("timeout_s", "Default &timeout:", self.timeout)
         self.max_retries = QSpinBox(self)
         self.max_retries.setRange(0, 100)
         self.add_field("max_retries", "Max &retries:", self.max_retries)
-        self.retry_base = _seconds(self, 0.0, 86_400)
+        self.retry_base = DurationEdit(self, 0.0, DAY)
         self.add_field("retry_base_s", "Retry &base delay:", self.retry_base)
-        self.retry_cap = _seconds(self, 0.0, 7 * 86_400)
+        self.retry_cap = DurationEdit(self, 0.0, 7 * DAY)
         self.add_field("retry_cap_s", "Retry delay ca&p:", self.retry_cap)
-        self.poll = _seconds(self, 0.0, 3600)
+        self.poll = DurationEdit(self, 0.0, 3600.0)
         self.add_field("poll_interval_s", "Poll &interval:", self.poll, "How often to look for work other programs queued.")
-        self.grace = _seconds(self, 0.0, 3600)
+        self.grace = DurationEdit(self, 0.0, 3600.0)
         self.add_field("shutdown_grace_s", "Shutdown &grace:", self.grace)
-        self.retention = _seconds(self, 0.0, 36_500, " days")
+        self.retention = DurationEdit(self, 0.0, 36_500 * DAY, default_unit_s=DAY)
         self.add_field("retention_days", "R&etention:", self.retention, "Finished tasks older than this can be cleaned up.")
         self.log_level = QComboBox(self)
         self.log_level.addItems(LOG_LEVELS)
@@ -107,7 +99,7 @@ class SettingsDialog(FormDialog):
 
         self._fill(settings)
         self.profile.currentTextChanged.connect(self._profile_changed)
-        self.resize(560, 620)
+        self.fit_size(600)
 
     def _fill(self, s: Settings) -> None:
         self.profile.setCurrentText(s.profile)
@@ -118,7 +110,7 @@ class SettingsDialog(FormDialog):
         self.retry_cap.setValue(s.retry_cap_s)
         self.poll.setValue(s.poll_interval_s)
         self.grace.setValue(s.shutdown_grace_s)
-        self.retention.setValue(s.retention_days)
+        self.retention.setValue(s.retention_days * DAY)
         self.log_level.setCurrentText(str(s.log_level).upper())
         self.start_minimized.setChecked(s.start_minimized)
 
@@ -165,7 +157,7 @@ class SettingsDialog(FormDialog):
             retry_cap_s=self.retry_cap.value(),
             poll_interval_s=self.poll.value(),
             shutdown_grace_s=self.grace.value(),
-            retention_days=self.retention.value(),
+            retention_days=self.retention.value() / DAY,
             log_level=self.log_level.currentText(),
             start_minimized=self.start_minimized.isChecked(),
             database_url=self.new_database_url or self.original.database_url,

@@ -1,22 +1,26 @@
-"""StatsPanel: counts per status, wait and run times, success rate, and the throughput chart."""
+"""StatsPanel: counts per status, wait and run times, success rate, and the throughput chart.
+
+Every value sits in a label of a fixed width, wide enough for large numbers, so new numbers never
+change the panel's size hints: the splitter beside it does not move as the statistics change.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
-    QFrame,
+    QButtonGroup,
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.queue import QueueStats, TaskStatus
-from desktop.ui.status_style import STATUS_COLOURS, seconds_text
+from desktop.ui.status_style import seconds_text, status_colour
+from desktop.ui.task_queries import CHART_RANGES, ChartRange, Series
 from desktop.ui.throughput_chart import ThroughputChart
 
 STATUS_ORDER = (
@@ -30,8 +34,25 @@ def _set(label: QLabel, text: str) -> None:
         label.setText(text)
 
 
+def _value_label(parent: QWidget, widest: str, name: str = "") -> QLabel:
+    """A right-aligned value whose width is fixed to fit `widest`, whatever it shows."""
+    label = QLabel("–", parent)
+    if name:
+        label.setObjectName(name)
+    label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    label.setFixedWidth(label.fontMetrics().horizontalAdvance(widest) + 4)
+    label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+    return label
+
+
 class StatsPanel(QWidget):
-    """Live queue statistics; update() changes only the labels whose text changed."""
+    """Live queue statistics; update_stats() changes only the labels whose text changed.
+
+    Signals:
+        range_changed(object): the user chose another ChartRange for the chart.
+    """
+
+    range_changed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -39,68 +60,101 @@ class StatsPanel(QWidget):
         counts.setHorizontalSpacing(6)
         counts.setVerticalSpacing(2)
         self.counts: dict[str, QLabel] = {}
+        self.dots: dict[str, QLabel] = {}
         for i, status in enumerate(STATUS_ORDER):
             row, col = i % 4, (i // 4) * 3
             dot = QLabel("●", self)
-            dot.setStyleSheet(f"color: {STATUS_COLOURS[status.value].name()};")
             name = QLabel(status.value, self)
-            value = QLabel("–", self)
-            value.setObjectName(f"count_{status.value}")
-            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            value.setMinimumWidth(value.fontMetrics().horizontalAdvance("0,000,000"))
+            value = _value_label(self, "0,000,000", f"count_{status.value}")
             counts.addWidget(dot, row, col)
             counts.addWidget(name, row, col + 1)
             counts.addWidget(value, row, col + 2)
             self.counts[status.value] = value
-        self.total = QLabel("–", self)
-        self.total.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.dots[status.value] = dot
+        self.total = _value_label(self, "0,000,000", "count_total")
         counts.addWidget(QLabel("total", self), 3, 4)
         counts.addWidget(self.total, 3, 5)
-        counts.setColumnStretch(2, 1)
-        counts.setColumnStretch(5, 1)
         counts.setColumnMinimumWidth(3, 18)
+        counts.setColumnStretch(6, 1)
 
         rates = QGridLayout()
         rates.setHorizontalSpacing(6)
         rates.setVerticalSpacing(2)
-        self.avg_wait = QLabel("–", self)
-        self.avg_run = QLabel("–", self)
-        self.success = QLabel("–", self)
-        self.throughput = QLabel("–", self)
-        for row, (title, label, tip) in enumerate((
-            ("Average wait", self.avg_wait, "From due to started, tasks finished in the last hour"),
-            ("Average run time", self.avg_run, "From started to finished, tasks finished in the last hour"),
-            ("Success rate", self.success, "Completed / (completed + failed) in the last hour"),
-            ("Completed", self.throughput, "Tasks completed in the last hour and the last minute"),
+        self.avg_wait = _value_label(self, "23 h 59 m")
+        self.avg_run = _value_label(self, "23 h 59 m")
+        self.success = _value_label(self, "100.0%")
+        self.throughput = _value_label(self, "000,000 / h")
+        hour = "tasks finished in the last hour"
+        for i, (title, label, tip) in enumerate((
+            ("Average wait", self.avg_wait, f"From due to started, {hour}"),
+            ("Average run", self.avg_run, f"From started to finished, {hour}"),
+            ("Success rate", self.success, f"Completed / (completed + failed), {hour}"),
+            ("Completed", self.throughput, "Tasks completed in the last hour"),
         )):
             name = QLabel(title, self)
             name.setToolTip(tip)
             label.setToolTip(tip)
-            label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            rates.addWidget(name, row, 0)
-            rates.addWidget(label, row, 1)
-        rates.setColumnStretch(1, 1)
-
-        line = QFrame(self)
-        line.setFrameShape(QFrame.Shape.VLine)
-        line.setFrameShadow(QFrame.Shadow.Sunken)
-        top = QHBoxLayout()
-        top.addLayout(counts, 3)
-        top.addWidget(line)
-        top.addLayout(rates, 2)
+            rates.addWidget(name, i // 2, (i % 2) * 3)
+            rates.addWidget(label, i // 2, (i % 2) * 3 + 1)
+        rates.setColumnMinimumWidth(2, 18)
+        rates.setColumnStretch(5, 1)
 
         self.chart = ThroughputChart(self)
-        self.chart.setToolTip("Completed and failed tasks per minute over the last hour")
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.chart, 1)
+        self.range_buttons = QButtonGroup(self)
+        chooser = QHBoxLayout()
+        chooser.setContentsMargins(0, 0, 0, 0)
+        chooser.setSpacing(0)
+        chooser.addWidget(self.chart.legend, 1)
+        for chart_range in CHART_RANGES.values():
+            button = QToolButton(self)
+            button.setObjectName(f"range_{chart_range.key}")
+            button.setText(chart_range.title)
+            button.setToolTip(f"Show the last {chart_range.description}")
+            button.setCheckable(True)
+            button.setAutoRaise(True)
+            button.clicked.connect(lambda _on=False, r=chart_range: self.set_range(r, notify=True))
+            self.range_buttons.addButton(button)
+            chooser.addWidget(button)
+        self.chart_range = CHART_RANGES["hour"]
+        self._check_range()
 
-    def update_stats(self, stats: QueueStats, series: Sequence[tuple[datetime, int, int]]) -> None:
+        layout = QVBoxLayout(self)
+        layout.addLayout(counts)
+        layout.addLayout(rates)
+        layout.addLayout(chooser)
+        layout.addWidget(self.chart, 1)
+        self._colour_dots()
+
+    def set_range(self, chart_range: ChartRange, *, notify: bool = False) -> None:
+        """Show `chart_range` (hour, day, week); with `notify`, say so (a new series is needed)."""
+        self.chart_range = chart_range
+        self._check_range()
+        self.chart.setToolTip(f"Completed and failed tasks over the last {chart_range.description}")
+        if notify:
+            self.range_changed.emit(chart_range)
+
+    def _check_range(self) -> None:
+        for button in self.range_buttons.buttons():
+            button.setChecked(button.objectName() == f"range_{self.chart_range.key}")
+
+    def update_stats(self, stats: QueueStats, series: Series, chart_range: ChartRange) -> None:
         for status, label in self.counts.items():
             _set(label, f"{stats.by_status.get(status, 0):,}")
         _set(self.total, f"{stats.total:,}")
         _set(self.avg_wait, seconds_text(stats.avg_wait_s))
         _set(self.avg_run, seconds_text(stats.avg_run_s))
         _set(self.success, "–" if stats.success_rate is None else f"{stats.success_rate:.1%}")
-        _set(self.throughput, f"{stats.throughput_last_hour:,} / hour · {stats.throughput_last_minute:,} / min")
-        self.chart.set_series(series)
+        _set(self.throughput, f"{stats.throughput_last_hour:,} / h")
+        if chart_range == self.chart_range:  # a series of the range chosen before this one is dropped
+            self.chart.set_series(series, chart_range.bucket_s, chart_range.unit_s, chart_range.unit_label)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self._colour_dots()
+        super().changeEvent(event)
+
+    def _colour_dots(self) -> None:
+        for status, dot in self.dots.items():
+            colour = status_colour(status, self.palette())
+            if colour is not None:
+                dot.setStyleSheet(f"color: {colour.name()};")

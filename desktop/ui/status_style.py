@@ -1,6 +1,8 @@
 """Status colours and the short texts tables show: the only colours the window hard-codes.
 
-Each colour is mid-toned so it reads on the light and the dark palette alike.
+Every colour comes in two shades, one for a light palette and one for a dark one, each with a
+contrast of at least 4.5:1 (WCAG AA for text) against the palette's base, alternate-base and
+window colours; status_colour() picks the shade for the palette in use.
 """
 
 from __future__ import annotations
@@ -9,23 +11,52 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any
 
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 
-from desktop.queue.types import TaskStatus
-
-STATUS_COLOURS: dict[str, QColor] = {
-    TaskStatus.PENDING.value: QColor("#7f8c8d"),
-    TaskStatus.BLOCKED.value: QColor("#9b6bd3"),
-    TaskStatus.RUNNING.value: QColor("#2f80ed"),
-    TaskStatus.RETRYING.value: QColor("#e08a00"),
-    TaskStatus.COMPLETED.value: QColor("#2e9e50"),
-    TaskStatus.FAILED.value: QColor("#d64545"),
-    TaskStatus.CANCELLED.value: QColor("#8a8a8a"),
+# name: (on a light palette, on a dark palette)
+_SHADES: dict[str, tuple[str, str]] = {
+    "pending": ("#5d6869", "#a8b3b4"),
+    "blocked": ("#7a4cbf", "#bf9cf0"),
+    "running": ("#1c66c9", "#6ea8ff"),
+    "retrying": ("#9a5a00", "#f0a43c"),
+    "completed": ("#1d7a3b", "#5fcf84"),
+    "failed": ("#c02f2f", "#ff7a70"),
+    "cancelled": ("#6b6b6b", "#a3a3a3"),
 }
-ERROR_COLOUR = QColor("#d64545")
-COMPLETED_COLOUR = STATUS_COLOURS[TaskStatus.COMPLETED.value]
-FAILED_COLOUR = STATUS_COLOURS[TaskStatus.FAILED.value]
-PAUSED_COLOUR = QColor("#e08a00")
+_ALIASES = {"paused": "retrying", "error": "failed", "lost": "retrying", "interrupted": "pending"}
+COLOUR_NAMES = (*_SHADES, *_ALIASES)
+
+
+def is_dark(palette: QPalette | None = None) -> bool:
+    """True when the palette's base (where table text is drawn) is dark."""
+    palette = palette if palette is not None else QGuiApplication.palette()
+    return palette.color(QPalette.ColorRole.Base).lightnessF() < 0.5
+
+
+def status_colour(name: str, palette: QPalette | None = None) -> QColor | None:
+    """The colour of a status (or of 'paused', 'error', an attempt outcome) on `palette`
+    (default: the application's); None for a name without a colour."""
+    shades = _SHADES.get(_ALIASES.get(name, name))
+    if shades is None:
+        return None
+    return QColor(shades[1] if is_dark(palette) else shades[0])
+
+
+def hint_colour(palette: QPalette) -> QColor:
+    """Secondary text (form hints): the text colour faded towards the window colour, still
+    readable (the disabled-text colour of many styles is not)."""
+    text, window = palette.color(QPalette.ColorRole.WindowText), palette.color(QPalette.ColorRole.Window)
+    mix = 0.68
+    return QColor.fromRgbF(
+        text.redF() * mix + window.redF() * (1 - mix),
+        text.greenF() * mix + window.greenF() * (1 - mix),
+        text.blueF() * mix + window.blueF() * (1 - mix),
+    )
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 task', '2 tasks', '12,000 tasks'."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
 
 
 def when(value: datetime | None) -> str:
@@ -47,9 +78,11 @@ def short_when(value: datetime | None, today: date | None = None) -> str:
 
 
 def seconds_text(value: float | None) -> str:
-    """A duration for people: 0.25 s, 12.0 s, 3 m 05 s, 2 h 10 m."""
+    """A duration for people: 4 ms, 0.25 s, 12.0 s, 3 m 05 s, 2 h 10 m."""
     if value is None:
         return "–"
+    if value < 0.1:
+        return f"{value * 1000:.0f} ms"
     if value < 60:
         return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
     minutes, secs = divmod(int(value), 60)

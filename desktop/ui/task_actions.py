@@ -1,4 +1,5 @@
-"""TaskActions: retry, retry with an edited payload, cancel, delete and copy-error for tasks."""
+"""TaskActions: retry, retry with an edited payload, cancel, delete and copy for tasks, and the
+menu a right-click on task rows opens."""
 
 from __future__ import annotations
 
@@ -6,25 +7,35 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QWidget
 
 from desktop.errors import AgentQueueError
 from desktop.queue import Task, TaskQueueService, TaskStatus
 from desktop.ui.error_report import show_error
 from desktop.ui.jobs import Jobs
 from desktop.ui.retry_dialog import RetryPayloadDialog
+from desktop.ui.status_style import plural
+from desktop.ui.task_details import task_prompt
 from desktop.workers.pool import WorkerPool
 
 RETRYABLE = (TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.RETRYING)
 
 
-def ask(parent: QWidget | None, title: str, text: str) -> bool:
-    answer = QMessageBox.question(parent, title, text)
-    return answer == QMessageBox.StandardButton.Yes
+def ask(parent: QWidget | None, title: str, text: str, yes: str = "", no: str = "") -> bool:
+    """A question with a Yes button (or one named `yes`) and a No button (or `no`), No the default."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
+    accept = box.addButton(yes or "Yes", QMessageBox.ButtonRole.YesRole)
+    box.setDefaultButton(box.addButton(no or "No", QMessageBox.ButtonRole.NoRole))
+    box.exec()
+    return box.clickedButton() is accept
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
+def can_retry(tasks: Sequence[Task]) -> bool:
+    return any(t.status in RETRYABLE for t in tasks)
+
+
+def can_cancel(tasks: Sequence[Task]) -> bool:
+    return any(not t.status.is_finished for t in tasks)
 
 
 class TaskActions(QObject):
@@ -36,7 +47,8 @@ class TaskActions(QObject):
         message(str): a one-line outcome for the status bar.
 
     Attributes:
-        confirm: asks (parent, title, text) -> bool before deleting; tests replace it.
+        confirm: asks (parent, title, text, yes, no) -> bool before deleting tasks or stopping
+            running ones; tests replace it.
     """
 
     changed = Signal(list)
@@ -49,7 +61,7 @@ class TaskActions(QObject):
         self.jobs = jobs
         self.pool = pool
         self.window = window
-        self.confirm: Callable[[QWidget | None, str, str], bool] = ask
+        self.confirm: Callable[..., bool] = ask
 
     def _error(self, title: str) -> Callable[[BaseException], None]:
         return lambda exc: show_error(self.window, exc, title)
@@ -76,7 +88,7 @@ class TaskActions(QObject):
             if done:
                 self.changed.emit(done)
                 self.pool.wake()
-            self.message.emit(f"Retrying {_plural(len(done), 'task')}.")
+            self.message.emit(f"Retrying {plural(len(done), 'task')}.")
             if problems:
                 show_error(self.window, AgentQueueError("\n".join(problems)), "Retry")
 
@@ -94,11 +106,20 @@ class TaskActions(QObject):
         return dialog
 
     def cancel(self, tasks: Sequence[Task]) -> bool:
-        """Cancel unfinished tasks; running ones of this window's pool stop at once."""
+        """Cancel unfinished tasks; running ones (after asking) stop at once."""
         ids = [t.id for t in tasks if not t.status.is_finished]
         if not ids:
             self.message.emit("Those tasks are already finished; there is nothing to cancel.")
             return False
+        running = [t for t in tasks if t.status is TaskStatus.RUNNING]
+        if running:
+            first = running[0]
+            what = f"task {first.id} ({first.agent})" if len(running) == 1 else plural(len(running), "running task")
+            others = len(ids) - len(running)
+            also = f" The other {plural(others, 'task')} will be cancelled too." if others else ""
+            question = f"Stop {what} now? Its work so far is not kept; the task ends as cancelled.{also}"
+            if not self.confirm(self.window, "Cancel running tasks", question, "Stop and cancel", "Keep running"):
+                return False
         service, pool = self.service, self.pool
 
         def finished(result: list[Task]) -> None:
@@ -106,7 +127,7 @@ class TaskActions(QObject):
                 if task.status is TaskStatus.RUNNING:
                     pool.cancel_running(task.id)
             self.changed.emit(result)
-            self.message.emit(f"Cancelled {_plural(len(result), 'task')}.")
+            self.message.emit(f"Cancelled {plural(len(result), 'task')}.")
 
         return self.jobs.write(lambda: service.cancel_many(ids), finished, self._error("Cancel"), owner=self, name="cancel")
 
@@ -117,18 +138,52 @@ class TaskActions(QObject):
         if not ids:
             self.message.emit("Only finished tasks can be deleted; cancel the others first.")
             return False
-        note = f" ({_plural(skipped, 'unfinished task')} will be kept.)" if skipped else ""
-        if not self.confirm(self.window, "Delete tasks", f"Delete {_plural(len(ids), 'task')} and their attempts?{note}"):
+        note = f" ({plural(skipped, 'unfinished task')} will be kept.)" if skipped else ""
+        if not self.confirm(self.window, "Delete tasks", f"Delete {plural(len(ids), 'task')} and their attempts?{note}",
+                            "Delete", "Keep"):
             return False
         service = self.service
 
         def finished(count: Any) -> None:
             self.deleted.emit(ids)
-            self.message.emit(f"Deleted {_plural(int(count), 'task')}.")
+            self.message.emit(f"Deleted {plural(int(count), 'task')}.")
 
         return self.jobs.write(lambda: service.delete_tasks(ids), finished, self._error("Delete"), owner=self, name="delete")
 
-    def copy(self, text: str) -> None:
+    def copy(self, text: str, what: str = "the error") -> None:
         if text:
             QApplication.clipboard().setText(text)
-            self.message.emit("Copied the error to the clipboard.")
+            self.message.emit(f"Copied {what} to the clipboard.")
+
+    def copy_ids(self, tasks: Sequence[Task]) -> None:
+        ids = [str(t.id) for t in tasks]
+        self.copy(" ".join(ids), "the task id" if len(ids) == 1 else f"{len(ids)} task ids")
+
+    def copy_prompt(self, task: Task) -> None:
+        prompt = task_prompt(task)
+        if prompt is None:
+            self.message.emit(f"Task {task.id} has no prompt.")
+        else:
+            self.copy(prompt, f"the prompt of task {task.id}")
+
+    def menu(self, tasks: Sequence[Task], open_task: Callable[[Task], Any], parent: QWidget) -> QMenu:
+        """The menu of task rows: open, retry, cancel, copy id, copy prompt (what does not apply is disabled)."""
+        menu = QMenu(parent)
+        menu.setObjectName("taskMenu")
+        first = tasks[0] if tasks else None
+        opened = menu.addAction("&Open details", lambda: open_task(first) if first else None)
+        opened.setShortcut("Return")
+        opened.setEnabled(len(tasks) == 1)
+        menu.addSeparator()
+        retry = menu.addAction("&Retry", lambda: self.retry(tasks))
+        retry.setShortcut("Ctrl+R")
+        retry.setEnabled(can_retry(tasks))
+        cancel = menu.addAction("&Cancel…" if any(t.status is TaskStatus.RUNNING for t in tasks) else "&Cancel",
+                                lambda: self.cancel(tasks))
+        cancel.setShortcut("Ctrl+K")
+        cancel.setEnabled(can_cancel(tasks))
+        menu.addSeparator()
+        menu.addAction("Copy &id" if len(tasks) == 1 else "Copy &ids", lambda: self.copy_ids(tasks))
+        prompt = menu.addAction("Copy &prompt", lambda: self.copy_prompt(first) if first else None)
+        prompt.setEnabled(len(tasks) == 1 and first is not None and task_prompt(first) is not None)
+        return menu

@@ -44,7 +44,9 @@ def _next_attempt(task: Task) -> str:
 
 
 def _progress(task: Task) -> str:
-    return f"{task.progress} %" if task.status is TaskStatus.RUNNING else ""
+    if task.status is not TaskStatus.RUNNING:
+        return ""
+    return f"{task.progress} %" if task.progress > 0 else "running"
 
 
 COLUMNS: dict[str, Column] = {

@@ -1,8 +1,12 @@
-"""TaskDetails: one task's payload, last error, traceback, every attempt and its output tail."""
+"""TaskDetails: one task's prompt, payload, result, status, lock key, and every attempt with its
+output, error and traceback. The Failed tab shows it under its table; TaskDetailsDialog around it
+opens any task from any table."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -19,28 +23,39 @@ from PySide6.QtWidgets import (
 
 from desktop.queue import Attempt, Task, TaskQueueService, TaskStatus
 from desktop.ui.jobs import Jobs
-from desktop.ui.status_style import (
-    STATUS_COLOURS,
-    one_line,
-    pretty_json,
-    seconds_text,
-    when,
-)
+from desktop.ui.status_style import one_line, pretty_json, seconds_text, status_colour, when
 
-OUTCOME_COLOURS = {
-    "completed": STATUS_COLOURS["completed"], "failed": STATUS_COLOURS["failed"],
-    "lost": STATUS_COLOURS["retrying"], "cancelled": STATUS_COLOURS["cancelled"],
-    "running": STATUS_COLOURS["running"], "interrupted": STATUS_COLOURS["pending"],
-}
 ATTEMPT_HEADERS = ("#", "Outcome", "Started", "Duration", "Worker", "Error")
 
 
-def _text_box(parent: QWidget) -> QPlainTextEdit:
+def task_prompt(task: Task) -> str | None:
+    """The prompt of a coding task (a payload with a "prompt" text), else None."""
+    payload: Any = task.payload
+    if isinstance(payload, dict) and isinstance(payload.get("prompt"), str):
+        return str(payload["prompt"])
+    return None
+
+
+def task_repo(task: Task) -> str | None:
+    payload: Any = task.payload
+    if isinstance(payload, dict) and isinstance(payload.get("repo"), str):
+        return str(payload["repo"])
+    return None
+
+
+def _text_box(parent: QWidget, *, wrap: bool = False, fixed: bool = True) -> QPlainTextEdit:
     box = QPlainTextEdit(parent)
     box.setReadOnly(True)
-    box.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-    box.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+    box.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth if wrap else QPlainTextEdit.LineWrapMode.NoWrap)
+    if fixed:
+        box.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
     return box
+
+
+def _set_text(box: QPlainTextEdit, text: str) -> None:
+    """Replace the text only when it changed, so a refresh keeps the reader's scroll position."""
+    if box.toPlainText() != text:
+        box.setPlainText(text)
 
 
 def error_report(task: Task, attempts: list[Attempt]) -> str:
@@ -53,8 +68,23 @@ def error_report(task: Task, attempts: list[Attempt]) -> str:
     return "\n".join(lines)
 
 
+def attempt_text(attempt: Attempt) -> str:
+    """What one attempt left behind: its error, its output tail, its traceback."""
+    parts = []
+    if attempt.error:
+        parts.append(f"Error: {attempt.error}")
+    parts.append(attempt.output_tail or "(no output)")
+    if attempt.traceback:
+        parts.append(attempt.traceback.rstrip())
+    return "\n\n".join(parts)
+
+
 class TaskDetails(QWidget):
-    """Shows a task; the attempts are read on a read thread each time a task is shown."""
+    """Shows a task; the attempts are read on a read thread each time a task is shown.
+
+    set_wait_reason() fills the line under the title that says why an unfinished task is not
+    running (the engine computes the reason); it is hidden while there is none.
+    """
 
     def __init__(self, service: TaskQueueService, jobs: Jobs, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -66,18 +96,37 @@ class TaskDetails(QWidget):
         self._generation = 0
 
         self.title = QLabel("Select a task to see its details.", self)
+        self.title.setObjectName("detailsTitle")
         self.title.setTextFormat(Qt.TextFormat.RichText)
         self.title.setWordWrap(True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.wait_reason = QLabel("", self)
+        self.wait_reason.setObjectName("waitReason")
+        self.wait_reason.setWordWrap(True)
+        self.wait_reason.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.wait_reason.hide()
         self.meta = QLabel("", self)
+        self.meta.setObjectName("detailsMeta")
         self.meta.setWordWrap(True)
         self.meta.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.tabs = QTabWidget(self)
+        self.prompt_page = QWidget(self)
+        prompt_layout = QVBoxLayout(self.prompt_page)
+        prompt_layout.setContentsMargins(0, 4, 0, 0)
+        self.repo = QLabel("", self.prompt_page)
+        self.repo.setObjectName("promptRepo")
+        self.repo.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.prompt = _text_box(self.prompt_page, wrap=True, fixed=False)  # prose: wrapped, proportional
+        self.prompt.setObjectName("promptText")
+        prompt_layout.addWidget(self.repo)
+        prompt_layout.addWidget(self.prompt, 1)
         self.error = _text_box(self)
         self.error.setObjectName("tracebackText")
         self.payload = _text_box(self)
+        self.payload.setObjectName("payloadText")
         self.result = _text_box(self)
+        self.result.setObjectName("resultText")
         attempts_page = QSplitter(Qt.Orientation.Vertical, self)
         self.attempt_table = QTableWidget(0, len(ATTEMPT_HEADERS), attempts_page)
         self.attempt_table.setHorizontalHeaderLabels(list(ATTEMPT_HEADERS))
@@ -93,19 +142,23 @@ class TaskDetails(QWidget):
         for column, width in enumerate((36, 90, 140, 80, 180)):
             self.attempt_table.setColumnWidth(column, width)
         self.attempt_output = _text_box(attempts_page)
-        self.attempt_output.setPlaceholderText("The output tail of the selected attempt")
+        self.attempt_output.setObjectName("attemptOutput")
+        self.attempt_output.setPlaceholderText("The error, output tail and traceback of the selected attempt")
         attempts_page.addWidget(self.attempt_table)
         attempts_page.addWidget(self.attempt_output)
         attempts_page.setSizes([120, 160])
         self.attempt_table.itemSelectionChanged.connect(self._attempt_selected)
-        self.tabs.addTab(self.error, "Error && traceback")
-        self.tabs.addTab(self.payload, "Payload")
-        self.tabs.addTab(attempts_page, "Attempts")
-        self.tabs.addTab(self.result, "Result")
+        self.prompt_tab = self.tabs.addTab(self.prompt_page, "Prompt")
+        self.error_tab = self.tabs.addTab(self.error, "Error && traceback")
+        self.payload_tab = self.tabs.addTab(self.payload, "Payload")
+        self.attempts_tab = self.tabs.addTab(attempts_page, "Attempts")
+        self.result_tab = self.tabs.addTab(self.result, "Result")
+        self.tabs.setTabVisible(self.prompt_tab, False)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
+        layout.addWidget(self.wait_reason)
         layout.addWidget(self.meta)
         layout.addWidget(self.tabs, 1)
 
@@ -114,19 +167,25 @@ class TaskDetails(QWidget):
     def show_task(self, task: Task | None) -> None:
         """Show `task` now; its attempts follow from a read thread (a newer call wins)."""
         self._generation += 1
+        new_task = task is None or self.task is None or self.task.id != task.id
         self.task = task
         if task is None:
             self.title.setText("Select a task to see its details.")
             self.meta.clear()
-            for box in (self.error, self.payload, self.result, self.attempt_output):
+            self.set_wait_reason(None)
+            for box in (self.error, self.payload, self.result, self.attempt_output, self.prompt):
                 box.clear()
-            self.attempt_table.setRowCount(0)
-            return
-        self._show_summary(task)
-        if self.attempts and self.attempts[0].task_id != task.id:
+            self.tabs.setTabVisible(self.prompt_tab, False)
             self.attempts = []
             self.attempt_table.setRowCount(0)
+            return
+        if new_task:
+            self.attempts, self.depends_on = [], []
+            self.attempt_table.setRowCount(0)
             self.attempt_output.clear()
+        self._show_summary(task)
+        if new_task:
+            self.tabs.setCurrentIndex(self._first_tab(task))
         generation, service, task_id = self._generation, self.service, task.id
         self.jobs.read(
             lambda: (service.attempts(task_id), service.dependencies(task_id)),
@@ -136,35 +195,71 @@ class TaskDetails(QWidget):
             name="details",
         )
 
+    def set_wait_reason(self, text: str | None) -> None:
+        """Why the task is not running yet ('waiting for task 12 (running)'); None hides the line."""
+        self.wait_reason.setText(f"Waiting: {text}" if text else "")
+        self.wait_reason.setVisible(bool(text))
+
+    def _first_tab(self, task: Task) -> int:
+        if task.last_error and task.status in (TaskStatus.FAILED, TaskStatus.RETRYING):
+            return self.error_tab
+        if task_prompt(task) is not None:
+            return self.prompt_tab
+        if task.status is TaskStatus.COMPLETED and task.result is not None:
+            return self.result_tab
+        return self.payload_tab
+
     def _show_summary(self, task: Task) -> None:
-        colour = STATUS_COLOURS.get(task.status.value)
-        status = f'<span style="color:{colour.name()}">{task.status.value}</span>' if colour else task.status.value
+        colour = status_colour(task.status.value, self.palette())
+        status = task.status.value
+        if task.cancel_requested and task.status is TaskStatus.RUNNING:
+            status = "running (cancelling)"
+        shown = f'<span style="color:{colour.name()}">{status}</span>' if colour else status
         tries = f"{task.attempts} of {task.max_retries + 1} attempts"
-        self.title.setText(f"<b>Task {task.id}</b> · agent <b>{task.agent}</b> · {status} · {tries}")
+        self.title.setText(f"<b>Task {task.id}</b> · agent <b>{task.agent}</b> · {shown} · {tries}")
         parts = [f"created {when(task.created_at)}"]
+        if task.status in (TaskStatus.PENDING, TaskStatus.BLOCKED) and task.scheduled_for > task.created_at:
+            parts.append(f"scheduled for {when(task.scheduled_for)}")
         if task.status is TaskStatus.RETRYING:
             parts.append(f"next attempt {when(task.scheduled_for)}")
+        if task.started_at:
+            parts.append(f"started {when(task.started_at)}")
         if task.finished_at:
             parts.append(f"finished {when(task.finished_at)}")
-        if task.lock_key:
-            parts.append(f"lock key {task.lock_key}")
+        parts.append(f"lock key {task.lock_key}" if task.lock_key else "no lock key")
         if task.task_type:
             parts.append(f"type {task.task_type}")
         parts.append(f"priority {task.priority}")
         if self.depends_on and self.task and self.task.id == task.id:
             parts.append("depends on " + ", ".join(map(str, self.depends_on)))
+        if task.created_by:
+            parts.append(f"added by {task.created_by}")
         self.meta.setText(" · ".join(parts))
-        self.payload.setPlainText(pretty_json(task.payload))
-        self.result.setPlainText("" if task.result is None else pretty_json(task.result))
+        prompt = task_prompt(task)
+        self.tabs.setTabVisible(self.prompt_tab, prompt is not None)
+        if prompt is not None:
+            repo = task_repo(task)
+            self.repo.setText(f"Repository: {repo}" if repo else "No repository")
+            _set_text(self.prompt, prompt)
+        _set_text(self.payload, pretty_json(task.payload))
+        _set_text(self.result, "" if task.result is None else pretty_json(task.result))
+        self.tabs.setTabVisible(self.result_tab, task.result is not None)
+        errors = bool(task.last_error) or any(a.error or a.traceback for a in self.attempts)
+        self.tabs.setTabVisible(self.error_tab, errors)
         if not self.attempts or self.attempts[0].task_id != task.id:
-            self.error.setPlainText(task.last_error or "")
+            _set_text(self.error, task.last_error or "")
 
     def _on_attempts(self, generation: int, result: tuple[list[Attempt], list[int]]) -> None:
         if generation != self._generation or self.task is None:
             return
+        previous = self.attempts
         self.attempts, self.depends_on = result
         self._show_summary(self.task)
-        self.error.setPlainText(self.error_text())
+        _set_text(self.error, self.error_text())
+        if previous == self.attempts and self.attempt_table.rowCount() == len(self.attempts):
+            return  # unchanged: keep the selected attempt and the scroll position
+        selected = self.attempt_table.currentRow()
+        follow_last = selected < 0 or selected == len(previous) - 1
         table = self.attempt_table
         table.setRowCount(len(self.attempts))
         for row, attempt in enumerate(self.attempts):
@@ -176,24 +271,24 @@ class TaskDetails(QWidget):
             )
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if column == 1 and attempt.outcome in OUTCOME_COLOURS:
-                    item.setForeground(OUTCOME_COLOURS[attempt.outcome])
+                colour = status_colour(attempt.outcome, self.palette()) if column == 1 else None
+                if colour is not None:
+                    item.setForeground(colour)
                 if column == 5 and attempt.error:
                     item.setToolTip(attempt.error[:2000])
                 table.setItem(row, column, item)
         if self.attempts:
-            table.selectRow(len(self.attempts) - 1)
+            row = len(self.attempts) - 1 if follow_last else min(selected, len(self.attempts) - 1)
+            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            table.selectionModel().setCurrentIndex(table.model().index(row, 0), flags)
+            self._attempt_selected()
 
     def _attempt_selected(self) -> None:
         rows = self.attempt_table.selectionModel().selectedRows()
         if not rows or rows[0].row() >= len(self.attempts):
             self.attempt_output.clear()
             return
-        attempt = self.attempts[rows[0].row()]
-        text = attempt.output_tail or "(no output)"
-        if attempt.traceback:
-            text += "\n\n" + attempt.traceback.rstrip()
-        self.attempt_output.setPlainText(text)
+        _set_text(self.attempt_output, attempt_text(self.attempts[rows[0].row()]))
 
     def error_text(self) -> str:
         """The last error with the newest traceback, as shown and as copied."""

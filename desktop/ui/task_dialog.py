@@ -109,7 +109,7 @@ class NewTaskDialog(FormDialog):
         self.depends_on.setPlaceholderText("optional: task ids, e.g. 12, 15")
         self.add_field("depends_on", "&Depends on:", self.depends_on)
         self.ok_button.setText("Add task")
-        self.resize(520, 520)
+        self.fit_size(540)
 
     def _payload_checked(self, message: str) -> None:
         if message:

@@ -5,6 +5,10 @@ fetchMore() asks for the next page; here the page is read on a read thread and i
 arrives, so scrolling never waits on the database. Pages are keyset pages (see task_queries), so
 page 5,000 costs what page 1 does. Live changes update, insert or remove single rows; only a new
 filter or sort order resets the model.
+
+load_end() jumps to the other end: the model then holds the last page of the order (read as the
+first page of the reversed order), and fetch_above() loads the pages before it as the user
+scrolls up. So Ctrl+End reaches the oldest of a million tasks with one query.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from PySide6.QtCore import (
 from desktop.queue import Task, TaskQueueService, TaskStatus
 from desktop.ui import task_queries as q
 from desktop.ui.jobs import Jobs
-from desktop.ui.status_style import STATUS_COLOURS, pretty_json, when
+from desktop.ui.status_style import pretty_json, status_colour, when
 from desktop.ui.task_columns import COLUMNS, Column
 
 log = logging.getLogger(__name__)
@@ -50,11 +54,13 @@ class TaskTableModel(QAbstractTableModel):
     Signals:
         loading_changed(bool): a page query started (True) or ended (False).
         page_loaded(int): a page arrived with this many new rows (the first page after a reset too).
+        rows_prepended(int): fetch_above() inserted this many rows at the top.
         load_failed(object): a page query raised this exception.
     """
 
     loading_changed = Signal(bool)
     page_loaded = Signal(int)
+    rows_prepended = Signal(int)
     load_failed = Signal(object)
 
     def __init__(
@@ -79,6 +85,9 @@ class TaskTableModel(QAbstractTableModel):
         self._index: dict[int, int] | None = {}
         self._after: q.SortKey | None = None
         self._complete = True  # nothing to fetch until refresh() has loaded the first page
+        self._at_end = False  # load_end(): the rows are the last ones of the order
+        self._top_key: q.SortKey | None = None  # the key of the first row (for fetch_above)
+        self._top_complete = True  # no rows come before the first row loaded
         self._loading = False
         self._generation = 0
         self._started = False
@@ -107,6 +116,16 @@ class TaskTableModel(QAbstractTableModel):
     def started(self) -> bool:
         """True once refresh() has asked for a first page."""
         return self._started
+
+    @property
+    def at_end(self) -> bool:
+        """True after load_end(), until the next refresh(): the rows end with the last task."""
+        return self._at_end
+
+    @property
+    def head_loaded(self) -> bool:
+        """True when the first rows of the order are loaded (not after a jump to the end of a long list)."""
+        return self._top_complete
 
     def configure(self, flt: q.TaskFilter | None = None, order: q.SortOrder | None = None) -> None:
         """Set the filter and order without loading anything (call refresh() to load)."""
@@ -152,7 +171,7 @@ class TaskTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return column.text(task)
         if role == Qt.ItemDataRole.ForegroundRole and column.key == "status":
-            return STATUS_COLOURS.get(task.status.value)
+            return status_colour(task.status.value)
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(column.alignment)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -187,7 +206,7 @@ class TaskTableModel(QAbstractTableModel):
     def fetchMore(self, parent: AnyIndex = QModelIndex()) -> None:  # noqa: B008
         if parent.isValid() or self._complete or self._loading:
             return
-        self._load(first=False)
+        self._load("more")
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         if not 0 <= column < len(self.columns) or self.columns[column].sort is None:
@@ -208,54 +227,82 @@ class TaskTableModel(QAbstractTableModel):
         """Load the first page again (a new filter or sort order); the old rows stay until it arrives."""
         self._generation += 1
         self._started = True
-        self._load(first=True)
+        self._load("head")
+
+    def load_end(self) -> None:
+        """Load the last page of the order instead of the first (Ctrl+End); the old rows stay until it arrives."""
+        self._generation += 1
+        self._started = True
+        self._load("end")
+
+    def can_fetch_above(self) -> bool:
+        return not self._top_complete and not self._loading
+
+    def fetch_above(self) -> None:
+        """After load_end(): load the page before the first row loaded."""
+        if self.can_fetch_above():
+            self._load("above")
 
     def _set_loading(self, loading: bool) -> None:
         if loading != self._loading:
             self._loading = loading
             self.loading_changed.emit(loading)
 
-    def _load(self, *, first: bool) -> None:
-        generation, flt, order = self._generation, self._filter, self._order
-        after = None if first else self._after
-        size = self.page_size
-        service = self.service
-        self._first_loading = first
-        if first:
+    def _load(self, mode: str) -> None:
+        """mode: head (the first page), more (the page after the last row), end (the last page),
+        above (the page before the first row)."""
+        generation, flt, size, service = self._generation, self._filter, self.page_size, self.service
+        upward = mode in ("end", "above")
+        order = q.reversed_order(self._order) if upward else self._order
+        after = {"head": None, "end": None, "more": self._after, "above": self._top_key}[mode]
+        self._first_loading = mode in ("head", "end")
+        if self._first_loading:
             self._changed_while_loading.clear()
         self._set_loading(True)
         self.jobs.read(
             lambda: q.fetch_page(service, flt, order, after, size),
-            lambda page: self._on_page(generation, first, page),
+            lambda page: self._on_page(generation, mode, page),
             lambda exc: self._on_error(generation, exc),
             owner=self,
             name=f"page-{id(self)}",
             priority=1,
         )
 
-    def _on_page(self, generation: int, first: bool, page: q.Page) -> None:
+    def _on_page(self, generation: int, mode: str, page: q.Page) -> None:
         if generation != self._generation:
             return  # the filter or order changed meanwhile; a newer first page is on its way
         self._set_loading(False)
-        if first:
+        tasks = list(reversed(page.tasks)) if mode in ("end", "above") else list(page.tasks)
+        if mode in ("head", "end"):
             self.beginResetModel()
-            self._rows = list(page.tasks)
+            self._rows = tasks
             self._index = None
+            self._at_end = mode == "end"
             self.endResetModel()
             added = len(self._rows)
         else:
-            new = [t for t in page.tasks if self.row_of(t.id) is None]
+            new = [t for t in tasks if self.row_of(t.id) is None]
             added = len(new)
             if new:
-                start = len(self._rows)
+                start = 0 if mode == "above" else len(self._rows)
                 self.beginInsertRows(QModelIndex(), start, start + len(new) - 1)
-                self._rows.extend(new)
+                self._rows[start:start] = new
                 self._index = None
                 self.endInsertRows()
-        self._after = page.last_key
-        self._complete = page.complete
+        if mode in ("head", "more"):
+            self._after = page.last_key
+            self._complete = page.complete
+            if mode == "head":
+                self._top_key, self._top_complete = None, True
+        else:
+            self._top_key = page.last_key
+            self._top_complete = page.complete
+            if mode == "end":
+                self._after, self._complete = None, True
+        if mode == "above" and added:
+            self.rows_prepended.emit(added)  # first: the view keeps its place before it looks again
         self.page_loaded.emit(added)
-        if first and self._changed_while_loading:
+        if mode in ("head", "end") and self._changed_while_loading:
             # The page may have been read before these changes: read those rows again.
             changed, self._changed_while_loading = self._changed_while_loading, set()
             self.refresh_rows(changed)
@@ -264,7 +311,7 @@ class TaskTableModel(QAbstractTableModel):
         if generation != self._generation:
             return
         self._set_loading(False)
-        self._complete = True  # stop asking until the next refresh
+        self._complete = self._top_complete = True  # stop asking until the next refresh
         self.load_failed.emit(exc)
 
     # -- live changes ---------------------------------------------------------------------------
@@ -297,6 +344,14 @@ class TaskTableModel(QAbstractTableModel):
     def apply_tasks(self, tasks: Iterable[Task]) -> None:
         for task in tasks:
             self.apply_task(task)
+
+    def sync_tasks(self, tasks: Sequence[Task]) -> None:
+        """Show exactly `tasks` (the whole list, e.g. the running tasks of a snapshot): rows of
+        other tasks go, the rest are updated or inserted in order, and nothing is paged."""
+        self._started, self._complete, self._top_complete, self._at_end = True, True, True, False
+        wanted = {task.id for task in tasks}
+        self.remove_ids([t.id for t in self._rows if t.id not in wanted])
+        self.apply_tasks(tasks)
 
     def update_progress(self, task_id: int, percent: int, message: str) -> None:
         row = self.row_of(task_id)
@@ -346,8 +401,8 @@ class TaskTableModel(QAbstractTableModel):
         Rows further down are kept (refresh_rows updates those on screen); if more new tasks came
         than a page holds, the model reloads from the top so no gap is left.
         """
-        if not self._started or self._loading:
-            return
+        if not self._started or self._loading or not self._top_complete:
+            return  # after a jump to the end of a long list the head is not on screen
         generation, flt, order, service, size = self._generation, self._filter, self._order, self.service, self.page_size
         self.jobs.read(
             lambda: q.fetch_page(service, flt, order, None, size),
@@ -359,13 +414,13 @@ class TaskTableModel(QAbstractTableModel):
         )
 
     def _merge_head(self, generation: int, page: q.Page) -> None:
-        if generation != self._generation or self._loading:
+        if generation != self._generation or self._loading or not self._top_complete:
             return
         column = self._order.column
         if self._rows and not page.complete and page.last_key is not None:
             first_old = q.sort_key(self._rows[0], column)
             if self._before(page.last_key, first_old):  # a gap between the page and the old rows
-                self._on_page(generation, True, page)
+                self._on_page(generation, "head", page)
                 return
         ids = {t.id for t in page.tasks}
         stale = [
@@ -423,6 +478,8 @@ class TaskTableModel(QAbstractTableModel):
                 hi = mid
         if lo == len(self._rows) and not self._complete:
             return  # beyond the rows loaded so far: it arrives with a later page
+        if lo == 0 and self._rows and not self._top_complete:
+            return  # before the rows loaded after a jump to the end: it arrives with fetch_above()
         self.beginInsertRows(QModelIndex(), lo, lo)
         self._rows.insert(lo, task)
         self._index = None

@@ -1,19 +1,31 @@
-"""Task reads the window needs; call them on a read thread.
+"""Task reads the window needs beyond TaskQueueService.list_tasks; call them on a read thread.
 
-The history table sorts by any column, so pages come from the service's keyset reader
-(TaskQueueService.page: ``WHERE (key, id) < (:last_key, :last_id)``, no OFFSET, so each page costs
-the same on a table of a million rows), rows on screen are refreshed by id, and live updates are
-matched against the same filter in memory.
+list_tasks pages newest first only. The history table also sorts by other columns and jumps to
+the end of the list, so this module pages any sort order, in either direction, by keyset
+(``WHERE (key, id) < (:last_key, :last_id)``), counts with the same filter, fetches tasks by id
+(to refresh the rows on screen), reads the running tasks for the window's snapshot and sums the
+throughput into hours or six-hour buckets for the chart. No OFFSET anywhere: each page costs the
+same on a table of a million rows.
+
+The text search matches what the tables show: payloads are stored as compact JSON
+(``{"n":12345}``) but shown with spaces (``{"n": 12345}``), so in payloads a search is also
+tried with the spaces after ``:`` and ``,`` taken out.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from desktop.queue import SORT_COLUMNS, Task, TaskQueueService
+from desktop.queue import SORT_COLUMNS, Task, TaskQueueService, TaskStatus
+from desktop.queue.reads import search_variants
+
+RUNNING_LIMIT = 1000  # more running tasks than this are not listed (the counts stay exact)
+Series = Sequence[tuple[datetime, int, int]]
 
 # The columns pages can be sorted by (the service's keyset reader orders by these).
 SORT_EXPRESSIONS = SORT_COLUMNS
@@ -33,19 +45,21 @@ class TaskFilter:
         return (list(self.statuses) if self.statuses else None, self.agent or None, self.search or None)
 
     def matches(self, task: Task) -> bool:
-        """The service's filter, applied to a task in memory (for live updates)."""
+        """The filter applied to a task in memory (for live updates), as the database applies it."""
         if self.statuses and task.status.value not in self.statuses:
             return False
         if self.agent and task.agent != self.agent:
             return False
         if self.search:
-            needle = self.search.lower()
             digits = self.search.strip().lstrip("#")
             if digits.isdigit() and task.id == int(digits):
                 return True
             payload = json.dumps(task.payload, separators=(",", ":"), ensure_ascii=False)
-            fields = (task.agent, task.task_type, task.lock_key, payload, task.last_error)
-            return any(needle in (value or "").lower() for value in fields)
+            needle = self.search.lower()
+            fields = [(value or "").lower() for value in (task.agent, task.task_type, task.lock_key, task.last_error)]
+            if any(needle in value for value in fields):
+                return True
+            return any(variant.lower() in payload.lower() for variant in search_variants(self.search))
         return True
 
 
@@ -81,15 +95,77 @@ def sort_key(task: Task, column: str) -> SortKey:
     return (value, task.id)
 
 
+def count_tasks(service: TaskQueueService, flt: TaskFilter) -> int:
+    """How many tasks `flt` shows."""
+    return service.count_tasks(*flt.service_args())
+
+
 def fetch_page(
     service: TaskQueueService, flt: TaskFilter, order: SortOrder, after: SortKey | None, limit: int
 ) -> Page:
-    """The `limit` tasks that come after `after` in `order` (the first page when `after` is None)."""
+    """The `limit` tasks that come after `after` in `order` (the first page when `after` is None).
+
+    The last page of an order is the first page of the reversed order (see `reversed_order`).
+    """
     statuses, agent, search = flt.service_args()
     page = service.page(
         statuses, agent, search, sort=order.column, descending=order.descending, after=after, limit=limit
     )
     return Page(page.tasks, page.last_key, page.complete)
+
+
+def reversed_order(order: SortOrder) -> SortOrder:
+    return SortOrder(order.column, not order.descending)
+
+
+def running_tasks(service: TaskQueueService) -> list[Task]:
+    """The running tasks, newest first (at most RUNNING_LIMIT)."""
+    return fetch_page(service, TaskFilter((TaskStatus.RUNNING.value,)), SortOrder(), None, RUNNING_LIMIT).tasks
+
+
+@dataclass(frozen=True, slots=True)
+class ChartRange:
+    """A time range of the throughput chart: `buckets` bars of `bucket_s` seconds each; the x
+    axis counts in `unit_s`. A series of a long range changes slowly: it is read again only at
+    every `every`-th snapshot."""
+
+    key: str
+    title: str
+    description: str
+    bucket_s: float
+    buckets: int
+    unit_s: float
+    unit_label: str
+    every: int
+
+
+CHART_RANGES = {
+    r.key: r
+    for r in (
+        ChartRange("hour", "1 h", "hour, per minute", 60.0, 60, 60.0, "minutes ago", 1),
+        ChartRange("day", "24 h", "24 hours, per hour", 3600.0, 24, 3600.0, "hours ago", 5),
+        ChartRange("week", "7 d", "7 days, per six hours", 21_600.0, 28, 86_400.0, "days ago", 15),
+    )
+}
+
+
+def throughput(service: TaskQueueService, chart_range: ChartRange) -> list[tuple[datetime, int, int]]:
+    """(bucket start, completed, failed) for each bucket of `chart_range`, oldest first; the
+    last bucket is the current one. Sums the service's per-minute series (one source of truth
+    for what counts as completed or failed)."""
+    if chart_range.bucket_s == 60.0:
+        return service.throughput_series(chart_range.buckets)
+    now = service.clock()
+    size = chart_range.bucket_s
+    first = (math.floor(now / size) - chart_range.buckets + 1) * size
+    minutes = int((math.floor(now / 60) * 60 - first) // 60) + 1
+    sums = [[0, 0] for _ in range(chart_range.buckets)]
+    for start, done, failed in service.throughput_series(minutes):
+        index = int((start.timestamp() - first) // size)
+        if 0 <= index < chart_range.buckets:
+            sums[index][0] += done
+            sums[index][1] += failed
+    return [(datetime.fromtimestamp(first + i * size, UTC), done, failed) for i, (done, failed) in enumerate(sums)]  # type: ignore[misc]
 
 
 def tasks_by_id(service: TaskQueueService, ids: Iterable[int]) -> dict[int, Task]:

@@ -6,10 +6,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QColor, QIcon, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import QMainWindow, QStyle, QTabWidget, QWidget
 
+from desktop.ui.status_style import is_dark
+
 SP = QStyle.StandardPixmap
+ICON_SIZES = (16, 24, 32)
+
+
+def style_icon(widget: QWidget, pixmap: QStyle.StandardPixmap, theme: str = "") -> QIcon:
+    """The theme's icon if there is one, else the style's; on a dark palette the style's icons
+    (drawn for light backgrounds) get their lightness inverted, hues kept, so they show."""
+    if theme and QIcon.hasThemeIcon(theme):
+        return QIcon.fromTheme(theme)
+    icon = widget.style().standardIcon(pixmap)
+    if not is_dark(widget.palette()):
+        return icon
+    inverted = QIcon()
+    for size in ICON_SIZES:
+        image = icon.pixmap(size, size).toImage().convertToFormat(QImage.Format.Format_ARGB32)
+        for y in range(image.height()):
+            for x in range(image.width()):
+                colour = image.pixelColor(x, y)
+                if colour.alpha():
+                    hue, saturation, lightness, alpha = colour.getHslF()
+                    image.setPixelColor(x, y, QColor.fromHslF(hue, saturation, 1.0 - lightness, alpha))
+        inverted.addPixmap(QPixmap.fromImage(image))
+    return inverted
 
 
 @dataclass(frozen=True)
@@ -23,7 +47,7 @@ class ToolbarActions:
 
 def _action(window: QMainWindow, text: str, tip: str, shortcut: str, icon: QStyle.StandardPixmap, theme: str) -> QAction:
     """An action with the theme's icon (the style's as a fallback), a shortcut and a tooltip naming it."""
-    action = QAction(QIcon.fromTheme(theme, window.style().standardIcon(icon)), text, window)
+    action = QAction(style_icon(window, icon, theme), text, window)
     action.setShortcut(QKeySequence(shortcut))
     action.setToolTip(f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})")
     action.setStatusTip(tip)

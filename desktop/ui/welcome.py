@@ -23,8 +23,10 @@ from PySide6.QtWidgets import (
 
 from desktop import paths
 from desktop.config import settings_path
-from desktop.demo import create_example_agents, enqueue_demo_tasks
+from desktop.demo import check_git_repository, create_example_agents, enqueue_demo_tasks
+from desktop.errors import TaskValidationError
 from desktop.queue import Task, TaskQueueService
+from desktop.ui.field_errors import error_label
 from desktop.ui.jobs import Jobs
 
 
@@ -51,12 +53,15 @@ class WelcomePanel(QFrame):
             "Your queue is kept in <code>{db}</code>; settings in <code>{cfg}</code>; logs in "
             "<code>{logs}</code>.<br>Nothing runs yet: add an agent, or try the examples: an "
             "<i>echo</i>, a <i>sleep</i>, an agent that fails on purpose (and retries), and "
-            "<i>git status</i> in a folder of yours.".format(
+            "<i>git status</i> in a git repository of yours.".format(
                 db=service.url.removeprefix("sqlite:///"), cfg=settings_path(), logs=paths.log_dir()
             )
         )
-        self.folder = QLineEdit(str(Path.home()), self)
-        self.folder.setToolTip("The folder where the git-status example runs `git status`")
+        self.folder = QLineEdit("", self)
+        self.folder.setObjectName("welcomeRepo")
+        self.folder.setPlaceholderText("a git repository (leave empty to skip the git example)")
+        self.folder.setToolTip("The repository where the git-status example runs `git status`")
+        self.error = error_label(self)
         browse = QPushButton("Browse…", self)
         browse.clicked.connect(self._browse)
         self.add_button = QPushButton("Create example agents and demo tasks", self)
@@ -74,9 +79,10 @@ class WelcomePanel(QFrame):
         layout.addWidget(title)
         layout.addWidget(where)
         layout.addLayout(row)
+        layout.addWidget(self.error)
 
     def _browse(self) -> None:
-        chosen = QFileDialog.getExistingDirectory(self, "Folder for git status", self.folder.text())
+        chosen = QFileDialog.getExistingDirectory(self, "A git repository", self.folder.text() or str(Path.home()))
         if chosen:
             self.folder.setText(chosen)
 
@@ -85,10 +91,16 @@ class WelcomePanel(QFrame):
         self.dismissed.emit()
 
     def add_examples(self) -> None:
-        folder = Path(self.folder.text().strip() or Path.home())
+        """Create the agents and queue the demo tasks; a folder that is not in a git repository is
+        refused first, under the field, and nothing is created."""
+        text = self.folder.text().strip()
+        folder = Path(text) if text else None
         self.add_button.setEnabled(False)
+        self.error.hide()
 
         def create() -> list[Task]:
+            if folder is not None:
+                check_git_repository(folder)  # before anything is written
             create_example_agents(self.service)
             return enqueue_demo_tasks(self.service, folder)
 
@@ -98,6 +110,11 @@ class WelcomePanel(QFrame):
 
         def failed(exc: BaseException) -> None:
             self.add_button.setEnabled(True)
-            self.jobs.default_error(exc)
+            if isinstance(exc, TaskValidationError):
+                self.error.setText(f"git status in: {exc.rule}")
+                self.error.show()
+                self.folder.setFocus()
+            else:
+                self.jobs.default_error(exc)
 
         self.jobs.write(create, done, failed, owner=self)

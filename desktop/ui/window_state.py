@@ -25,12 +25,25 @@ def save_window_state(window: MainWindow) -> None:
     store.sync()
 
 
+FIRST_SIZE = (1480, 900)
+LEFT_SHARE, LEFT_MIN, LEFT_MAX = 0.36, 400, 520  # the left pane on a first start
+
+
 def restore_window_state(window: MainWindow) -> None:
-    """Put the remembered layout back; a first start gets a 1480 x 900 window."""
+    """Put the remembered layout back; a first start gets a 1480 x 900 window (or the screen's
+    free area, if smaller) with a left pane of 400 to 520 pixels."""
     store = window.store
     geometry = store.value("window/geometry")
     if geometry is None or not window.restoreGeometry(geometry):
-        window.resize(1480, 900)
+        width, height = FIRST_SIZE
+        screen = window.screen().availableGeometry() if window.screen() is not None else None
+        if screen is not None:
+            width, height = min(width, screen.width()), min(height, screen.height())
+        window.resize(width, height)
+    if store.value("window/splitter") is None:
+        width = window.width()
+        left = max(LEFT_MIN, min(LEFT_MAX, int(width * LEFT_SHARE)))
+        window.splitter.setSizes([left, max(1, width - left)])
     for key, widget in (("window/state", window), ("window/splitter", window.splitter), ("window/left", window.left)):
         value = store.value(key)
         if value is not None:

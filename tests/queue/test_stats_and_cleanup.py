@@ -388,3 +388,12 @@ def test_cleanup_refuses_a_negative_window(queue: TaskQueueService) -> None:
     with pytest.raises(ValueError):
         queue.cleanup(timedelta(days=-1))
     assert queue.count_tasks() == 1
+
+
+def test_search_matches_a_payload_as_the_window_shows_it(queue: TaskQueueService) -> None:
+    """Payloads are stored as compact JSON; a search typed as shown (a space after ':') finds them."""
+    wanted = queue.enqueue("alpha", {"n": 12345, "tags": ["a", "b"]})
+    queue.enqueue("alpha", {"n": 54321})
+    assert ids(queue.list_tasks(search='"n": 12345')) == [wanted.id]
+    assert ids(queue.list_tasks(search='"n":12345')) == [wanted.id]
+    assert queue.count_tasks(search='["a", "b"]') == 1

@@ -4,13 +4,17 @@ Run: `.venv/bin/python tests/ui/demo_database.py /tmp/demo.db [--screenshots doc
 
 It defines agents of the kinds echo, sleep, fail and command, then plays back an hour of work
 through the real service with a moving clock: tasks complete, fail with real tracebacks, retry,
-get cancelled, wait on dependencies and on the clock. With --screenshots it starts the real app
-(AGENTQ_SCREENSHOT) on a copy of the database and saves main-window.png and failed-task.png.
+get cancelled, wait on dependencies and on the clock. A `coder` agent has prompts in
+repositories: done, failed, one running on another machine and one waiting for its repository.
+With --screenshots it starts the real app (AGENTQ_SCREENSHOT) on a copy of the database, in
+light and dark and at 1600x1000 and 1024x700, and saves the window, the Failed tab and a task's
+details.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -22,7 +26,7 @@ import traceback
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from desktop.queue import RetryPolicy, TaskQueueService
+from desktop.queue import RetryPolicy, TaskQueueService, repo_lock_key
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = "build-01:4242:9f3ac1"
@@ -134,19 +138,77 @@ def build(path: Path, *, seed: int = 7) -> None:
         service.cancel(task.id)
     service.enqueue_many([{"agent": "sleeper", "payload": {"seconds": 90}, "priority": 5} for _ in range(3)])
     service.pause("nightly-report")
+    clock.now = now - 900  # the coder's work began a quarter of an hour ago
+    add_coding_tasks(service, clock)
     service.close()
 
 
+PROMPTS = (
+    ("billing-api", "completed", "Fix the flaky test in tests/test_invoices.py: it fails when the clock\n"
+     "crosses midnight. Keep the test, fix the code, and explain the cause in the commit message."),
+    ("docs-site", "failed", "Upgrade the site to the new theme version and fix the broken links the\n"
+     "link checker reports."),
+    ("web-frontend", "running", "Add a dark mode toggle to the settings page.\n\n"
+     "- store the choice in localStorage\n- follow the system setting by default\n- add a test"),
+    ("web-frontend", "waiting", "Rename the Button component's `kind` prop to `variant` everywhere."),
+)
+
+
+def add_coding_tasks(service: TaskQueueService, clock: MovingClock) -> None:
+    """Prompts of a coding agent in repositories: one done, one failed, one running on another
+    machine (its lease outlives the screenshots) and one waiting for that repository."""
+    service.add_agent("coder", "command", {"argv": ["claude", "-p", "{prompt}"], "cwd": "{repo}"},
+                      concurrency=2, timeout_s=1800.0, max_retries=0)
+    for name, outcome, prompt in PROMPTS:
+        repo = f"/home/dev/src/{name}"
+        task = service.enqueue("coder", {"prompt": prompt, "repo": repo}, lock_key=repo_lock_key(repo),
+                               priority=4, created_by="window")
+        if outcome == "waiting":
+            continue
+        clock.now += 30.0
+        claimed = service.dequeue(WORKER, lease_s=3600, agents=["coder"])
+        assert claimed is not None and claimed.id == task.id
+        token = claimed.lease_token or ""
+        clock.now += 240.0
+        if outcome == "running":
+            service.heartbeat(task.id, token, lease_s=3600, progress=0, message="editing src/settings.tsx",
+                              output_tail="Reading src/pages/Settings.tsx\nAdding ThemeToggle…\nRunning npm test")
+        elif outcome == "completed":
+            service.complete(task.id, token, {"exit_code": 0, "output_tail": "Fixed: dates compared in UTC."},
+                             output_tail="Ran 212 tests: all passed\nCommitted 3f9a2c1 on agentq/task-branch")
+        else:
+            service.fail(task.id, token, "exit code 1: the link checker still reports 3 broken links",
+                         retryable=False, output_tail="Checked 840 links\n3 broken: /guide/install, /api, /faq")
+
+
+SHOTS = (  # file, view (see desktop/ui/app.py), window size, colour scheme
+    ("main-window.png", "", "1600x1000", "light"),
+    ("main-window-dark.png", "", "1600x1000", "dark"),
+    ("main-window-1024x700.png", "", "1024x700", "light"),
+    ("main-window-1024x700-dark.png", "", "1024x700", "dark"),
+    ("failed-task.png", "failed", "1600x1000", "light"),
+    ("failed-task-1024x700-dark.png", "failed", "1024x700", "dark"),
+    ("running-task-dark.png", "running", "1600x1000", "dark"),
+    ("task-details.png", "details", "1600x1000", "light"),
+    ("task-details-dark.png", "details", "1600x1000", "dark"),
+)
+
+
 def screenshots(db: Path, folder: Path) -> None:
-    """Run the real app on a copy of `db` and grab the main window, then the Failed tab."""
+    """Run the real app on a copy of `db` for each of SHOTS and grab what it names."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, view in (("main-window.png", ""), ("failed-task.png", "failed")):
+    for name, view, size, scheme in SHOTS:
         with tempfile.TemporaryDirectory() as home:  # a fresh home: no remembered window layout
-            env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=f"{home}/xdg",
+            width, height = (int(n) for n in size.split("x"))
+            screen = Path(home) / "screen.json"  # an offscreen screen of the shot's size (dialogs fit it)
+            screen.write_text(json.dumps({"screens": [{"name": "shot", "x": 0, "y": 0, "width": width,
+                                                       "height": height, "logicalDpi": 96, "dpr": 1}]}))
+            env = dict(os.environ, QT_QPA_PLATFORM=f"offscreen:configfile={screen}", XDG_CONFIG_HOME=f"{home}/xdg",
                        AGENTQ_DATA_DIR=f"{home}/data", AGENTQ_CONFIG_DIR=f"{home}/config", AGENTQ_LOG_DIR=f"{home}/log")
             copy = Path(home) / "queue.db"
             shutil.copy(db, copy)
-            env.update(AGENTQ_SCREENSHOT=str(folder / name), AGENTQ_SCREENSHOT_VIEW=view)
+            env.update(AGENTQ_SCREENSHOT=str(folder / name), AGENTQ_SCREENSHOT_VIEW=view,
+                       AGENTQ_SCREENSHOT_SIZE=size, AGENTQ_COLOR_SCHEME=scheme)
             code = f"from desktop.ui.app import run_app; raise SystemExit(run_app(database={f'sqlite:///{copy}'!r}))"
             subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, timeout=120)
             print("wrote", folder / name)
@@ -155,7 +217,7 @@ def screenshots(db: Path, folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("database", type=Path)
-    parser.add_argument("--screenshots", type=Path, help="folder for main-window.png and failed-task.png")
+    parser.add_argument("--screenshots", type=Path, help="folder for the screenshots (SHOTS)")
     args = parser.parse_args()
     build(args.database)
     service = TaskQueueService.open(f"sqlite:///{args.database}")

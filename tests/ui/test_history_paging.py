@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -11,35 +9,16 @@ from PySide6.QtCore import Qt
 
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.ui.task_model import PAGE_SIZE
+from tests.ui.bulk import AGENTS, add_finished_rows
 
 TOTAL = 200_000
-AGENTS = ("alpha", "beta", "gamma", "delta")
-
-
-def add_completed_rows(path: Path, count: int) -> None:
-    """Insert `count` completed tasks with raw sqlite3 (the columns of benchmarks/engine.py)."""
-    now = time.time() - 86_400
-    rows = (
-        (AGENTS[i % 4], f'{{"n":{i}}}', 1 + i % 5, "completed", now + i, now + i, now + i, now + i + 0.5,
-         1, 3, 60.0, 3600.0, 100, 0)
-        for i in range(count)
-    )
-    conn = sqlite3.connect(path)
-    conn.executemany(
-        "INSERT INTO tasks (agent, payload, priority, status, scheduled_for, created_at, started_at, "
-        "finished_at, attempts, max_retries, retry_base_s, retry_cap_s, progress, cancel_requested) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    conn.commit()
-    conn.close()
 
 
 @pytest.fixture
 def big_queue(queue: TaskQueueService, db_path: Path) -> TaskQueueService:
     for name in AGENTS:
         queue.add_agent(name, "echo")
-    add_completed_rows(db_path, TOTAL)
+    add_finished_rows(db_path, TOTAL)
     return queue
 
 

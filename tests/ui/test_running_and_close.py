@@ -32,8 +32,11 @@ def test_running_view_follows_progress_and_output(make_window, queue: TaskQueueS
     assert history_row is not None
     assert window.history.model.task_at(history_row).status is TaskStatus.RUNNING
 
+    asked: list[str] = []
+    window.task_actions.confirm = lambda _parent, _title, text, *_buttons: asked.append(text) or True
     with qtbot.waitSignal(window.pool.task_finished, timeout=10_000) as finished:
         window.cancel_action.trigger()  # the toolbar's Cancel acts on the Running tab's selection
+    assert asked and f"task {task.id}" in asked[0]  # a running task is stopped only after asking
     assert finished.args[0].status is TaskStatus.CANCELLED
     qtbot.waitUntil(lambda: panel.model.row_of(task.id) is None)
     assert queue.get(task.id).status is TaskStatus.CANCELLED
@@ -108,3 +111,33 @@ def test_the_window_remembers_its_layout_and_filters(make_window, queue: TaskQue
     for key in ("window/geometry", "window/state", "window/splitter", "window/left", "agents/header"):
         assert again.store.contains(key)  # (the offscreen screen is too small to compare geometry)
     assert again.tabs.currentWidget() is again.failed
+
+
+def test_the_output_of_a_finished_task_stays_marked_with_its_outcome(
+    make_window, queue: TaskQueueService, qtbot
+) -> None:
+    window = make_window()
+    task = _start_chatty(qtbot, window, queue, seconds=1.0)
+    panel = window.running
+    window.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: panel.model.row_of(task.id) is not None)
+    panel.view.select_task(task.id)
+    qtbot.waitUntil(lambda: "working: step" in panel.tail.toPlainText())
+
+    qtbot.waitUntil(lambda: panel.model.row_of(task.id) is None, timeout=10_000)  # it ended: its row went
+    qtbot.waitUntil(lambda: "completed" in panel.tail_title.text())
+    assert f"task {task.id}" in panel.tail_title.text()
+    assert "working: step" in panel.tail.toPlainText()  # still on screen, not "Select a running task…"
+    assert queue.get(task.id).status is TaskStatus.COMPLETED
+
+    second = _start_chatty_again(qtbot, window, queue)  # selecting another task follows that one
+    qtbot.waitUntil(lambda: panel.model.row_of(second.id) is not None)
+    panel.view.select_task(second.id)
+    title = panel.tail_title.text
+    qtbot.waitUntil(lambda: f"task {second.id}" in title() and "completed" not in title())
+
+
+def _start_chatty_again(qtbot, window, queue: TaskQueueService) -> Task:
+    with qtbot.waitSignal(window.pool.task_started, timeout=10_000) as started:
+        queue.enqueue("chatty", {"seconds": 30})
+    return started.args[0]

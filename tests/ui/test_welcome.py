@@ -33,3 +33,24 @@ def test_an_empty_queue_shows_the_welcome_panel_and_its_examples_run(
     qtbot.waitUntil(lambda: queue.get(flaky.id).status is TaskStatus.FAILED, timeout=10_000)
     assert [a.outcome for a in queue.attempts(flaky.id)] == ["failed"] * 3
     qtbot.waitUntil(lambda: window.failed.model.rowCount() >= 1, timeout=10_000)
+
+
+def test_the_git_example_needs_a_git_repository_and_nothing_is_created_without_one(
+    qtbot: QtBot, make_window: WindowFactory, queue: TaskQueueService, tmp_path: Path
+) -> None:
+    plain = tmp_path / "not-a-repo"
+    plain.mkdir()
+    window = make_window()
+    qtbot.waitUntil(window.welcome.isVisible, timeout=5_000)
+    window.welcome.folder.setText(str(plain))
+    window.welcome.add_button.click()
+    qtbot.waitUntil(lambda: window.welcome.error.isVisible(), timeout=5_000)
+    expected = f"git status in: {plain} is not in a git repository: choose a folder of a repository"
+    assert window.welcome.error.text() == expected
+    assert queue.list_agents() == [] and queue.count_tasks() == 0  # refused before anything was written
+    assert window.welcome.isVisible() and window.welcome.add_button.isEnabled()
+
+    window.welcome.folder.clear()  # no folder: the examples without the git one
+    window.welcome.add_button.click()
+    qtbot.waitUntil(lambda: not window.welcome.isVisible(), timeout=5_000)
+    assert queue.count_tasks() == 7 and queue.list_tasks(agent="git-status") == []

@@ -1,0 +1,34 @@
+"""Filling a queue database with many finished tasks at once (raw sqlite3; a helper, not tests)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+AGENTS = ("alpha", "beta", "gamma", "delta")
+
+
+def add_finished_rows(
+    path: Path, count: int, *, status: str = "completed", finished_at: float | None = None,
+    agents: tuple[str, ...] = AGENTS,
+) -> None:
+    """Insert `count` finished tasks (the columns of benchmarks/engine.py), payload {"n": i}.
+
+    Without `finished_at` they finished a day ago, a second apart; with it, all at that time.
+    """
+    start = time.time() - 86_400
+    rows = (
+        (agents[i % len(agents)], f'{{"n":{i}}}', 1 + i % 5, status, start + i, start + i, start + i,
+         finished_at if finished_at is not None else start + i + 0.5, 1, 3, 60.0, 3600.0, 100, 0)
+        for i in range(count)
+    )
+    conn = sqlite3.connect(path)
+    conn.executemany(
+        "INSERT INTO tasks (agent, payload, priority, status, scheduled_for, created_at, started_at, "
+        "finished_at, attempts, max_retries, retry_base_s, retry_cap_s, progress, cancel_requested) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.commit()
+    conn.close()

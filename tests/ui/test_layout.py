@@ -1,0 +1,73 @@
+"""The window fits a 1024 px wide screen and stays usable there; nothing moves by itself."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QHeaderView, QWidget
+
+from desktop.queue import TaskQueueService
+from desktop.ui.main_window import MainWindow
+from desktop.ui.task_queries import CHART_RANGES
+from desktop.ui.task_view import LAST_COLUMN_MIN
+
+
+def _too_narrow(window: MainWindow) -> list[str]:
+    """Visible widgets narrower than their minimum size hint (the parts spin boxes and combo
+    boxes lay out themselves, and headers, whose hint is not a width they need, aside)."""
+    found = []
+    for widget in window.findChildren(QWidget):
+        parent = widget.parentWidget()
+        inner = isinstance(parent, (QAbstractSpinBox, QComboBox))
+        if not widget.isVisible() or isinstance(widget, QHeaderView) or inner:
+            continue
+        needed = widget.minimumSizeHint().width()
+        if widget.width() < needed:
+            found.append(f"{type(widget).__name__} {widget.objectName()!r}: {widget.width()} < {needed}")
+    return found
+
+
+@pytest.mark.parametrize("height", [700, 600])
+def test_the_window_fits_1024_wide_with_nothing_squeezed(
+    make_window, queue: TaskQueueService, qtbot, height: int
+) -> None:
+    queue.add_agent("a-rather-long-agent-name", "fail", max_retries=0)
+    window = make_window()
+    assert window.minimumSizeHint().width() <= 1024
+    assert window.minimumSizeHint().height() <= height - 40  # room for a title bar
+    window.resize(1024, height)
+    task = queue.enqueue("a-rather-long-agent-name", {"message": "an error worth reading " * 4})
+    qtbot.waitUntil(lambda: window.failed.model.row_of(task.id) is not None, timeout=10_000)
+    for page in (window.history, window.running, window.failed):
+        window.tabs.setCurrentWidget(page)
+        QApplication.processEvents()
+        assert window.width() == 1024 and window.height() == height
+        assert _too_narrow(window) == []
+    history = window.history
+    assert history.search.width() >= history.search.fontMetrics().averageCharWidth() * 20  # the search box is usable
+    header = window.failed.view.horizontalHeader()
+    last_error = window.failed.model.column_of("last_error")
+    assert header.sectionSize(last_error) >= LAST_COLUMN_MIN  # the Last error column does not collapse
+
+
+def test_statistics_and_tab_counts_move_nothing(make_window, queue: TaskQueueService, qtbot) -> None:
+    window = make_window()
+    window.resize(1280, 800)
+    qtbot.waitUntil(lambda: window.monitor.snapshot is not None)
+    QApplication.processEvents()
+    splitter, tabs = window.splitter.sizes(), [window.tabs.tabBar().tabRect(i) for i in range(3)]
+    minimum = window.minimumSizeHint()
+    small = window.monitor.snapshot.stats
+    by_status = {s: 9_876_543 for s in small.by_status}
+    big = dataclasses.replace(small, by_status=by_status, total=9_999_999, avg_wait_s=86_000.0, avg_run_s=7_000.0,
+                              success_rate=0.999, throughput_last_hour=987_654, throughput_last_minute=98_765)
+    window.monitor.stop()  # only these statistics from now on
+    for stats, count in ((big, 12_345), (small, 7), (big, 99_999)):
+        window.stats.update_stats(stats, [], CHART_RANGES["hour"])
+        window.tabs.setTabText(1, f"Running ({count:,})")
+        window.tabs.setTabText(2, f"Failed ({count:,})")
+        QApplication.processEvents()
+        assert window.splitter.sizes() == splitter
+        assert window.minimumSizeHint() == minimum
+        assert [window.tabs.tabBar().tabRect(i) for i in range(3)] == tabs  # no tab slides under the mouse
