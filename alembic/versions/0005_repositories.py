@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("task_id", _ID, nullable=False),
         sa.Column("repo", sa.String(length=100), nullable=False),
+        sa.Column("repo_path", sa.String(length=1000), nullable=False),
         sa.Column("path", sa.String(length=1000), nullable=False),
         sa.Column("branch", sa.String(length=500), nullable=False),
         sa.Column("base", sa.String(length=500), nullable=False),

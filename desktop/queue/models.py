@@ -337,6 +337,7 @@ class WorkspaceRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     task_id: Mapped[int] = mapped_column(Id, index=True)
     repo: Mapped[str] = mapped_column(String(100))
+    repo_path: Mapped[str] = mapped_column(String(1000))  # the clone it was made from
     path: Mapped[str] = mapped_column(String(1000))
     branch: Mapped[str] = mapped_column(String(500))
     base: Mapped[str] = mapped_column(String(500))

@@ -47,7 +47,7 @@ class Repos:
         """Register a repository (`settings`: mode, max_parallel, base_branch, setup_command,
         copy_patterns, push, open_pr, commit_uncommitted). Its lock key gets its capacity in the
         same transaction. Raises TaskValidationError naming the field; nothing is written then."""
-        values = _settings({"mode": "worktree", "max_parallel": 1, **settings})
+        values = repo_settings({"mode": "worktree", "max_parallel": 1, **settings})
         values.update(
             name=check.agent_name(name),
             source=_text("source", source, MAX_SOURCE_LENGTH),
@@ -90,7 +90,7 @@ class Repos:
         """Change a repository's settings; its lock key's capacity follows (running tasks go on)."""
         current = self.get_repo(name)
         merged = {key: getattr(current, key) for key in _SETTINGS} | changes
-        values = {key: value for key, value in _settings(merged).items() if key in changes}
+        values = {key: value for key, value in repo_settings(merged).items() if key in changes}
         with self.store.write() as conn:
             row = conn.execute(update(R).where(R.c.name == name).values(values).returning(*R.c)).first()
             if row is None:
@@ -186,7 +186,7 @@ def _text(field: str, value: Any, limit: int) -> str:
     return value
 
 
-def _settings(values: Mapping[str, Any]) -> dict[str, Any]:
+def repo_settings(values: Mapping[str, Any]) -> dict[str, Any]:
     """The repository settings among `values`, checked together (push and open_pr need worktrees)."""
     unknown = sorted(set(values) - set(_SETTINGS))
     if unknown:

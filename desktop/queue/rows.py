@@ -188,6 +188,7 @@ def workspace_from_row(row: Row) -> WorkspaceRecord:
         id=row["id"],
         task_id=row["task_id"],
         repo=row["repo"],
+        repo_path=row["repo_path"],
         path=row["path"],
         branch=row["branch"],
         base=row["base"],

@@ -35,9 +35,9 @@ from sqlalchemy.exc import OperationalError
 from desktop.queue import validation as check
 from desktop.queue.agents import Agents, AgentValidator
 from desktop.queue.backends import ChangeWatcher
+from desktop.queue.budgets import Budgets, ledger
 from desktop.queue.control import _UNCHANGED, Control
 from desktop.queue.db import create_queue_engine, display_url, upgrade
-from desktop.queue.budgets import Budgets, ledger
 from desktop.queue.enqueue import NOTIFY_AGENT, Enqueuer, PayloadRules
 from desktop.queue.events import Signal
 from desktop.queue.leases import DEFAULT_LEASE_S, HOST, Leases, Settled

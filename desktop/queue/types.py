@@ -288,6 +288,7 @@ class WorkspaceRecord:
     id: int
     task_id: int
     repo: str
+    repo_path: str
     path: str
     branch: str
     base: str

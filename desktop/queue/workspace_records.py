@@ -32,6 +32,7 @@ class WorkspaceRecords:
         self,
         task_id: int,
         repo: str,
+        repo_path: str,
         path: str,
         branch: str,
         base: str,
@@ -39,9 +40,10 @@ class WorkspaceRecords:
         created: bool,
         base_commit: str | None = None,
     ) -> WorkspaceRecord:
-        """Remember the folder task `task_id` works in (`created`: the app makes it, now)."""
+        """Remember the folder task `task_id` of `repo` (cloned at `repo_path`) works in
+        (`created`: the app makes it, now)."""
         values = {
-            "task_id": task_id, "repo": repo, "path": path, "branch": branch, "base": base,
+            "task_id": task_id, "repo": repo, "repo_path": repo_path, "path": path, "branch": branch, "base": base,
             "base_commit": base_commit, "created": created, "copied": "[]", "created_at": self.store.clock(),
         }
         with self.store.write() as conn:
