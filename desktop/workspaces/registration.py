@@ -72,7 +72,7 @@ def register_repo(
             raise TaskValidationError("source", f"cannot clone {url!r}: {reason}") from None
         made = None if existed else local
     try:
-        settings["base_branch"] = _base_branch(local, base, remote=url is not None)
+        settings["base_branch"] = base_branch(local, base, remote=url is not None)
         return service.add_repo(
             name, source=url or str(local), local_path=str(local), url=url, cloned=url is not None, **settings
         )
@@ -91,7 +91,7 @@ def _name_of(location: str) -> str:
     return stem[:100]
 
 
-def _base_branch(repo: Path, base: str | None, *, remote: bool) -> str:
+def base_branch(repo: Path, base: str | None, *, remote: bool) -> str:
     """The branch tasks start from: `base` if it names one (on the remote, for a clone the app
     keeps), else the repository's default branch."""
     if base is None:
