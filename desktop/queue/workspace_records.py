@@ -109,21 +109,28 @@ class WorkspaceRecords:
         return port
 
     def prunable(self, finished_before: float, repo: str | None = None) -> list[WorkspaceRecord]:
-        """Worktrees the app created and has not removed, whose folder no unfinished task uses and
-        no task used after `finished_before` (a follow-up shares its parent's folder)."""
+        """Worktrees the app created and has not removed, whose folder no unfinished task uses (or
+        will use: a follow-up shares its parent's folder) and no task used after `finished_before`."""
         rows = self.listing(repo)
+        ids = sorted({r.task_id for r in rows})
+        tasks: dict[int, tuple[str, float | None]] = {}
+        followed: set[int] = set()
         with self.store.read() as conn:
-            ids = sorted({r.task_id for r in rows})
-            tasks = {
-                task_id: (status, finished_at)
-                for start in range(0, len(ids), 500)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
                 for task_id, status, finished_at in conn.execute(
-                    select(T.c.id, T.c.status, T.c.finished_at).where(T.c.id.in_(ids[start:start + 500]))
+                    select(T.c.id, T.c.status, T.c.finished_at).where(T.c.id.in_(chunk))
+                ):
+                    tasks[task_id] = (status, finished_at)
+                followed.update(
+                    conn.execute(
+                        select(T.c.follow_up_of).where(T.c.follow_up_of.in_(chunk), T.c.status.not_in(FINISHED))
+                    ).scalars()
                 )
-            }
         busy: set[str] = set()
         for row in rows:
             status, finished_at = tasks.get(row.task_id, (None, None))  # a deleted task finished long ago
-            if status is not None and (status not in FINISHED or (finished_at or 0) >= finished_before):
+            recent = status is not None and (status not in FINISHED or (finished_at or 0) >= finished_before)
+            if recent or row.task_id in followed:
                 busy.add(row.path)
         return [r for r in rows if r.created and r.path not in busy]

@@ -64,10 +64,13 @@ def register_repo(
     if url is None:
         local = check_repository(location, "source")
     else:
-        existed = clone_folder(url, clones_dir).exists()
+        target = clone_folder(url, clones_dir)
+        existed = target.exists()
         try:
             local = Path(ensure_clone(url, clones_dir).path)
         except GitError as exc:
+            if not existed:  # the clone's lock file is all that is left of it
+                Path(f"{target}.lock").unlink(missing_ok=True)
             reason = (exc.stderr.strip().splitlines() or [str(exc)])[-1]
             raise TaskValidationError("source", f"cannot clone {url!r}: {reason}") from None
         made = None if existed else local
@@ -79,6 +82,7 @@ def register_repo(
     except BaseException:
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)  # the clone this call made, nothing else
+            Path(f"{made}.lock").unlink(missing_ok=True)
         raise
 
 
