@@ -25,6 +25,7 @@ from desktop.queue.types import Ledger, LedgerLine
 
 log = logging.getLogger(__name__)
 LEDGER_DAYS = 7
+_REPORTED = text(f"({LEDGER})")  # attempts that reported a cost or tokens: the partial index's rows
 
 
 def local_midnight(now: float, days_after: int = 0) -> float:
@@ -84,7 +85,7 @@ def _spent_since(conn: Any, start: float, agents: list[str]) -> dict[str, float]
         select(T.c.agent, func.sum(A.c.cost_usd))
         .select_from(A)
         .join(T, T.c.id == A.c.task_id)
-        .where(text(LEDGER), A.c.finished_at >= start, T.c.agent.in_(agents))
+        .where(_REPORTED, A.c.finished_at >= start, T.c.agent.in_(agents))
         .group_by(T.c.agent)
     )
     return {agent: float(cost or 0.0) for agent, cost in rows}
@@ -98,15 +99,15 @@ def ledger(store: Store, now: float, days: int = LEDGER_DAYS) -> Ledger:
     with store.read() as conn:
         per_agent = conn.execute(
             select(T.c.agent, *sums).select_from(A).join(T, T.c.id == A.c.task_id)
-            .where(text(LEDGER)).group_by(T.c.agent).order_by(T.c.agent)
+            .where(_REPORTED).group_by(T.c.agent).order_by(T.c.agent)
         ).all()
         per_repo = conn.execute(
             select(T.c.repo, *sums).select_from(A).join(T, T.c.id == A.c.task_id)
-            .where(text(LEDGER), T.c.repo.is_not(None)).group_by(T.c.repo).order_by(T.c.repo)
+            .where(_REPORTED, T.c.repo.is_not(None)).group_by(T.c.repo).order_by(T.c.repo)
         ).all()
         recent = conn.execute(
             select(A.c.finished_at, A.c.cost_usd, A.c.input_tokens, A.c.output_tokens)
-            .where(text(LEDGER), A.c.finished_at >= start)
+            .where(_REPORTED, A.c.finished_at >= start)
         ).all()
     days_seen: dict[date, list[float]] = defaultdict(lambda: [0, 0.0, 0, 0])
     for finished_at, cost, tokens_in, tokens_out in recent:
