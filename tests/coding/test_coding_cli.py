@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gitrepos import FAKES, git
+from gitrepos import FAKES, git, install_program, make_repo
 
 from tests.e2e.test_cli_errors import one_line_error
 
@@ -81,35 +81,56 @@ def test_coding_task_input_errors_are_one_line_naming_the_field(cli_env: dict[st
     assert [t["id"] for t in json.loads(agentq(cli_env, "list", "--json").stdout)] == [plain]
 
 
-def test_the_readmes_first_example_runs_as_written_against_the_fake_agent(cli_env: dict[str, str], repo: Path) -> None:
-    """agentq repos add ~/src/app; agents add coder claude; enqueue coder --repo app --prompt ...;
-    worker; show 1; diff 1 (here the repository is `repo`, and --cli points at the fake)."""
-    fake = FAKES / "fake_claude.py"
-    assert os.access(fake, os.X_OK)  # --cli takes it as it is, as it would take `claude`
-    added = agentq(cli_env, "repos", "add", str(repo)).stdout
-    assert added.startswith(f"added repository repo (worktree, up to 1 task at once, from main): {repo}")
-    agentq(cli_env, "agents", "add", "coder", "claude", "--cli", str(fake))
-    assert agentq(cli_env, "enqueue", "coder", "--repo", "repo", "--prompt", "Add a --version flag").stdout == (
-        "enqueued task 1 (pending)\n"
-    )
-    worker = subprocess.Popen([sys.executable, "-m", "desktop", "worker"], env=cli_env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(600):
-            if json.loads(agentq(cli_env, "show", "1", "--json").stdout)["task"]["status"] == "completed":
-                break
-        else:
-            raise AssertionError("task 1 did not complete")
-    finally:
-        worker.terminate()
-        assert worker.wait(30) == 0
-    shown = agentq(cli_env, "show", "1").stdout
-    for line in ("Task 1  [completed]  agent coder", "branch       agentq/1-add-a-version-flag",
+def readme_first_example() -> list[str]:
+    """The commands of the README's first example: its second shell block."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = text.split("```sh\n")[2].split("```")[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readmes_first_example_runs_as_written_against_the_fake_agent(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Word for word, in a shell, with the fake Claude Code installed as `claude` and a clone at ~/src/app."""
+    commands = readme_first_example()
+    assert [c.split()[:2] for c in commands] == [["agentq", "repos"], ["agentq", "agents"], ["agentq", "enqueue"],
+                                                 ["agentq", "worker"], ["agentq", "show"], ["agentq", "diff"]]
+    home = tmp_path / "home"
+    make_repo(home / "src" / "app")
+    install_program(tmp_path / "bin", "claude", FAKES / "fake_claude.py")
+    env = {**cli_env, "HOME": str(home), "PATH": f"{tmp_path / 'bin'}:{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+    def shell(command: str) -> str:
+        done = subprocess.run(["bash", "-c", command], env=env, cwd=home, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (command, done.stderr)
+        return done.stdout
+
+    outputs = {}
+    for command in commands:
+        if command.startswith("agentq worker"):
+            worker = subprocess.Popen(["bash", "-c", f"exec {command}"], env=env, cwd=home,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                for _ in range(600):
+                    if json.loads(shell("agentq show 1 --json"))["task"]["status"] == "completed":
+                        break
+                else:
+                    raise AssertionError("task 1 did not complete")
+            finally:
+                worker.terminate()
+                assert worker.wait(30) == 0
+            continue
+        outputs[command.split()[1]] = shell(command)
+    assert outputs["repos"].startswith(f"added repository app (worktree, up to 1 task at once, from main): {home}")
+    assert outputs["enqueue"] == "enqueued task 1 (pending)\n"
+    shown = outputs["show"]
+    for line in ("Task 1  [completed]  agent coder", "branch       agentq/1-add-a-version-flag-to-the-command-line",
                  "cost         $0.0123", "tokens       6,500 in, 450 out", "+1     -0  agent-output.txt"):
         assert line in shown, shown
-    facts = json.loads(agentq(cli_env, "show", "1", "--json").stdout)
+    facts = json.loads(shell("agentq show 1 --json"))
     assert {"branch", "worktree", "base_commit", "head_commit", "files_changed", "cost_usd", "input_tokens",
             "output_tokens", "session_id"} <= set(facts)
-    diff = agentq(cli_env, "diff", "1").stdout
-    assert diff.startswith("diff --git a/agent-output.txt b/agent-output.txt") and "+done: Add a --version flag" in diff
-    assert (Path(facts["worktree"]) / "agent-output.txt").exists() and git(repo, "status", "--porcelain") == ""
+    diff = outputs["diff"]
+    assert diff.startswith("diff --git a/agent-output.txt b/agent-output.txt")
+    assert "+done: Add a --version flag to the command line" in diff
+    assert git(home / "src" / "app", "status", "--porcelain") == ""
