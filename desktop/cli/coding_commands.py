@@ -197,11 +197,6 @@ class CodingCommands:
         self.emit(value, lambda: _agent_text(agent, config, timeout.describe(), kind is not None, spent))
         return 0
 
-    def agent_state(self, agent: Agent) -> str:
-        if not agent.paused:
-            return "active"
-        return f"paused: {agent.pause_reason}" if agent.pause_reason else "paused"
-
     # -- enqueue, show, stats ---------------------------------------------------------------------
 
     def task_payload(self) -> Any:
@@ -246,8 +241,12 @@ class CodingCommands:
             return None
         return f"agent {agent.name} is paused" + (f": {agent.pause_reason}" if agent.pause_reason else "")
 
-    def ledger_value(self) -> Ledger:
-        return self.service.ledger()
+
+def agent_state(agent: Agent) -> str:
+    """``active``, ``paused``, or ``paused: <why>`` when the app paused it (a daily budget)."""
+    if not agent.paused:
+        return "active"
+    return f"paused: {agent.pause_reason}" if agent.pause_reason else "paused"
 
 
 def coding_text(facts: dict[str, Any], waiting: str | None) -> str:
@@ -328,9 +327,9 @@ def _short_commit(commit: str | None) -> str | None:
 
 
 def _agent_text(agent: Agent, config: Any, timeout: str, installed: bool, spent: float | None) -> str:
-    state = "active" if not agent.paused else "paused" + (f": {agent.pause_reason}" if agent.pause_reason else "")
     lines = [
-        f"Agent {agent.name}  ({agent.kind}{'' if installed else ', NOT INSTALLED on this machine'})  {state}",
+        f"Agent {agent.name}  ({agent.kind}{'' if installed else ', NOT INSTALLED on this machine'})  "
+        f"{agent_state(agent)}",
         f"  config       {json.dumps(config, ensure_ascii=False)}",
         f"  concurrency  {agent.concurrency}",
         f"  timeout      {timeout}",

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from desktop import formatting
 from desktop.cli.api_commands import ApiCommands
-from desktop.cli.coding_commands import CodingCommands, coding_text, ledger_text
+from desktop.cli.coding_commands import CodingCommands, agent_state, coding_text, ledger_text
 from desktop.config import load_settings
 from desktop.errors import NotFoundError, TaskStateError, TaskValidationError
 from desktop.queue import Task, TaskQueueService
@@ -140,7 +140,7 @@ class Cli(ApiCommands, CodingCommands):
         return 0
 
     def cmd_stats(self) -> int:
-        stats, ledger = self.service.stats(), self.ledger_value()
+        stats, ledger = self.service.stats(), self.service.ledger()
         value = {**formatting.to_jsonable(stats), "ledger": ledger}
         self.emit(value, lambda: formatting.stats_text(stats) + ledger_text(ledger))
         return 0
@@ -154,7 +154,7 @@ class Cli(ApiCommands, CodingCommands):
             self.emit(agents, lambda: formatting.table(
                 ("NAME", "KIND", "STATE", "CONCURRENCY", "PENDING", "RUNNING", "FAILED"),
                 (
-                    (g.name, g.kind, self.agent_state(g), g.concurrency,
+                    (g.name, g.kind, agent_state(g), g.concurrency,
                      stats.get(g.name, {}).get("pending", 0), stats.get(g.name, {}).get("running", 0),
                      stats.get(g.name, {}).get("failed", 0))
                     for g in agents

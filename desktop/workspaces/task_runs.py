@@ -20,6 +20,7 @@ import dataclasses
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ class WorkspaceRunner:
         folders: Folders | None = None,
         *,
         gh: str = "gh",
-        monotonic: Any = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.service = service
         self._folders = folders
