@@ -67,6 +67,9 @@ class CodingCommands:
 
             repo = forget_repo(svc, a.name, delete_clone=a.delete_clone)
             kept = "deleted the app's clone" if a.delete_clone else f"its folder {repo.local_path} is left as it is"
+            left = [w for w in svc.workspaces.listing(repo.name) if w.created and Path(w.path).exists()]
+            if left:
+                kept += f"; {len(left)} worktree(s) of its tasks remain (agentq repos prune removes them)"
             self.emit({"removed": repo.name}, lambda: f"removed repository {repo.name}; {kept}")
             return 0
         return self._prune()
