@@ -283,9 +283,9 @@ class WorkspaceRunner:
             )
             patch = self.folders.patches / f"task-{task.id}.patch"
             write_private_text(patch, summary.patch)
-        except (AgentQueueError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong here, the agent's outcome stands
             note = f"could not read what the task changed in {ws.path}: {exc}"
-            log.warning("task %s: %s", task.id, note)
+            log.warning("task %s: %s", task.id, note, exc_info=not isinstance(exc, AgentQueueError | OSError))
             ctx.log(note)
             return {"branch": ws.branch, "worktree": ws.path, "base_commit": ws.base_commit, "notes": [note]}
         changes = result_fields(summary, ws, patch)

@@ -257,3 +257,16 @@ def test_in_place_tasks_run_in_the_clone_itself(
     assert done.result["branch"] == "main" and done.result["files_changed"][0]["path"] == "agent-output.txt"
     assert not queue.task_workspace(task.id).created  # type: ignore[union-attr]
     assert (repo / "agent-output.txt").exists()
+
+
+def test_when_the_changes_cannot_be_read_the_agents_outcome_stands_with_a_note(
+    qtbot: QtBot, queue: TaskQueueService, start_pool: Pool, repo: Path
+) -> None:
+    add_repo(queue, repo)
+    queue.add_agent("wrecker", "command", {"argv": ["sh", "-c", 'cd / && rm -rf "$AGENTQ_WORKTREE"']})
+    task = queue.enqueue("wrecker", repo="repo")
+    start_pool()
+    [done] = wait_finished(qtbot, queue, task.id)
+    assert done.status is TaskStatus.COMPLETED, done.last_error
+    [note] = done.result["notes"]
+    assert note.startswith("could not read what the task changed in") and done.result["branch"].startswith("agentq/")
