@@ -108,9 +108,9 @@ def test_the_retention_pass_of_a_pool_prunes_with_the_same_rules(
 ) -> None:
     ids = run_tasks(qtbot, queue, start_pool, repo)
     start_pool(retention_days=1e-9)  # its first retention pass, at start, finds them all past the period
-    qtbot.waitUntil(lambda: not folder(queue, ids["clean"]).exists(), timeout=20_000)
+    qtbot.waitUntil(lambda: queue.task_workspace(ids["clean"]).removed_at is not None, timeout=20_000)  # type: ignore[union-attr]
+    assert not folder(queue, ids["clean"]).exists()  # removed first, then marked so
     assert folder(queue, ids["dirty"]).is_dir() and folder(queue, ids["unmerged"]).is_dir()
-    assert queue.task_workspace(ids["clean"]).removed_at is not None  # type: ignore[union-attr]
 
 
 def test_agentq_repos_prune_says_what_it_removed_and_why_it_kept_the_rest(
