@@ -8,7 +8,7 @@ import os
 from sqlalchemy.engine import URL
 
 from desktop import paths
-from desktop.agents.registry import validate_agent
+from desktop.agents.registry import payload_rules, validate_agent
 from desktop.config import Settings, load_settings
 from desktop.errors import TaskValidationError
 from desktop.queue import TaskQueueService
@@ -94,4 +94,5 @@ def open_queue(url: str | None = None, settings: Settings | None = None) -> Task
         with_password(database_url(url, settings)),
         retry_policy=settings.retry_policy(),
         validate_agent=validate_agent,
+        payload_rules=payload_rules,
     )

@@ -15,11 +15,12 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from desktop.agents.base import AgentKind
 from desktop.agents.builtin import EchoKind, FailKind, SleepKind
-from desktop.agents.coding import coding_kinds
+from desktop.agents.coding import CodingAgentKind, coding_kinds
 from desktop.agents.command import CommandKind
 from desktop.agents.http import HttpKind
 from desktop.agents.python import PythonKind
@@ -95,3 +96,23 @@ def get_kind(name: str) -> AgentKind:
 def validate_agent(kind: str, config: dict[str, Any]) -> None:
     """Check an agent's kind and config; the validator TaskQueueService(validate_agent=...) takes."""
     get_kind(kind).validate(config)
+
+
+def payload_rules(kind_name: str) -> Callable[[Any, str | None], None] | None:
+    """The check a new task's payload gets at enqueue for agents of the kind `kind_name` (the
+    service's `payload_rules` hook), or None: the kind's `validate_payload`, and for a coding
+    agent, a folder to work in (a repository, or ``payload.workdir``)."""
+    kind = load_kinds().get(kind_name)
+    validate = getattr(kind, "validate_payload", None)
+    if kind is None or not callable(validate):
+        return None
+    coding = isinstance(kind, CodingAgentKind)
+
+    def check(payload: Any, repo: str | None) -> None:
+        validate(payload)
+        if coding and repo is None and not payload.get("workdir"):
+            raise TaskValidationError(
+                "repo", f"a {kind.name} task works in a repository: give one (--repo NAME) or payload.workdir"
+            )
+
+    return check

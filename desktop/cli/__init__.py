@@ -3,7 +3,7 @@
 `agentq` alone opens the window. Errors are one line on stderr with a non-zero exit code:
 2 for input that breaks a rule (usage errors included), 1 for anything else. Modules:
 `arguments` (types and the parser), `commands` (the queue's commands), `api_commands` (serve,
-token, hooks).
+token, hooks), `coding_arguments` and `coding_commands` (repos, diff, coding-agent presets).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 from desktop import __version__
 from desktop.api.binding import DEFAULT_HOST, DEFAULT_PORT
+from desktop.cli.coding_arguments import KINDS_HELP, coding_agent_options, enqueue_options, repo_commands
 from desktop.queue import TaskStatus
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -146,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--at", dest="scheduled_for", help="run at this ISO 8601 time (with offset)")
     enqueue.add_argument("--in", dest="delay", type=duration, help="run after this delay, e.g. 10m")
     enqueue.add_argument("--lock-key", help="at most one running task per lock key")
-    enqueue.add_argument("--repo", help="lock on this repository (URL or path): one task per repo")
+    enqueue_options(enqueue, task_id)
     enqueue.add_argument("--unique-key", help="no second unfinished task with this key (the first is kept)")
     enqueue.add_argument("--depends-on", type=task_id, action="append", default=[], metavar="ID",
                          help="run only after task ID completed (repeat for several)")
@@ -177,13 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     agents = command("agents", "list, add, update, remove, pause or resume agents")
     agent_sub = agents.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     agent_sub.add_parser("list", help="every agent with its task counts", parents=[with_json])
+    agent_sub.add_parser("show", help="an agent: kind, config (secrets hidden), limits, the timeout in force",
+                         parents=[with_json]).add_argument("name", help="agent name")
     for name in ("add", "update"):
         cmd = agent_sub.add_parser(name, help=f"{name} an agent", parents=[with_json])
         cmd.add_argument("name", help="agent name: letters, digits, '_', '.', '-'")
         if name == "add":
-            cmd.add_argument("kind", help="command, http, python, echo, sleep, fail, or a plugin's")
+            cmd.add_argument("kind", help=KINDS_HELP)
         else:
-            cmd.add_argument("--kind", help="command, http, python, echo, sleep, fail, or a plugin's")
+            cmd.add_argument("--kind", help=KINDS_HELP)
         cmd.add_argument("--config", type=json_value, help="JSON object, e.g. '{\"argv\": [\"echo\", \"{msg}\"]}'")
         cmd.add_argument("--concurrency", type=int, help="its tasks run at once (default 1)")
         cmd.add_argument("--timeout", dest="timeout_s", type=duration, help="default timeout of its tasks, e.g. 30m")
@@ -191,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--retry-base", dest="retry_base_s", type=duration, help="first backoff, doubled each retry")
         cmd.add_argument("--retry-cap", dest="retry_cap_s", type=duration, help="longest backoff")
         cmd.add_argument("--notify-url", help="webhook told when its tasks complete or fail for good")
+        coding_agent_options(cmd)
     remove = agent_sub.add_parser("remove", help="delete an agent (its history stays)", parents=[with_json])
     remove.add_argument("name", help="agent name")
     remove.add_argument("--cancel-tasks", action="store_true", help="cancel its unfinished tasks first")
@@ -234,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="make a secret for X-Hub-Signature-256 (printed once) and keep it in the config folder")
     hook_sub.add_parser("remove", help="delete a hook", parents=[with_json]).add_argument("name", help="hook name")
 
+    repo_commands(
+        command, _Parser, with_json, duration=duration, positive_int=positive_int, task_id=task_id
+    )
     command("locks", "lock keys held now, with task and age")
     cleanup = command("cleanup", "delete finished tasks older than a retention period")
     cleanup.add_argument("--older-than", type=duration, required=True, help="e.g. 30d")

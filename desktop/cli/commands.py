@@ -13,14 +13,15 @@ from typing import Any, TextIO
 
 from desktop import formatting
 from desktop.cli.api_commands import ApiCommands
+from desktop.cli.coding_commands import CodingCommands, agent_state, coding_text, ledger_text
 from desktop.config import load_settings
 from desktop.errors import NotFoundError, TaskStateError, TaskValidationError
-from desktop.queue import Task, TaskQueueService, repo_lock_key
+from desktop.queue import Task, TaskQueueService
 
 log = logging.getLogger(__name__)
 
 
-class Cli(ApiCommands):
+class Cli(ApiCommands, CodingCommands):
     """Runs one parsed command against the queue."""
 
     def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
@@ -69,14 +70,14 @@ class Cli(ApiCommands):
         if not a.agent:
             raise TaskValidationError("agent", "name an agent, or give --file")
         if a.repo is not None and a.lock_key is not None:
-            raise TaskValidationError("repo", "give --repo or --lock-key, not both (--repo is a lock key)")
+            raise TaskValidationError("repo", "give --repo or --lock-key, not both (a repository's tasks take its lock key)")
         when = a.scheduled_for
         if a.delay is not None:
             when = datetime.now(UTC) + timedelta(seconds=a.delay)
         with tracker.track() as new:
             task = self.service.enqueue(
-                a.agent, a.payload, priority=a.priority, scheduled_for=when,
-                lock_key=repo_lock_key(a.repo) if a.repo is not None else a.lock_key, unique_key=a.unique_key,
+                a.agent, self.task_payload(), priority=a.priority, scheduled_for=when,
+                lock_key=a.lock_key, repo=a.repo, follow_up_of=a.follow_up, unique_key=a.unique_key,
                 depends_on=a.depends_on, max_retries=a.max_retries, timeout_s=a.timeout_s,
                 task_type=a.task_type, notify_url=a.notify_url, created_by="cli",
             )
@@ -99,8 +100,9 @@ class Cli(ApiCommands):
         task = self.service.get(self.args.id)
         attempts = self.service.attempts(task.id)
         deps = self.service.dependencies(task.id)
-        value = {"task": task, "attempts": attempts, "depends_on": deps}
-        self.emit(value, lambda: formatting.task_details(task, attempts, deps))
+        facts, waiting = self.coding_facts(task, attempts), self.waiting_reason(task)
+        value = {"task": task, "attempts": attempts, "depends_on": deps, **facts, "waiting": waiting}
+        self.emit(value, lambda: formatting.task_details(task, attempts, deps) + coding_text(facts, waiting))
         return 0
 
     def _each(self, action: Callable[[int], Task], describe: Callable[[Task], str]) -> int:
@@ -138,8 +140,9 @@ class Cli(ApiCommands):
         return 0
 
     def cmd_stats(self) -> int:
-        stats = self.service.stats()
-        self.emit(stats, lambda: formatting.stats_text(stats))
+        stats, ledger = self.service.stats(), self.service.ledger()
+        value = {**formatting.to_jsonable(stats), "ledger": ledger}
+        self.emit(value, lambda: formatting.stats_text(stats) + ledger_text(ledger))
         return 0
 
     def cmd_agents(self) -> int:
@@ -151,7 +154,7 @@ class Cli(ApiCommands):
             self.emit(agents, lambda: formatting.table(
                 ("NAME", "KIND", "STATE", "CONCURRENCY", "PENDING", "RUNNING", "FAILED"),
                 (
-                    (g.name, g.kind, "paused" if g.paused else "active", g.concurrency,
+                    (g.name, g.kind, agent_state(g), g.concurrency,
                      stats.get(g.name, {}).get("pending", 0), stats.get(g.name, {}).get("running", 0),
                      stats.get(g.name, {}).get("failed", 0))
                     for g in agents
@@ -162,15 +165,21 @@ class Cli(ApiCommands):
             getattr(svc, action)(a.name)
             self.emit({"agent": a.name, "paused": action == "pause"}, lambda: f"{action}d agent {a.name}")
             return 0
+        if action == "show":
+            return self.show_agent()
         if action == "remove":
             self._remove_agent(a.name, a.cancel_tasks)
             self.emit({"removed": a.name}, lambda: f"removed agent {a.name}")
             return 0
         fields = {
             k: getattr(a, k)
-            for k in ("config", "concurrency", "timeout_s", "max_retries", "retry_base_s", "retry_cap_s", "notify_url")
+            for k in ("concurrency", "timeout_s", "max_retries", "retry_base_s", "retry_cap_s", "notify_url",
+                      "daily_budget_usd")
             if getattr(a, k) is not None
         }
+        config = self.preset_config(None if action == "add" else svc.get_agent(a.name).config)
+        if config is not None:
+            fields["config"] = config
         if action == "add":
             agent = svc.add_agent(a.name, a.kind, **fields)
         else:

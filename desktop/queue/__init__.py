@@ -19,17 +19,21 @@ from desktop.queue.types import (
     Agent,
     Attempt,
     Claim,
+    Ledger,
+    LedgerLine,
     LockInfo,
     QueueStats,
+    Repo,
     Settlement,
     Task,
     TaskPage,
     TaskStatus,
+    WorkspaceRecord,
 )
 
 __all__ = [
     "DEFAULT_LEASE_S", "SORT_COLUMNS", "TASK_FIELDS", "Agent", "Attempt", "Claim", "DatabaseFileError",
-    "LeaseLostError", "LockInfo", "NotFoundError", "QueueStats", "RetryPolicy", "Settlement", "Task", "TaskField",
-    "TaskPage",
-    "TaskQueueService", "TaskStateError", "TaskStatus", "TaskValidationError", "repo_lock_key",
+    "LeaseLostError", "Ledger", "LedgerLine", "LockInfo", "NotFoundError", "QueueStats", "Repo", "RetryPolicy",
+    "Settlement", "Task", "TaskField", "TaskPage",
+    "TaskQueueService", "TaskStateError", "TaskStatus", "TaskValidationError", "WorkspaceRecord", "repo_lock_key",
 ]

@@ -22,7 +22,7 @@ AgentValidator = Callable[[str, dict[str, Any]], None]
 _AGENT_FIELDS = frozenset(
     {
         "kind", "config", "concurrency", "timeout_s", "max_retries", "retry_base_s", "retry_cap_s",
-        "paused", "notify_url",
+        "paused", "notify_url", "daily_budget_usd",
     }
 )
 
@@ -49,6 +49,7 @@ class Agents:
         retry_cap_s: float | None = None,
         paused: bool = False,
         notify_url: str | None = None,
+        daily_budget_usd: float | None = None,
     ) -> Agent:
         """Define an agent. Its config is checked by `validate_agent` (the agent kinds) if set."""
         values = self._agent_values(
@@ -56,6 +57,7 @@ class Agents:
                 "kind": kind, "config": config, "concurrency": concurrency, "timeout_s": timeout_s,
                 "max_retries": max_retries, "retry_base_s": retry_base_s,
                 "retry_cap_s": retry_cap_s, "paused": paused, "notify_url": notify_url,
+                "daily_budget_usd": daily_budget_usd,
             }
         )
         now = self.store.clock()
@@ -89,6 +91,9 @@ class Agents:
                 values[name] = check.non_negative_seconds(name, fields[name])
         if "paused" in fields:
             values["paused"] = bool(fields["paused"])
+            values.update(pause_reason=None, paused_until=None)  # a user's pause or resume has no end
+        if "daily_budget_usd" in fields:
+            values["daily_budget_usd"] = check.dollars("daily_budget_usd", fields["daily_budget_usd"])
         if "notify_url" in fields:
             values["notify_url"] = check.url("notify_url", fields["notify_url"])
         if self.validate_agent is not None and ("kind" in fields or "config" in fields):

@@ -149,7 +149,8 @@ class Control:
                         conn.execute(update(S).where(S.c.key == "paused").values(value=value))
                 return
             done = conn.execute(
-                update(G).where(G.c.name == agent).values(paused=paused, updated_at=self.store.clock())
+                update(G).where(G.c.name == agent)
+                .values(paused=paused, pause_reason=None, paused_until=None, updated_at=self.store.clock())
             ).rowcount
         if not done:
             raise NotFoundError(f"agent: there is no agent named {agent!r}")

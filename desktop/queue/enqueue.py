@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -12,11 +13,16 @@ from desktop.errors import TaskValidationError
 from desktop.queue import validation as check
 from desktop.queue.events import Signal
 from desktop.queue.new_task import NewTask, new_task, new_tasks
+from desktop.queue.repos import task_repos
 from desktop.queue.rows import task_from_row
 from desktop.queue.store import Store
 from desktop.queue.tables import FINISHED, D, G, T
-from desktop.queue.types import Task, TaskStatus
+from desktop.queue.types import Repo, Task, TaskStatus
 
+# A kind's check of a new task's payload: (payload, the task's repository name or None) -> None,
+# raising TaskValidationError (e.g. on "payload.prompt"). PayloadRules gives it for a kind's name.
+PayloadCheck = Callable[[Any, str | None], None]
+PayloadRules = Callable[[str], PayloadCheck | None]
 NOTIFY_AGENT = "agentq-notify"  # the http agent that delivers completion webhooks
 _NOTIFY_CONFIG = {"url": "{url}", "method": "POST", "body_key": "body", "timeout_s": 10}
 
@@ -29,8 +35,9 @@ class Enqueuer:
             worker pool can claim them at once instead of waiting for its next poll.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, payload_rules: PayloadRules | None = None) -> None:
         self.store = store
+        self.payload_rules = payload_rules
         self.enqueued: Signal[list[Task]] = Signal()
 
     def enqueue(self, agent: str, payload: Any = None, **fields: Any) -> Task:
@@ -75,11 +82,16 @@ class Enqueuer:
         agents = {
             r.name: r
             for r in conn.execute(
-                select(G.c.name, G.c.timeout_s, G.c.max_retries, G.c.retry_base_s, G.c.retry_cap_s, G.c.notify_url)
+                select(
+                    G.c.name, G.c.kind, G.c.timeout_s, G.c.max_retries, G.c.retry_base_s, G.c.retry_cap_s,
+                    G.c.notify_url,
+                )
                 .where(G.c.name.in_({i.agent for i in items}))
                 .with_for_update(read=True, key_share=True)  # remove_agent waits for us
             )
         }
+        repos = task_repos(conn, items, batch=batch)
+        payload_checks: dict[str, PayloadCheck | None] = {}
         dep_status = _dependency_statuses(conn, {d for i in items for d in i.depends_on})
         existing = _unfinished_by_unique_key(conn, {i.unique_key for i in items if i.unique_key})
         results: list[Task | int] = []  # a Task that already existed, or an index into rows
@@ -90,6 +102,11 @@ class Enqueuer:
             agent = agents.get(item.agent)
             if agent is None:
                 raise TaskValidationError(prefix + "agent", f"there is no agent named {item.agent!r}")
+            repo = repos[index]
+            if self.payload_rules is not None:
+                if agent.kind not in payload_checks:
+                    payload_checks[agent.kind] = self.payload_rules(agent.kind)
+                _check_payload(payload_checks[agent.kind], item, repo, prefix)
             key = item.unique_key
             if key is not None and key in existing:
                 results.append(existing[key])
@@ -102,6 +119,8 @@ class Enqueuer:
                 pending_unique[key] = len(rows)
             results.append(len(rows))
             rows.append(item.row(agent, policy, status=status, now=now))
+            if repo is not None:
+                rows[-1].update(repo=repo.name, lock_key=repo.lock_key)
         if any(row["notify_url"] for row in rows):
             _ensure_notify_agent(conn, now)
         ids = self.store.backend.insert_tasks(conn, rows)
@@ -118,6 +137,16 @@ class Enqueuer:
         if inserted:
             self.store.notify(conn)
         return [inserted[e] if isinstance(e, int) else e for e in results], inserted
+
+
+def _check_payload(check_payload: PayloadCheck | None, item: NewTask, repo: Repo | None, prefix: str) -> None:
+    """The agent kind's own rules for a payload (e.g. a coding agent's prompt), errors prefixed."""
+    if check_payload is None:
+        return
+    try:
+        check_payload(json.loads(item.values["payload"]), None if repo is None else repo.name)
+    except TaskValidationError as exc:
+        raise TaskValidationError(prefix + exc.field, exc.rule) from None
 
 
 def _ensure_notify_agent(conn: Connection, now: float) -> None:

@@ -32,6 +32,7 @@ READY = "status IN ('pending', 'retrying')"
 RUNNING = "status = 'running'"
 NOT_RUNNING = "status != 'running'"
 UNFINISHED = "status IN ('pending', 'blocked', 'running', 'retrying')"
+LEDGER = "cost_usd IS NOT NULL OR input_tokens IS NOT NULL"
 
 
 class Base(DeclarativeBase):
@@ -54,6 +55,11 @@ class AgentRow(Base):
     notify_url: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[float] = mapped_column(Timestamp)
     updated_at: Mapped[float] = mapped_column(Timestamp)
+    # A spending limit per local day (US dollars), and why and until when the agent is paused when
+    # something other than a user paused it (budgets.py lifts such a pause at `paused_until`).
+    daily_budget_usd: Mapped[float | None] = mapped_column(Float(53))
+    pause_reason: Mapped[str | None] = mapped_column(String(500))
+    paused_until: Mapped[float | None] = mapped_column(Timestamp)
 
 
 class TaskRow(Base):
@@ -93,6 +99,10 @@ class TaskRow(Base):
     )
     created_by: Mapped[str | None] = mapped_column(String(200))
     notify_url: Mapped[str | None] = mapped_column(String(2000))
+    # The registered repository it works on (repos.name), and the task whose workspace and
+    # session a follow-up continues.
+    repo: Mapped[str | None] = mapped_column(String(100))
+    follow_up_of: Mapped[int | None] = mapped_column(Id)
 
     __table_args__ = (
         # Claim order: the scan stops at the first eligible row, whatever the finished rows.
@@ -138,6 +148,13 @@ class TaskRow(Base):
             sqlite_where=text("finished_at IS NOT NULL"),
             postgresql_where=text("finished_at IS NOT NULL"),
         ),
+        # A repository's tasks (removing a repository, the ledger per repository).
+        Index(
+            "ix_tasks_repo",
+            "repo",
+            sqlite_where=text("repo IS NOT NULL"),
+            postgresql_where=text("repo IS NOT NULL"),
+        ),
         # Ids are never reused, even after the newest tasks are cleaned up.
         {"sqlite_autoincrement": True},
     )
@@ -165,6 +182,17 @@ class AttemptRow(Base):
     details: Mapped[str | None] = mapped_column(Text)
     host: Mapped[str | None] = mapped_column(String(200))
     pid: Mapped[int | None] = mapped_column(Integer)  # the program's process (group), when it had one
+
+    __table_args__ = (
+        # The ledger (cost and tokens per agent, repository and day) and daily budgets read only
+        # the attempts that reported a cost or tokens: coding agents', not every attempt.
+        Index(
+            "ix_task_attempts_ledger",
+            "finished_at",
+            sqlite_where=text(LEDGER),
+            postgresql_where=text(LEDGER),
+        ),
+    )
 
 
 class DependencyRow(Base):
@@ -267,3 +295,57 @@ class HookRow(Base):
     repo_path: Mapped[str | None] = mapped_column(String(500))
     secret_source: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[float] = mapped_column(Timestamp)
+
+
+class RepoRow(Base):
+    """A repository tasks work on: a local clone the user gave, or a URL the app cloned once.
+
+    `lock_key` (repo_lock_key of the source) is the lock key of its tasks, with a capacity of
+    `max_parallel` in worktree mode and 1 in place. `copy_patterns` is a JSON list of globs.
+    """
+
+    __tablename__ = "repos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    source: Mapped[str] = mapped_column(String(2000))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    local_path: Mapped[str] = mapped_column(String(1000))
+    lock_key: Mapped[str] = mapped_column(String(500), unique=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    max_parallel: Mapped[int] = mapped_column(Integer)
+    base_branch: Mapped[str | None] = mapped_column(String(200))
+    setup_command: Mapped[str | None] = mapped_column(Text)
+    copy_patterns: Mapped[str] = mapped_column(Text, default="[]")
+    push: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    open_pr: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    commit_uncommitted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    cloned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[float] = mapped_column(Timestamp)
+
+
+class WorkspaceRow(Base):
+    """Where one task works: a worktree (`created` by the app: the only kind prune may remove) or
+    a folder it did not make (the repository in place, its parent's worktree for a follow-up).
+
+    Kept after its task is deleted, so a worktree the app made is never forgotten. `summary` is
+    the change summary of the task's last attempt (JSON), `port` the PORT it was given.
+    """
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(Id, index=True)
+    repo: Mapped[str] = mapped_column(String(100))
+    repo_path: Mapped[str] = mapped_column(String(1000))  # the clone it was made from
+    path: Mapped[str] = mapped_column(String(1000))
+    branch: Mapped[str] = mapped_column(String(500))
+    base: Mapped[str] = mapped_column(String(500))
+    base_commit: Mapped[str | None] = mapped_column(String(64))
+    created: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    copied: Mapped[str] = mapped_column(Text, default="[]")
+    port: Mapped[int | None] = mapped_column(Integer)
+    prepared_at: Mapped[float | None] = mapped_column(Timestamp)
+    created_at: Mapped[float] = mapped_column(Timestamp)
+    removed_at: Mapped[float | None] = mapped_column(Timestamp)
+    summary: Mapped[str | None] = mapped_column(Text)

@@ -76,6 +76,16 @@ TASK_FIELDS: tuple[TaskField, ...] = (
         "notify_url", "url", None, "webhook told when it completes or fails for good (default: the agent's)",
         check.url, inherits=("notify_url", None),
     ),
+    TaskField(
+        "repo", "str", None,
+        "the registered repository it works on: its name, path or URL (its lock key and workspace come with it)",
+        check.key,
+    ),
+    TaskField(
+        "follow_up_of", "int", None,
+        "a task of a repository this one continues after it completes: its worktree, branch and session",
+        check.task_id,
+    ),
 )
 FIELDS_BY_NAME: Mapping[str, TaskField] = {f.name: f for f in TASK_FIELDS}
 # Each default in stored form, through its own rule once (a field left out costs nothing).
@@ -140,6 +150,9 @@ def new_task(
             continue
         rule = _payload_rule(max_payload_bytes) if field.name == "payload" else field.rule
         parsed[field.name] = rule(prefix + field.name, values[field.name])
+    parent = parsed["follow_up_of"]
+    if parent is not None and parent not in parsed["depends_on"]:
+        parsed["depends_on"] = (*parsed["depends_on"], parent)  # a follow-up runs after its parent
     return NewTask(parsed)
 
 

@@ -8,7 +8,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from desktop.queue.types import Agent, Attempt, Claim, Schedule, Task, TaskStatus
+from desktop.queue.types import Agent, Attempt, Claim, Repo, Schedule, Task, TaskStatus, WorkspaceRecord
 
 Row = Mapping[Any, Any]  # a row by column name: a dict from the driver, or SQLAlchemy's RowMapping
 _STATUS = {s.value: s for s in TaskStatus}
@@ -32,7 +32,7 @@ _TASK_FIELDS = (  # the order of the values below
     "id", "agent", "payload", "priority", "status", "scheduled_for", "created_at", "attempts", "max_retries",
     "retry_base_s", "retry_cap_s", "task_type", "lock_key", "unique_key", "timeout_s", "result", "last_error",
     "progress", "progress_message", "started_at", "finished_at", "lease_owner", "lease_expires_at",
-    "cancel_requested", "created_by", "notify_url",
+    "cancel_requested", "created_by", "notify_url", "repo", "follow_up_of",
 )
 if tuple(f.name for f in fields(Task)) != _TASK_FIELDS:  # a field added to Task must be added here too
     raise ImportError("desktop.queue.rows: _TASK_FIELDS no longer matches desktop.queue.types.Task")
@@ -69,6 +69,8 @@ def task_from_row(row: Row) -> Task:
         bool(row["cancel_requested"]),
         row["created_by"],
         row["notify_url"],
+        row["repo"],
+        row["follow_up_of"],
     )
     task = _new_task(Task)
     for set_slot, value in zip(_TASK_SLOTS, values, strict=True):
@@ -95,6 +97,9 @@ def agent_from_row(row: Row) -> Agent:
         created_at=datetime.fromtimestamp(row["created_at"], UTC),
         updated_at=datetime.fromtimestamp(row["updated_at"], UTC),
         notify_url=row["notify_url"],
+        daily_budget_usd=row["daily_budget_usd"],
+        pause_reason=row["pause_reason"],
+        paused_until=to_datetime(row["paused_until"]),
     )
 
 
@@ -154,4 +159,45 @@ def running_attempt(task: Row, number: int) -> Attempt:
         output_tail=task["output_tail"],
         host=task["lease_host"],
         pid=task["lease_pid"],
+    )
+
+
+def repo_from_row(row: Row) -> Repo:
+    return Repo(
+        id=row["id"],
+        name=row["name"],
+        source=row["source"],
+        url=row["url"],
+        local_path=row["local_path"],
+        lock_key=row["lock_key"],
+        mode=row["mode"],
+        max_parallel=row["max_parallel"],
+        base_branch=row["base_branch"],
+        setup_command=row["setup_command"],
+        copy_patterns=tuple(json.loads(row["copy_patterns"] or "[]")),
+        push=bool(row["push"]),
+        open_pr=bool(row["open_pr"]),
+        commit_uncommitted=bool(row["commit_uncommitted"]),
+        cloned=bool(row["cloned"]),
+        created_at=datetime.fromtimestamp(row["created_at"], UTC),
+    )
+
+
+def workspace_from_row(row: Row) -> WorkspaceRecord:
+    return WorkspaceRecord(
+        id=row["id"],
+        task_id=row["task_id"],
+        repo=row["repo"],
+        repo_path=row["repo_path"],
+        path=row["path"],
+        branch=row["branch"],
+        base=row["base"],
+        base_commit=row["base_commit"],
+        created=bool(row["created"]),
+        copied=tuple(json.loads(row["copied"] or "[]")),
+        port=row["port"],
+        prepared_at=to_datetime(row["prepared_at"]),
+        created_at=datetime.fromtimestamp(row["created_at"], UTC),
+        removed_at=to_datetime(row["removed_at"]),
+        summary=_json(row["summary"]),
     )

@@ -11,6 +11,9 @@ The service is a facade. The work is done by small objects it composes, each own
     Agents     agent definitions (agents.py)
     Schedules  cron schedules (schedules.py)
     Rescuer, Cleaner, Scheduler   the maintenance passes a worker pool drives (maintenance.py)
+    Repos      repositories tasks work on, and a task's repo at enqueue (repos.py)
+    WorkspaceRecords   the folders tasks worked in, their ports and change summaries (workspace_records.py)
+    Budgets    agents' daily budgets (a maintenance pass too) and the cost ledger (budgets.py)
 
 They share a Store (store.py): the engine and its Backend (backends/: everything that differs
 between SQLite and PostgreSQL), the clock and the retry policy. Every operation is one short
@@ -32,19 +35,35 @@ from sqlalchemy.exc import OperationalError
 from desktop.queue import validation as check
 from desktop.queue.agents import Agents, AgentValidator
 from desktop.queue.backends import ChangeWatcher
+from desktop.queue.budgets import Budgets, ledger
 from desktop.queue.control import _UNCHANGED, Control
 from desktop.queue.db import create_queue_engine, display_url, upgrade
-from desktop.queue.enqueue import NOTIFY_AGENT, Enqueuer
+from desktop.queue.enqueue import NOTIFY_AGENT, Enqueuer, PayloadRules
 from desktop.queue.events import Signal
 from desktop.queue.leases import DEFAULT_LEASE_S, HOST, Leases, Settled
 from desktop.queue.locks import Locks
 from desktop.queue.maintenance import Cleaner, Rescuer, Scheduler
 from desktop.queue.reads import Reads
+from desktop.queue.repos import Repos
 from desktop.queue.retry import RetryPolicy
 from desktop.queue.schedules import Schedules
 from desktop.queue.settling import Settler
 from desktop.queue.store import Store, raise_storage_error
-from desktop.queue.types import Agent, Attempt, Claim, LockInfo, QueueStats, Schedule, Settlement, Task, TaskPage
+from desktop.queue.types import (
+    Agent,
+    Attempt,
+    Claim,
+    Ledger,
+    LockInfo,
+    QueueStats,
+    Repo,
+    Schedule,
+    Settlement,
+    Task,
+    TaskPage,
+    WorkspaceRecord,
+)
+from desktop.queue.workspace_records import WorkspaceRecords
 
 __all__ = ["DEFAULT_LEASE_S", "NOTIFY_AGENT", "TaskQueueService"]
 
@@ -65,12 +84,13 @@ class TaskQueueService:
         retry_policy: RetryPolicy = RetryPolicy(),
         max_payload_bytes: int = check.MAX_PAYLOAD_BYTES,
         validate_agent: AgentValidator | None = None,
+        payload_rules: PayloadRules | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.store = Store(
             engine, clock=clock, retry_policy=retry_policy, max_payload_bytes=max_payload_bytes, rand=rand
         )
-        self.enqueuer = Enqueuer(self.store)
+        self.enqueuer = Enqueuer(self.store, payload_rules)
         self.settler = Settler(self.store, self.enqueuer)
         self.leases = Leases(self.store, self.settler)
         self.control = Control(self.store, self.settler)
@@ -80,6 +100,9 @@ class TaskQueueService:
         self.schedules = Schedules(self.store, self.agents)
         self.rescuer = Rescuer(self.store, self.settler)
         self.scheduler = Scheduler(self.store, self.enqueuer)
+        self.repos = Repos(self.store)
+        self.workspaces = WorkspaceRecords(self.store)
+        self.budgets = Budgets(self.store)
 
     @classmethod
     def open(cls, url: str | URL, **options: Any) -> TaskQueueService:
@@ -408,10 +431,12 @@ class TaskQueueService:
         retry_cap_s: float | None = None,
         paused: bool = False,
         notify_url: str | None = None,
+        daily_budget_usd: float | None = None,
     ) -> Agent:
         return self.agents.add_agent(
             name, kind, config, concurrency=concurrency, timeout_s=timeout_s, max_retries=max_retries,
             retry_base_s=retry_base_s, retry_cap_s=retry_cap_s, paused=paused, notify_url=notify_url,
+            daily_budget_usd=daily_budget_usd,
         )
 
     def get_agent(self, name: str) -> Agent:
@@ -454,3 +479,40 @@ class TaskQueueService:
 
     def remove_schedule(self, name: str) -> None:
         self.schedules.remove_schedule(name)
+
+    # -- repositories (Repos) and the folders tasks work in (WorkspaceRecords) ------------------------
+
+    def add_repo(self, name: str, *, source: str, local_path: str, **settings: Any) -> Repo:
+        """Register a repository whose folder was checked (desktop.workspaces.register_repo does
+        that, and clones a URL): see Repos.add_repo for the settings."""
+        return self.repos.add_repo(name, source=source, local_path=local_path, **settings)
+
+    def get_repo(self, name: str) -> Repo:
+        return self.repos.get_repo(name)
+
+    def find_repo(self, ref: str) -> Repo | None:
+        """The repository called `ref`, or registered from the path or URL `ref`."""
+        return self.repos.find_repo(ref)
+
+    def list_repos(self) -> list[Repo]:
+        return self.repos.list_repos()
+
+    def update_repo(self, name: str, **changes: Any) -> Repo:
+        return self.repos.update_repo(name, **changes)
+
+    def remove_repo(self, name: str) -> Repo:
+        """Forget a repository; its folder (and a clone the app made) stays on disk."""
+        return self.repos.remove_repo(name)
+
+    def task_workspace(self, task_id: int) -> WorkspaceRecord | None:
+        return self.workspaces.of_task(task_id)
+
+    # -- budgets and the ledger (Budgets) ---------------------------------------------------------------
+
+    def enforce_budgets(self) -> list[str]:
+        """Pause agents whose daily budget is spent, lift such pauses at local midnight (Budgets)."""
+        return self.budgets.run_once(self.store.clock())
+
+    def ledger(self, days: int = 7) -> Ledger:
+        """Cost and tokens per agent, per repository, and per local day over the last `days`."""
+        return ledger(self.store, self.store.clock(), days)

@@ -12,8 +12,10 @@ from desktop.queue.models import (
     DependencyRow,
     LockKeyRow,
     QueueStateRow,
+    RepoRow,
     TaskCountRow,
     TaskRow,
+    WorkspaceRow,
 )
 from desktop.queue.types import FINISHED_STATUSES
 
@@ -24,5 +26,7 @@ D = cast(Table, DependencyRow.__table__)
 S = cast(Table, QueueStateRow.__table__)
 K = cast(Table, LockKeyRow.__table__)
 C = cast(Table, TaskCountRow.__table__)
+R = cast(Table, RepoRow.__table__)
+W = cast(Table, WorkspaceRow.__table__)
 
 FINISHED = tuple(s.value for s in FINISHED_STATUSES)

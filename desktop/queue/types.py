@@ -50,6 +50,9 @@ class Agent:
     created_at: datetime
     updated_at: datetime
     notify_url: str | None = None
+    daily_budget_usd: float | None = None  # at most this much spent per local day, else paused
+    pause_reason: str | None = None  # why the app paused it (a user's pause has none)
+    paused_until: datetime | None = None  # when the app lifts that pause
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,8 @@ class Task:
     cancel_requested: bool = False
     created_by: str | None = None
     notify_url: str | None = None
+    repo: str | None = None  # the registered repository it works on (its name)
+    follow_up_of: int | None = None  # the task whose workspace and session it continues
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,3 +243,80 @@ class QueueStats:
     last_finished_at: datetime | None
     paused: bool = False
     total: int = field(default=0)
+
+
+REPO_MODES = ("worktree", "in-place")
+
+
+@dataclass(frozen=True, slots=True)
+class Repo:
+    """A repository tasks work on.
+
+    `source` is what the user gave (a URL, or the clone's absolute path), `local_path` the clone
+    tasks start from (the user's own, or the app's clone of `url`, `cloned` True). In ``worktree``
+    mode each task gets its own worktree and branch and up to `max_parallel` run at once; in
+    ``in-place`` mode tasks run in `local_path` itself, one at a time. `lock_key` is its tasks'.
+    """
+
+    id: int
+    name: str
+    source: str
+    url: str | None
+    local_path: str
+    lock_key: str
+    mode: str
+    max_parallel: int
+    base_branch: str | None
+    setup_command: str | None
+    copy_patterns: tuple[str, ...]
+    push: bool
+    open_pr: bool
+    commit_uncommitted: bool
+    cloned: bool
+    created_at: datetime
+
+    @property
+    def capacity(self) -> int:
+        """How many of its tasks may run at once: its lock key's capacity."""
+        return self.max_parallel if self.mode == "worktree" else 1
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRecord:
+    """The folder a task worked in, as the database remembers it (see models.WorkspaceRow)."""
+
+    id: int
+    task_id: int
+    repo: str
+    repo_path: str
+    path: str
+    branch: str
+    base: str
+    base_commit: str | None
+    created: bool
+    copied: tuple[str, ...]
+    port: int | None
+    prepared_at: datetime | None
+    created_at: datetime
+    removed_at: datetime | None
+    summary: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    """Cost and tokens of the attempts of one agent, repository or day."""
+
+    key: str
+    attempts: int
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """What coding agents cost: per agent and per repository (all retained history), per local day."""
+
+    by_agent: list[LedgerLine]
+    by_repo: list[LedgerLine]
+    by_day: list[LedgerLine]

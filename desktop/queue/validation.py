@@ -121,6 +121,15 @@ def attempt_details(details: Mapping[str, Any] | None) -> tuple[dict[str, Any], 
     return sums, (json_text("details", rest, MAX_DETAILS_BYTES) if rest else None)
 
 
+def dollars(field: str, value: Any) -> float | None:
+    """None, or a positive, finite amount of US dollars."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise TaskValidationError(field, f"must be a positive number of US dollars (got {value!r})")
+    return float(value)
+
+
 def non_negative_int(field: str, value: Any, limit: int = MAX_TASK_ID) -> int | None:
     if value is None:
         return None
@@ -194,6 +203,13 @@ def task_ids(field: str, values: Iterable[int]) -> tuple[int, ...]:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASK_ID:
             raise TaskValidationError(field, f"must hold task ids, positive integers (got {value!r})")
     return ids
+
+
+def task_id(field: str, value: Any) -> int | None:
+    """None, or one task id."""
+    if value is None:
+        return None
+    return task_ids(field, [value])[0]
 
 
 def url(field: str, value: Any) -> str | None:

@@ -14,7 +14,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from desktop.agents.base import (
     AgentKind,
@@ -70,14 +70,27 @@ class RunningTask:
         self.ctx.cancel_event.set()
 
 
-def execute(running: RunningTask, kind: AgentKind, config: dict[str, Any]) -> Settlement | None:
-    """Run the action and say how its attempt ended: complete, fail (maybe to retry), cancel,
-    release or park. None when the outcome is dropped (lease lost, or the pool gave up on the
-    action and settled the task itself)."""
+class Workspaces(Protocol):
+    """Runs a task of a repository in its workspace (desktop.workspaces.task_runs.WorkspaceRunner)."""
+
+    def run(self, task: Task, kind: AgentKind, config: dict[str, Any], ctx: TaskContext) -> Any: ...
+
+
+def execute(
+    running: RunningTask, kind: AgentKind, config: dict[str, Any], workspaces: Workspaces | None = None
+) -> Settlement | None:
+    """Run the action (a task of a repository in its workspace) and say how its attempt ended:
+    complete, fail (maybe to retry), cancel, release or park. None when the outcome is dropped
+    (lease lost, or the pool gave up on the action and settled the task itself)."""
     task, ctx = running.task, running.ctx
     with task_logging(task.id):
         try:
-            result = kind.run(task, config, ctx)
+            if task.repo is None:
+                result = kind.run(task, config, ctx)
+            elif workspaces is None:
+                raise PermanentError(f"this worker runs no tasks of repositories (task {task.id} is of {task.repo!r})")
+            else:
+                result = workspaces.run(task, kind, config, ctx)
         except UsageLimitReached as exc:
             return _park(running, exc)
         except PermanentError as exc:

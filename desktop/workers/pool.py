@@ -27,18 +27,22 @@ from PySide6.QtCore import QMetaMethod, QObject, QRunnable, QThreadPool, Signal
 
 from desktop.agents.base import AgentKind, TaskContext
 from desktop.agents.registry import load_kinds
+from desktop.agents.timeouts import attempt_timeout
 from desktop.config import Settings
 from desktop.errors import AgentQueueError, LeaseLostError
 from desktop.queue import Agent, Claim, Settlement, Task, TaskQueueService, TaskValidationError
 from desktop.queue.backends import ChangeWatcher
-from desktop.workers.execution import RunningTask, StopReason, execute, give_up, release
+from desktop.workers.execution import RunningTask, StopReason, Workspaces, execute, give_up, release
 from desktop.workers.timers import Every
+from desktop.workspaces.cleanup import WorkspacePruner
+from desktop.workspaces.task_runs import WorkspaceRunner
 
 log = logging.getLogger(__name__)
 
 RECOVER_EVERY_S = 15.0
 SCHEDULES_EVERY_S = 1.0  # cron has minute resolution; this is how late a fire may start
 CLEANUP_EVERY_S = 3600.0
+BUDGETS_EVERY_S = 60.0  # also after each batch that settled costly attempts
 TIMEOUT_GRACE_S = 2.0  # after the deadline: ask the action to stop
 GIVE_UP_AFTER_S = 5.0  # after asking: fail the task and free the slot
 AGENT_CACHE_S = 2.0
@@ -103,6 +107,7 @@ class WorkerPool(QObject):
         burst: bool = False,
         output_dir: Path | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        workspaces: Workspaces | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -113,6 +118,8 @@ class WorkerPool(QObject):
         self.kinds = kinds if kinds is not None else load_kinds()
         self.burst = burst
         self.output_dir = output_dir
+        self.workspaces = workspaces if workspaces is not None else WorkspaceRunner(service)  # repository tasks
+        self._pruning: threading.Thread | None = None
         self._monotonic = monotonic  # the dispatcher's clock for its periodic passes (tests inject one)
         self._threads = QThreadPool(self)
         self._threads.setMaxThreadCount(settings.concurrency)
@@ -235,6 +242,7 @@ class WorkerPool(QObject):
         # The maintenance passes run at start (a crashed worker's tasks are rescued and old tasks
         # removed as soon as the app opens), then every period.
         recover, cleanup, schedules = Every(RECOVER_EVERY_S), Every(CLEANUP_EVERY_S), Every(SCHEDULES_EVERY_S)
+        budgets = Every(BUDGETS_EVERY_S)
         beat_every = min(self.settings.lease_s / 3, 2.0)
         beat = Every(beat_every)
         while not self._stopping.is_set():
@@ -248,6 +256,8 @@ class WorkerPool(QObject):
                     self._cleanup()
                 if schedules.due(now):
                     self.service.fire_due_schedules()
+                if budgets.due(now):
+                    self._enforce_budgets()
                 emptied = self._pass()
                 if beat.due(now):
                     self._heartbeat()
@@ -285,6 +295,8 @@ class WorkerPool(QObject):
         self._announce(batch, results)
         for claim in claims:
             self._hand_out(claim)
+        if any(s.details and s.details.get("cost_usd") for s in batch):
+            self._enforce_budgets()  # an agent that spent its day's budget claims no more
         return free > 0 and len(claims) < free
 
     def _idle(self, seconds: float, watcher: ChangeWatcher) -> None:
@@ -337,10 +349,33 @@ class WorkerPool(QObject):
             self.cancel_running(task_id)
 
     def _cleanup(self) -> None:
-        """Delete finished tasks past the retention period (settings.retention_days)."""
-        deleted = self.service.cleaner(self.settings.retention_days * 86_400).run_once(self.service.clock())
+        """Delete finished tasks past the retention period (settings.retention_days), and prune
+        their worktrees (in a thread of its own: git must not hold up the dispatcher)."""
+        older_than = self.settings.retention_days * 86_400
+        deleted = self.service.cleaner(older_than).run_once(self.service.clock())
         if deleted:
             log.info("retention: deleted %d tasks finished over %g days ago", deleted, self.settings.retention_days)
+        if self._pruning is None or not self._pruning.is_alive():
+            self._pruning = threading.Thread(
+                target=self._prune_worktrees, args=(older_than,), name="agentq-prune", daemon=True
+            )
+            self._pruning.start()
+
+    def _prune_worktrees(self, older_than_s: float) -> None:
+        try:
+            pruned = WorkspacePruner(self.service, older_than_s).run_once(self.service.clock())
+        except Exception:
+            log.exception("retention: pruning worktrees failed; trying again at the next pass")
+            return
+        removed = sum(p.result.removed for p in pruned)
+        if removed:
+            log.info("retention: removed %d worktrees of tasks finished over %g days ago", removed,
+                     self.settings.retention_days)
+
+    def _enforce_budgets(self) -> None:
+        paused = self.service.enforce_budgets()
+        if paused:
+            log.warning("paused agents that spent their daily budget: %s", ", ".join(paused))
 
     def _recover(self) -> None:
         recovered = self.service.rescuer.run_once(self.service.clock())
@@ -397,7 +432,11 @@ class WorkerPool(QObject):
         else:
             kind = self.kinds.get(agent.kind)
             error = f"agent kind {agent.kind!r} is not installed on worker {self.worker_id}"
-        timeout = task.timeout_s or (agent.timeout_s if agent else None) or self.settings.timeout_s
+        timeout = attempt_timeout(
+            task_timeout_s=task.timeout_s, agent_timeout_s=agent.timeout_s if agent else None,
+            config=agent.config if agent else None, kind=kind, profile_timeout_s=self.settings.timeout_s,
+            profile=self.settings.profile,
+        ).seconds
         log_path = None if self.output_dir is None else self.output_dir / f"task-{task.id}.log"
         ctx = TaskContext(task=task, timeout_s=timeout, log_path=log_path)
         running = RunningTask(task=task, token=claim.token, ctx=ctx, timeout_s=timeout)
@@ -529,7 +568,7 @@ class WorkerPool(QObject):
                 work = self._ready.popleft()
             running = work.running
             try:
-                settlement = execute(running, work.kind, work.config)
+                settlement = execute(running, work.kind, work.config, self.workspaces)
             except Exception:  # noqa: BLE001 - execute catches the action's errors; this is a bug
                 log.exception("task %s: the worker failed around its action", running.task.id)
                 settlement = None

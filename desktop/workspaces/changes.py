@@ -127,7 +127,13 @@ def is_untouched_copy(ws: Workspace, relative: str) -> bool:
 
 
 def _untouched_copies(ws: Workspace) -> list[str]:
-    return [path for path in ws.copied if is_untouched_copy(ws, path)]
+    """Copies to leave out of `git add`: those still equal to the original, less the ignored ones
+    (such as a .env): `git add` leaves those alone anyway, and refuses a pathspec that names one."""
+    copies = [path for path in ws.copied if is_untouched_copy(ws, path)]
+    if not copies:
+        return []
+    ignored = set(run_git(ws.path, "check-ignore", "--no-index", "--", *copies, check=False).stdout.splitlines())
+    return [path for path in copies if path not in ignored]
 
 
 def _excludes(paths: list[str]) -> list[str]:

@@ -24,7 +24,6 @@ from desktop.agents.coding import (
     ToolCall,
     read_transcript,
 )
-from desktop.agents.coding.failures import LIMIT_MARGIN_S
 from desktop.workspaces import Workspace, create_worktree, summarize_changes
 
 NOW = 1_800_000_000.0
@@ -146,7 +145,7 @@ def test_claude_rate_limited_parks_until_the_reset(
     monkeypatch.setenv("FAKE_RESETS_AT", str(int(NOW) + 7200))
     with pytest.raises(UsageLimitReached) as info:
         run("claude", tmp_path, ws, "Add the feature [fake:rate-limit]", CLAUDE)
-    assert info.value.resets_at == NOW + 7200 + LIMIT_MARGIN_S
+    assert info.value.resets_at == NOW + 7200
 
 
 def test_failures_still_report_what_was_learnt(tmp_path: Path, ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -276,7 +275,7 @@ def test_codex_resumes_a_thread(tmp_path: Path, ws: Workspace, agent_log: Path) 
 def test_codex_usage_limit_parks_for_the_time_it_names(tmp_path: Path, ws: Workspace) -> None:
     with pytest.raises(UsageLimitReached) as info:
         run("codex", tmp_path, ws, "[fake:usage-limit]", CODEX)
-    assert info.value.resets_at == NOW + 2 * 3600 + 5 * 60 + LIMIT_MARGIN_S
+    assert info.value.resets_at == NOW + 2 * 3600 + 5 * 60
 
 
 @pytest.mark.parametrize(
@@ -323,4 +322,4 @@ def test_text_presets_failure_classes(
         run(name, tmp_path, ws, f"[fake:{mode}]", TEXT)
     assert words in str(info.value)
     if isinstance(info.value, UsageLimitReached):
-        assert info.value.resets_at == NOW + 20 * 60 + LIMIT_MARGIN_S
+        assert info.value.resets_at == NOW + 20 * 60

@@ -105,6 +105,15 @@ def test_leftovers_are_committed_with_the_prompt_when_asked_but_never_the_copied
     assert git(ws.path, "status", "--porcelain") == "?? local.env"  # still there, never committed
 
 
+def test_a_copied_file_git_ignores_is_neither_work_nor_an_error(repo: Path, ws: Workspace) -> None:
+    (repo / ".env").write_text("TOKEN=secret\n")  # ignored by the repository's .gitignore
+    ws = dataclasses.replace(ws, copied=tuple(copy_untracked(repo, ws.path, [".env"])))
+    (Path(ws.path) / "notes.txt").write_text("new\n")
+    summary = summarize_changes(ws, commit_message="Add notes")
+    assert summary.committed and summary.commits == 1 and [f.path for f in summary.files] == ["notes.txt"]
+    assert "secret" not in summary.patch and (Path(ws.path) / ".env").exists()
+
+
 def test_a_copied_file_the_agent_changed_counts_as_its_work(repo: Path, ws: Workspace) -> None:
     (repo / "local.env").write_text("A=1\n")
     ws = dataclasses.replace(ws, copied=tuple(copy_untracked(repo, ws.path, ["local.env"])))

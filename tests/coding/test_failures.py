@@ -10,7 +10,7 @@ import pytest
 
 from desktop.agents.base import PermanentError, UsageLimitReached
 from desktop.agents.coding import RULES, AgentRunFailed, Evidence, RunSummary, classify, parser_for, reset_time
-from desktop.agents.coding.failures import DEFAULT_LIMIT_WAIT_S, LIMIT_MARGIN_S, not_installed, succeeded
+from desktop.agents.coding.failures import DEFAULT_LIMIT_WAIT_S, not_installed, succeeded
 
 NOW = 1_800_000_000.0
 ADVICE = {"login": "run `claude` once in a terminal to log in", "install": "npm install -g x"}
@@ -68,7 +68,7 @@ def test_rule_rate_limit_event_parks_until_resets_at_plus_the_margin() -> None:
     )
     rule, error = judge(ev)
     assert rule == "rate_limit_event"
-    assert isinstance(error, UsageLimitReached) and error.resets_at == NOW + 3600 + LIMIT_MARGIN_S
+    assert isinstance(error, UsageLimitReached) and error.resets_at == NOW + 3600
     assert "five_hour" in str(error)
 
 
@@ -76,7 +76,7 @@ def test_rule_usage_limit_epoch_reads_claudes_older_result_text() -> None:
     ev = evidence("claude-stream", claude_result(result="Claude AI usage limit reached|1800007200"))
     rule, error = judge(ev)
     assert rule == "usage_limit_epoch"
-    assert isinstance(error, UsageLimitReached) and error.resets_at == 1800007200 + LIMIT_MARGIN_S
+    assert isinstance(error, UsageLimitReached) and error.resets_at == 1800007200
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_rule_rate_limited_parks_until_the_reset_it_names_or_a_default_wait(
 ) -> None:
     rule, error = judge(evidence(format, *lines), structured=format != "text")
     assert rule == "rate_limited" and isinstance(error, UsageLimitReached)
-    expected = (resets + LIMIT_MARGIN_S) if resets is not None else NOW + DEFAULT_LIMIT_WAIT_S
+    expected = resets if resets is not None else NOW + DEFAULT_LIMIT_WAIT_S
     assert error.resets_at == pytest.approx(expected)
 
 

@@ -58,7 +58,7 @@ def test_pause_resume_locks_and_cleanup(env: dict[str, str], db_url: str) -> Non
     agentq(env, "pause")
     assert "PAUSED" in agentq(env, "stats").stdout
     agentq(env, "resume")
-    agentq(env, "enqueue", "echo", "--repo", "git@github.com:user/repo.git")
+    agentq(env, "enqueue", "echo", "--lock-key", "repo:github.com/user/repo")
     service = TaskQueueService.open(db_url)
     task = service.dequeue("test-worker")
     assert task is not None and task.task.lock_key == "repo:github.com/user/repo"

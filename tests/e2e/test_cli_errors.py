@@ -45,22 +45,28 @@ def test_ids_out_of_range_are_usage_errors(env: dict[str, str]) -> None:
     one_line_error(agentq(env, "show", "0", check=False), 2, "task id")
 
 
-def test_a_bare_host_owner_repo_is_a_remote_unless_such_a_folder_exists(
-    env: dict[str, str], db_url: str, tmp_path: Path
+def test_repo_names_a_registered_repository_by_name_or_path_and_a_bare_host_path_is_a_remote_unless_such_a_folder_exists(
+    env: dict[str, str], tmp_path: Path
 ) -> None:
     agentq(env, "agents", "add", "echo", "echo")
-    [remote] = json.loads(agentq(env, "enqueue", "echo", "--repo", "github.com/me/app", "--json").stdout)
-    assert remote["lock_key"] == "repo:github.com/me/app"
-    same = json.loads(agentq(env, "enqueue", "echo", "--repo", "https://github.com/me/app.git", "--json").stdout)
-    assert same[0]["lock_key"] == remote["lock_key"]
-    (tmp_path / "github.com" / "me" / "app").mkdir(parents=True)
+    folder = tmp_path / "github.com" / "me" / "app"
+    folder.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(folder)], check=True)
+    identity = ["-c", "user.name=T", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "-C", str(folder), *identity, "commit", "-q", "--allow-empty", "-m", "initial"], check=True)
+    agentq(env, "repos", "add", str(folder))
+    [by_name] = json.loads(agentq(env, "enqueue", "echo", "--repo", "app", "--json").stdout)
+    assert by_name["repo"] == "app" and by_name["lock_key"] == f"path:{folder.resolve()}"
     [local] = json.loads(agentq(env, "enqueue", "echo", "--repo", "github.com/me/app", "--json", cwd=tmp_path).stdout)
-    assert local["lock_key"] == f"path:{(tmp_path / 'github.com' / 'me' / 'app').resolve()}"
+    assert local["repo"] == "app" and local["lock_key"] == by_name["lock_key"]
+    remote = agentq(env, "enqueue", "echo", "--repo", "github.com/me/app", check=False)  # no such folder here
+    one_line_error(remote, 2, "repo:", "no repository 'github.com/me/app' is registered", "agentq repos add")
+    assert len(json.loads(agentq(env, "list", "--json").stdout)) == 2
 
 
 def test_an_empty_repo_is_refused_not_a_task_without_a_lock(env: dict[str, str]) -> None:
     agentq(env, "agents", "add", "echo", "echo")
-    one_line_error(agentq(env, "enqueue", "echo", "--repo", "", check=False), 2, "repo:", "must name a repository")
+    one_line_error(agentq(env, "enqueue", "echo", "--repo", "", check=False), 2, "repo:", "non-empty")
     one_line_error(agentq(env, "enqueue", "echo", "--repo", "  ", check=False), 2, "repo:")
     one_line_error(agentq(env, "enqueue", "echo", "--repo", "x", "--lock-key", "y", check=False), 2, "not both")
     assert json.loads(agentq(env, "list", "--json").stdout) == []

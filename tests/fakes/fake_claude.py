@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """A fake Claude Code for the tests: ``claude -p --output-format stream-json --verbose ... -- PROMPT``.
 
 It speaks stream-json as Claude Code documents it: ``system``/``init`` with the session id, model,
@@ -6,7 +7,8 @@ cwd and tools; ``assistant`` messages with ``text`` and ``tool_use`` blocks; ``u
 num_turns, result, session_id, total_cost_usd and usage. It really edits (and with ``[commit]`` in
 the prompt, commits) a file in its working folder. Behaviours (see fakelib.mode_of):
 
-success, rate-limit, not-logged-in, overloaded, max-turns, budget, hang, empty, broken-stream.
+success, rate-limit, not-logged-in, overloaded, max-turns, budget, hang, empty, broken-stream; and
+rate-limit-once, overloaded-once: that failure, unless it resumes a session (``--resume``).
 
 Like the real CLI (commander.js) it refuses an option it does not know: ``error: unknown option``.
 """
@@ -18,7 +20,7 @@ import sys
 import time
 import uuid
 
-from fakelib import EDITED_FILE, commit, edit_file, emit, hang, mode_of, record_run, resets_at
+from fakelib import EDITED_FILE, commit, edit_file, emit, hang, mode_of, record_run, resets_at, think
 
 KNOWN_VALUE_OPTIONS = {
     "--output-format", "--permission-mode", "--model", "--max-turns", "--max-budget-usd", "--resume", "--add-dir",
@@ -99,6 +101,7 @@ def rate_limit(status: str, resets: int) -> None:
 def work(session: Session, prompt: str) -> str:
     """Edit a file (and commit it if asked), telling it as tool calls; the final text."""
     session.assistant({"type": "text", "text": "I'll make the change now."})
+    think()
     path = edit_file(prompt)
     session.assistant({"type": "tool_use", "id": "toolu_01", "name": "Edit",
                        "input": {"file_path": str(path), "old_string": "", "new_string": "done"}})
@@ -117,6 +120,8 @@ def main() -> int:
     record_run(sys.argv[1:])
     options, prompt = parse(sys.argv[1:])
     mode = mode_of(prompt)
+    if mode.endswith("-once"):
+        mode = "success" if "--resume" in options else mode.removesuffix("-once")
     if mode == "empty":
         return 1
     session = Session(options)

@@ -4,6 +4,7 @@ A fake's behaviour comes from a tag in the prompt, ``[fake:rate-limit]``, or fro
 without either it succeeds. ``[commit]`` in the prompt makes it commit its edit (as Aider would,
 or an agent told to), otherwise the edit is left uncommitted. $FAKE_AGENT_LOG, when set, gets one
 JSON line per run: the arguments, the working folder and the AGENTQ_* / PORT environment.
+$FAKE_AGENT_DELAY_S makes each run take that long (between its first message and its edit).
 """
 
 from __future__ import annotations
@@ -63,6 +64,13 @@ def hang() -> None:
         os.replace(pid_file + ".tmp", pid_file)
     while True:
         time.sleep(1)
+
+
+def think() -> None:
+    """Take $FAKE_AGENT_DELAY_S seconds, as a real agent's turn takes a while (default: none)."""
+    delay = float(os.environ.get("FAKE_AGENT_DELAY_S") or 0)
+    if delay > 0:
+        time.sleep(delay)
 
 
 def resets_at() -> int:

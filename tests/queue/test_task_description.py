@@ -3,9 +3,11 @@ keyset reader pages in any order."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from desktop.queue import SORT_COLUMNS, TASK_FIELDS, TaskQueueService, TaskValidationError
+from desktop.queue import SORT_COLUMNS, TASK_FIELDS, TaskQueueService, TaskValidationError, repo_lock_key
 from desktop.queue.new_task import REQUIRED
 
 
@@ -26,20 +28,28 @@ def test_the_fields_say_their_type_default_and_help() -> None:
     assert next(f for f in TASK_FIELDS if f.name == "priority").default == 3
 
 
-def test_every_field_is_accepted_by_enqueue_and_enqueue_many(queue: TaskQueueService) -> None:
+def test_every_field_is_accepted_by_enqueue_and_enqueue_many(queue: TaskQueueService, tmp_path: Path) -> None:
     dep = queue.enqueue("echo")
+    queue.add_repo("app", source=str(tmp_path), local_path=str(tmp_path))
+    parent = queue.enqueue("echo", repo="app")
     values = {
         "payload": {"x": 1}, "priority": 5, "scheduled_for": "2030-01-01T00:00:00+00:00", "max_retries": 2,
         "lock_key": "k", "unique_key": "u", "depends_on": [dep.id], "task_type": "t", "timeout_s": 9.0,
         "retry_base_s": 1.0, "retry_cap_s": 2.0, "created_by": "me", "notify_url": "http://127.0.0.1:9/x",
     }
-    assert set(values) | {"agent"} == {f.name for f in TASK_FIELDS}, "a new field needs a value here"
+    on_repo = {"repo": str(tmp_path), "follow_up_of": parent.id}  # a repository's tasks take its lock key
+    assert set(values) | set(on_repo) | {"agent"} == {f.name for f in TASK_FIELDS}, "a new field needs a value here"
     one = queue.enqueue("echo", **values)
     [many] = queue.enqueue_many([{"agent": "echo", **values, "unique_key": "v"}])
     for task in (one, many):
         assert (task.payload, task.priority, task.max_retries, task.lock_key, task.task_type) == ({"x": 1}, 5, 2, "k", "t")
         assert (task.timeout_s, task.retry_base_s, task.retry_cap_s, task.created_by) == (9.0, 1.0, 2.0, "me")
         assert queue.dependencies(task.id) == [dep.id]
+    follow = queue.enqueue("echo", **{**values, "lock_key": None, "unique_key": "w", **on_repo})
+    [follow_many] = queue.enqueue_many([{"agent": "echo", **values, "lock_key": None, "unique_key": "x", **on_repo}])
+    for task in (follow, follow_many):
+        assert (task.repo, task.follow_up_of, task.lock_key) == ("app", parent.id, repo_lock_key(tmp_path))
+        assert sorted(queue.dependencies(task.id)) == [dep.id, parent.id]
 
 
 def test_unknown_and_missing_fields_are_refused_by_name(queue: TaskQueueService) -> None:

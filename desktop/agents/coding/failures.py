@@ -16,7 +16,8 @@ not an error. Otherwise the rules of RULES are tried in order, and the first tha
 | empty_output      | the program printed nothing                               | retry with backoff          |
 | failed            | anything else                                             | retry with backoff          |
 
-A limit that names no reset time parks for DEFAULT_LIMIT_WAIT_S.
+A limit that names no reset time parks for DEFAULT_LIMIT_WAIT_S. UsageLimitReached carries the
+reset time as announced; the worker adds its margin (execution.PARK_MARGIN_S) before the next try.
 
 Parking raises UsageLimitReached (the engine waits, the attempt is not counted); failing now raises
 PermanentError; retrying raises AgentRunFailed, an ordinary error. A program that is not installed
@@ -38,7 +39,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from desktop.agents.base import PermanentError, UsageLimitReached
 from desktop.agents.coding.summary import RunSummary
 
-LIMIT_MARGIN_S = 60.0  # after the announced reset, so the first try after it is not refused again
 DEFAULT_LIMIT_WAIT_S = 15 * 60.0  # when a limit names no reset time
 DETAIL_CHARS = 300
 
@@ -138,9 +138,8 @@ _TRANSIENT_RE = re.compile(
 
 
 def _park(resets_at: float, why: str) -> UsageLimitReached:
-    until = resets_at + LIMIT_MARGIN_S
-    when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(until))
-    return UsageLimitReached(until, f"{why}; waiting until {when}")
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(resets_at))
+    return UsageLimitReached(resets_at, f"{why}; it resets at {when}")
 
 
 def rate_limit_event(e: Evidence, now: float) -> BaseException | None:
@@ -161,7 +160,7 @@ def rate_limited(e: Evidence, now: float) -> BaseException | None:
         return None
     resets_at = reset_time(e.error_text, now)
     if resets_at is None:
-        return _park(now + DEFAULT_LIMIT_WAIT_S - LIMIT_MARGIN_S, f"{e.program} was rate limited: {e.detail()}")
+        return _park(now + DEFAULT_LIMIT_WAIT_S, f"{e.program} was rate limited: {e.detail()}")
     return _park(resets_at, f"{e.program} was rate limited: {e.detail()}")
 
 
