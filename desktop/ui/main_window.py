@@ -437,7 +437,8 @@ class MainWindow(QMainWindow):
     @guarded("Open task")
     def open_details(self, task: Task) -> TaskDetailsDialog:
         """The details of `task` in a dialog of its own (the one already open for it, if any)."""
-        return open_details(self.details_dialogs, self.service, self.jobs, self.task_actions, task, self)
+        return open_details(self.details_dialogs, self.service, self.jobs, self.task_actions, task, self,
+                            settings=lambda: self.settings)
 
     def open_selected(self, *_: object) -> TaskDetailsDialog | None:
         tasks = self.selected_tasks()

@@ -234,12 +234,27 @@ class Review:
     transcripts: list[Path]
     patch: str | None
     record: WorkspaceRecord | None
+    worktree: bool = False  # the task has a branch of its own (worktree mode), not the clone in place
+    remote: str | None = None  # where a push of its branch goes, if anywhere
+    gh: bool = False  # the GitHub CLI is installed: a pull request can be opened
 
     @property
     def is_coding(self) -> bool:
         return bool(self.facts or self.transcripts or self.record)
 
+    @property
+    def folder(self) -> str | None:
+        """The task's worktree while it exists on disk."""
+        record = self.record
+        return record.path if record and record.removed_at is None and Path(record.path).is_dir() else None
 
-def load_review(service: TaskQueueService, task: Task, attempts: list[Attempt]) -> Review:
+
+def load_review(service: TaskQueueService, task: Task, attempts: list[Attempt], gh: str = "gh") -> Review:
+    record = service.task_workspace(task.id)
+    worktree, remote = False, None
+    if record is not None and Path(record.repo_path).is_dir():
+        repo = service.find_repo(record.repo)
+        worktree = repo is not None and repo.mode == "worktree"
+        remote = remote_of(record) if worktree else None
     return Review(coding_facts(service, task, attempts), task_transcripts(task, attempts), read_patch(task.id),
-                  service.task_workspace(task.id))
+                  record, worktree, remote, gh_available(gh))
