@@ -50,6 +50,7 @@ class DiffView(QWidget):
         self.note = QLabel("", self)
         self.note.setObjectName("diffNote")
         self.note.setWordWrap(True)
+        self.note.hide()
         self.table = QTableWidget(0, 3, self)
         self.table.setObjectName("diffFiles")
         self.table.setHorizontalHeaderLabels(["File", "+", "−"])
@@ -83,11 +84,11 @@ class DiffView(QWidget):
     def show_patch(self, patch: str | None, note: str = "") -> None:
         """Show `patch` (None: no patch yet); unchanged text keeps the selection and scroll."""
         if patch == self._patch:
-            self.note.setText(note)
+            self._say(note)
             return
         self._patch = patch
         self.files = split_patch(patch or "")
-        self.note.setText(note or ("No file changed." if patch is not None and not self.files else ""))
+        self._say(note or ("No file changed." if patch is not None and not self.files else ""))
         self.table.setRowCount(len(self.files))
         for row, change in enumerate(self.files):
             cells = (change.path, f"+{change.added}", f"−{change.removed}")
@@ -100,6 +101,10 @@ class DiffView(QWidget):
         self.text.clear()
         if self.files:
             self.table.selectRow(0)
+
+    def _say(self, note: str) -> None:
+        self.note.setText(note)
+        self.note.setVisible(bool(note))
 
     def _selected(self) -> None:
         rows = self.table.selectionModel().selectedRows()

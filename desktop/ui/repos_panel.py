@@ -109,7 +109,7 @@ class ReposPanel(QWidget):
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.repos)
         split.addWidget(lower)
-        split.setSizes([200, 300])
+        split.setSizes([120, 380])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addLayout(bar)

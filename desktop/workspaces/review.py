@@ -16,7 +16,7 @@ from typing import Any
 from desktop.agents.coding.transcript import transcript_files
 from desktop.errors import NotFoundError, TaskValidationError
 from desktop.queue import Attempt, Task, TaskQueueService, WorkspaceRecord
-from desktop.workspaces.changes import commit_message, open_pull_request, push_branch
+from desktop.workspaces.changes import commit_message, open_pull_request, push_branch, push_remote
 from desktop.workspaces.git import run_git
 from desktop.workspaces.worktrees import Workspace
 
@@ -144,22 +144,10 @@ def live_workspace(service: TaskQueueService, task_id: int) -> WorkspaceRecord:
     return record
 
 
-def remote_of(record: WorkspaceRecord) -> str | None:
-    """The remote a push of this workspace's branch goes to (its upstream's, else origin, else the
-    first), or None when the repository has none."""
-    remotes = run_git(record.repo_path, "remote", check=False).stdout.split()
-    upstream = run_git(record.repo_path, "config", "--get", f"branch.{record.branch}.remote", check=False).stdout
-    if upstream.strip():
-        return upstream.strip()
-    return "origin" if "origin" in remotes else (remotes[0] if remotes else None)
-
-
 def publish(service: TaskQueueService, task: Task, *, open_pr: bool, gh: str = "gh") -> Published:
     """Push the task's branch (and with `open_pr` run ``gh pr create``), as a run with ``--push``
     does; the workspace's summary records the outcome. Failures are notes, never exceptions."""
     record = live_workspace(service, task.id)
-    if record.branch == "":
-        raise TaskValidationError("branch", f"task {task.id} works on no branch of its own")
     repo = service.get_repo(record.repo)
     if repo.mode != "worktree":
         raise TaskValidationError("repo", f"{repo.name} runs tasks in place: there is no task branch to push")
@@ -255,6 +243,6 @@ def load_review(service: TaskQueueService, task: Task, attempts: list[Attempt], 
     if record is not None and Path(record.repo_path).is_dir():
         repo = service.find_repo(record.repo)
         worktree = repo is not None and repo.mode == "worktree"
-        remote = remote_of(record) if worktree else None
+        remote = push_remote(record.repo_path, record.branch) if worktree else None
     return Review(coding_facts(service, task, attempts), task_transcripts(task, attempts), read_patch(task.id),
                   record, worktree, remote, gh_available(gh))
