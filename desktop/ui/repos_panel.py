@@ -30,7 +30,7 @@ from desktop.workspaces.cleanup import Pruned, WorkspacePruner, prune_plan
 from desktop.workspaces.overview import RepoLine, WorktreeLine, repo_overview
 
 REPO_HEADERS = ("Repository", "Mode", "At once", "Base", "Worktrees", "Running", "Waiting", "Source")
-WORKTREE_HEADERS = ("Task", "Status", "Branch", "Age", "Changes", "Held by", "Folder")
+WORKTREE_HEADERS = ("Task", "Status", "Changes", "Held by", "Age", "Branch", "Folder")  # the short ones first
 REFRESH_EVERY_S = 5.0  # the snapshot asks often; git status of every worktree is read at most this often
 
 
@@ -164,8 +164,8 @@ class ReposPanel(QWidget):
         for row, tree in enumerate(worktrees):
             changes = {None: "folder gone", True: "uncommitted changes", False: "clean"}[tree.dirty]
             holder = f"task {tree.holder}" if tree.holder else "-"
-            cells = (str(tree.task_id), tree.status, tree.branch or "-", age_text(tree.created_at, now), changes,
-                     holder, tree.path + ("" if tree.made_by_app else "  (not made by Agent Queue)"))
+            cells = (str(tree.task_id), tree.status, changes, holder, age_text(tree.created_at, now), tree.branch or "-",
+                     tree.path + ("" if tree.made_by_app else "  (not made by Agent Queue)"))
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text if column != 0 else "tasks: " + ", ".join(map(str, tree.tasks)))
