@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from review_helpers import git, isolate_git, make_repo, setup_coder, wait_status
 
 from desktop.queue import TaskQueueService, TaskStatus
@@ -68,5 +69,10 @@ def test_the_repositories_tab_shows_worktrees_holders_and_waiting_tasks_and_prun
     assert Path(queue.task_workspace(dirty.id).path).is_dir() and Path(queue.task_workspace(busy.id).path).is_dir()
     qtbot.waitUntil(lambda: panel.worktrees.rowCount() == 2)
 
+    row = next(r for r in range(2) if panel.worktrees.item(r, 0).text() == str(dirty.id))
+    point = panel.worktrees.visualItemRect(panel.worktrees.item(row, 2)).center()
+    qtbot.mouseClick(panel.worktrees.viewport(), Qt.MouseButton.LeftButton, pos=point)  # as a person's double-click
+    qtbot.mouseDClick(panel.worktrees.viewport(), Qt.MouseButton.LeftButton, pos=point)
+    qtbot.waitUntil(lambda: dirty.id in window.details_dialogs)  # a double-click opens its task
     gate.write_text("go")
     wait_status(qtbot, queue, waiting.id, TaskStatus.COMPLETED)
