@@ -15,6 +15,7 @@ import inspect
 import json
 import logging
 import os
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ class Settings:
     log_level: str = "INFO"
     database_url: str | None = None
     start_minimized: bool = False
+    editor_command: str = ""  # opens a task's worktree: "code {path}" ({path} appended if absent); "" uses $VISUAL
+    terminal_command: str = ""  # "" opens the system's usual terminal in the worktree
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.max_retries, self.retry_base_s, self.retry_cap_s)
@@ -67,6 +70,14 @@ class Settings:
             raise TaskValidationError("concurrency", "must be a whole number")
         if self.profile not in PROFILES:
             raise TaskValidationError("profile", f"must be one of {', '.join(PROFILES)}")
+        for name in ("editor_command", "terminal_command"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TaskValidationError(name, f"must be a command line as text (got {value!r})")
+            try:
+                shlex.split(value)
+            except ValueError as exc:
+                raise TaskValidationError(name, f"cannot be read as a command: {exc}") from None
         if logging.getLevelName(str(self.log_level).upper()) == f"Level {str(self.log_level).upper()}":
             raise TaskValidationError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
         return self

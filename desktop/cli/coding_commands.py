@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from desktop import formatting
 from desktop.agents.timeouts import attempt_timeout
 from desktop.errors import NotFoundError, TaskValidationError
-from desktop.queue import Agent, Attempt, Ledger, LedgerLine, Repo, Task, TaskStatus, WorkspaceRecord
+from desktop.queue import Agent, Ledger, LedgerLine, Repo, Task, TaskStatus, WorkspaceRecord
 
 if TYPE_CHECKING:
     from desktop.queue import TaskQueueService
@@ -210,27 +210,6 @@ class CodingCommands:
         if a.payload is not None and not isinstance(a.payload, dict):
             raise TaskValidationError("payload", "must be a JSON object to take --prompt as its prompt")
         return {**(a.payload or {}), "prompt": a.prompt}
-
-    def coding_facts(self, task: Task, attempts: list[Attempt]) -> dict[str, Any]:
-        """What `show` adds for a coding task: its workspace and changes, cost and tokens, session."""
-        facts: dict[str, Any] = {}
-        record = self.service.task_workspace(task.id)
-        costed = [t for t in attempts if t.cost_usd is not None or t.input_tokens is not None]
-        sessions = [t.details["session_id"] for t in attempts if t.details.get("session_id")]
-        if record is None and not costed and not sessions:
-            return facts
-        summary = (record.summary if record else None) or {}
-        facts.update(
-            branch=record.branch if record else None, worktree=record.path if record else None,
-            base_commit=(record.base_commit if record else None), head_commit=summary.get("head_commit"),
-            files_changed=summary.get("files_changed"), commits=summary.get("commits"),
-            uncommitted=summary.get("uncommitted"), pr_url=summary.get("pr_url"),
-            cost_usd=round(sum(t.cost_usd or 0.0 for t in attempts), 6) if costed else None,
-            input_tokens=sum(t.input_tokens or 0 for t in attempts) if costed else None,
-            output_tokens=sum(t.output_tokens or 0 for t in attempts) if costed else None,
-            session_id=sessions[-1] if sessions else None,
-        )
-        return facts
 
     def waiting_reason(self, task: Task) -> str | None:
         """Why a task that could run does not: its agent is paused (by the user or a budget)."""

@@ -97,10 +97,12 @@ class Cli(ApiCommands, CodingCommands):
         return 0
 
     def cmd_show(self) -> int:
+        from desktop.workspaces.review import coding_facts
+
         task = self.service.get(self.args.id)
         attempts = self.service.attempts(task.id)
         deps = self.service.dependencies(task.id)
-        facts, waiting = self.coding_facts(task, attempts), self.waiting_reason(task)
+        facts, waiting = coding_facts(self.service, task, attempts), self.waiting_reason(task)
         value = {"task": task, "attempts": attempts, "depends_on": deps, **facts, "waiting": waiting}
         self.emit(value, lambda: formatting.task_details(task, attempts, deps) + coding_text(facts, waiting))
         return 0

@@ -497,6 +497,10 @@ class TaskQueueService:
     def list_repos(self) -> list[Repo]:
         return self.repos.list_repos()
 
+    def repo_waiting_counts(self) -> dict[str, int]:
+        """How many tasks of each repository wait (pending, retrying or blocked)."""
+        return self.repos.waiting_counts()
+
     def update_repo(self, name: str, **changes: Any) -> Repo:
         return self.repos.update_repo(name, **changes)
 

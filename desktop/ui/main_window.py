@@ -47,6 +47,7 @@ from desktop.ui.jobs import Jobs
 from desktop.ui.paused_banner import PausedBanner
 from desktop.ui.prompt_bar import PromptBar
 from desktop.ui.queue_monitor import QueueMonitor, Snapshot
+from desktop.ui.repos_panel import ReposPanel
 from desktop.ui.running_panel import RunningPanel
 from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.stable_tabs import StableTabBar
@@ -129,6 +130,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.running, "Running (0)")
         self.tabs.addTab(self.failed, "Failed (0)")
+        self.repositories = ReposPanel(service, self.jobs, self.task_actions, self)
+        self.tabs.addTab(self.repositories, "Repositories")
         self.left = QSplitter(Qt.Orientation.Vertical, self)
         self.left.setChildrenCollapsible(False)
         self.left.addWidget(_group("Agents", self.agents, self))
@@ -251,6 +254,7 @@ class MainWindow(QMainWindow):
         self.task_actions.deleted.connect(self._deleted)
         self.task_actions.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.tabs.currentChanged.connect(lambda _i: self.refresh_live())
+        self.repositories.open_task.connect(self.open_task_id)
         for model in self.models:
             model.load_failed.connect(self._poll_failed)
             model.dataChanged.connect(self._update_actions)
@@ -437,7 +441,13 @@ class MainWindow(QMainWindow):
     @guarded("Open task")
     def open_details(self, task: Task) -> TaskDetailsDialog:
         """The details of `task` in a dialog of its own (the one already open for it, if any)."""
-        return open_details(self.details_dialogs, self.service, self.jobs, self.task_actions, task, self)
+        return open_details(self.details_dialogs, self.service, self.jobs, self.task_actions, task, self,
+                            settings=lambda: self.settings)
+
+    def open_task_id(self, task_id: int) -> None:
+        """Open the details of task `task_id` once it is read."""
+        service = self.service
+        self.jobs.read(lambda: service.get(task_id), self.open_details, owner=self, name="open-task")
 
     def open_selected(self, *_: object) -> TaskDetailsDialog | None:
         tasks = self.selected_tasks()

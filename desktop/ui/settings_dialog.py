@@ -96,6 +96,14 @@ class SettingsDialog(FormDialog):
         self.add_field("database_url", "Database:", where, "Another database is opened the next time Agent Queue starts.")
         self.start_minimized = QCheckBox("Start minimised to the tray", self)
         self.add_field("start_minimized", "", self.start_minimized)
+        self.editor_command = QLineEdit(self)
+        self.editor_command.setPlaceholderText("code {path}")
+        self.add_field("editor_command", "&Editor command:", self.editor_command,
+                       "Opens a task's worktree; {path} is the folder. Empty: $VISUAL.")
+        self.terminal_command = QLineEdit(self)
+        self.terminal_command.setPlaceholderText("the system's terminal")
+        self.add_field("terminal_command", "Ter&minal command:", self.terminal_command,
+                       "Opens a terminal in a task's worktree; {path} is the folder.")
 
         self._fill(settings)
         self.profile.currentTextChanged.connect(self._profile_changed)
@@ -113,11 +121,16 @@ class SettingsDialog(FormDialog):
         self.retention.setValue(s.retention_days * DAY)
         self.log_level.setCurrentText(str(s.log_level).upper())
         self.start_minimized.setChecked(s.start_minimized)
+        self.editor_command.setText(s.editor_command)
+        self.terminal_command.setText(s.terminal_command)
 
     def _profile_changed(self, name: str) -> None:
         base = PROFILES.get(name)
         if base is not None:
-            self._fill(dataclasses.replace(base, start_minimized=self.start_minimized.isChecked()))
+            self._fill(dataclasses.replace(
+                base, start_minimized=self.start_minimized.isChecked(),
+                editor_command=self.editor_command.text(), terminal_command=self.terminal_command.text(),
+            ))
 
     def _choose_database(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -160,6 +173,8 @@ class SettingsDialog(FormDialog):
             retention_days=self.retention.value() / DAY,
             log_level=self.log_level.currentText(),
             start_minimized=self.start_minimized.isChecked(),
+            editor_command=self.editor_command.text().strip(),
+            terminal_command=self.terminal_command.text().strip(),
             database_url=self.new_database_url or self.original.database_url,
         ).validate()
 
