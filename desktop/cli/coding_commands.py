@@ -284,12 +284,21 @@ def coding_text(facts: dict[str, Any], waiting: str | None) -> str:
 def ledger_text(ledger: Ledger) -> str:
     if not (ledger.by_agent or ledger.by_repo or ledger.by_day):
         return ""
-    out = ["", "Cost and tokens (attempts that reported them):"]
-    for title, lines in (("agent", ledger.by_agent), ("repository", ledger.by_repo), ("day", ledger.by_day)):
+    out = ["", "Cost and tokens (all time; today and the last 7 days per agent and repository):"]
+    for title, lines in (("agent", ledger.by_agent), ("repository", ledger.by_repo)):
         if lines:
-            out.append(formatting.table((title.upper(), "ATTEMPTS", "COST", "TOKENS IN", "TOKENS OUT"),
-                                        (_ledger_row(line) for line in lines)))
+            out.append(formatting.table(
+                (title.upper(), "TODAY", "7 DAYS", "ATTEMPTS", "COST", "TOKENS IN", "TOKENS OUT"),
+                ((line.key, _usd(line.today_usd), _usd(line.week_usd), *_ledger_row(line)[1:]) for line in lines),
+            ))
+    if ledger.by_day:
+        out.append(formatting.table(("DAY", "ATTEMPTS", "COST", "TOKENS IN", "TOKENS OUT"),
+                                    (_ledger_row(line) for line in ledger.by_day)))
     return "\n".join(out)
+
+
+def _usd(value: float) -> str:
+    return f"${value:.2f}"
 
 
 def _ledger_row(line: LedgerLine) -> tuple[Any, ...]:

@@ -32,6 +32,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
+from desktop.queue import totals
 from desktop.queue import validation as check
 from desktop.queue.agents import Agents, AgentValidator
 from desktop.queue.backends import ChangeWatcher
@@ -397,8 +398,14 @@ class TaskQueueService:
     def throughput_series(self, minutes: int = 60) -> list[tuple[datetime, int, int]]:
         return self.reads.throughput_series(minutes)
 
+    def throughput(self, bucket_s: float, buckets: int) -> list[tuple[datetime, int, int]]:
+        """(bucket start, succeeded, failed attempts) per bucket of `bucket_s` seconds over the
+        last `buckets` buckets, oldest first (the chart: per minute, or from hourly totals)."""
+        return totals.series(self.store, bucket_s, buckets)
+
     def attempt_totals(self) -> list[tuple[str, str, int, float]]:
-        return self.reads.attempt_totals()
+        """(agent, outcome, attempts, total seconds) over all time: counters that never go down."""
+        return totals.totals_by_agent(self.store)
 
     # -- lock keys (Locks) -------------------------------------------------------------------------------
 
