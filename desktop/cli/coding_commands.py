@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from desktop import formatting
 from desktop.agents.timeouts import attempt_timeout
 from desktop.errors import NotFoundError, TaskValidationError
-from desktop.queue import Agent, Attempt, Ledger, LedgerLine, Repo, Task, TaskStatus, WorkspaceRecord
+from desktop.queue import Agent, Attempt, Ledger, LedgerLine, Repo, Task, WorkspaceRecord
 
 if TYPE_CHECKING:
     from desktop.queue import TaskQueueService
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 PRESET_OPTIONS = (("model", "model"), ("max_turns", "max_turns"), ("max_budget_usd", "max_budget_usd"),
                   ("extra_arg", "extra_args"), ("cli", "cli"))
 _SECRET_KEYS = ("env", "headers")
-_WAITING = (TaskStatus.PENDING, TaskStatus.RETRYING, TaskStatus.BLOCKED)
 
 
 class CodingCommands:
@@ -233,16 +232,8 @@ class CodingCommands:
         return facts
 
     def waiting_reason(self, task: Task) -> str | None:
-        """Why a task that could run does not: its agent is paused (by the user or a budget)."""
-        if task.status not in _WAITING:
-            return None
-        try:
-            agent = self.service.get_agent(task.agent)
-        except NotFoundError:
-            return None
-        if not agent.paused:
-            return None
-        return f"agent {agent.name} is paused" + (f": {agent.pause_reason}" if agent.pause_reason else "")
+        """Why a pending, blocked or retrying task is not running (the engine's words)."""
+        return self.service.wait_reasons([task]).get(task.id)
 
 
 def agent_state(agent: Agent) -> str:

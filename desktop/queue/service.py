@@ -6,7 +6,8 @@ The service is a facade. The work is done by small objects it composes, each own
     Leases     claiming under a lease, heartbeats, settling attempts (leases.py)
     Settler    what an attempt's end does to its task, shared with the Rescuer (settling.py)
     Control    cancel, retry, delete, pause and resume (control.py)
-    Reads      tasks, pages, the action log, statistics (reads.py)
+    Reads      tasks, pages, the action log, statistics (reads.py; the attempt ledger: totals.py)
+    wait_reasons   why waiting tasks are not running (waits.py)
     Locks      lock key capacities and holders (locks.py)
     Agents     agent definitions (agents.py)
     Schedules  cron schedules (schedules.py)
@@ -64,6 +65,7 @@ from desktop.queue.types import (
     TaskPage,
     WorkspaceRecord,
 )
+from desktop.queue.waits import wait_reasons
 from desktop.queue.workspace_records import WorkspaceRecords
 
 __all__ = ["DEFAULT_LEASE_S", "NOTIFY_AGENT", "TaskQueueService"]
@@ -394,6 +396,10 @@ class TaskQueueService:
 
     def attempts(self, task_id: int) -> list[Attempt]:
         return self.reads.attempts(task_id)
+
+    def wait_reasons(self, tasks: Iterable[Task]) -> dict[int, str]:
+        """Why each pending, blocked or retrying task among `tasks` is not running, by id (waits.py)."""
+        return wait_reasons(self.store, tasks)
 
     def throughput_series(self, minutes: int = 60) -> list[tuple[datetime, int, int]]:
         return self.reads.throughput_series(minutes)

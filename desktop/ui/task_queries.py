@@ -154,6 +154,9 @@ def throughput(service: TaskQueueService, chart_range: ChartRange) -> list[tuple
     return service.throughput(chart_range.bucket_s, chart_range.buckets)
 
 
-def tasks_by_id(service: TaskQueueService, ids: Iterable[int]) -> dict[int, Task]:
-    """The tasks among `ids` that still exist, by id (refreshes the rows on screen)."""
-    return service.get_many(ids)
+def tasks_and_waits(
+    service: TaskQueueService, ids: Iterable[int], *, waits: bool
+) -> tuple[dict[int, Task], dict[int, str]]:
+    """The tasks among `ids` that still exist, and (with `waits`) why the waiting ones wait."""
+    found = service.get_many(ids)
+    return found, service.wait_reasons(found.values()) if waits else {}
