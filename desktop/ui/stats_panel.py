@@ -1,4 +1,5 @@
-"""StatsPanel: counts per status, wait and run times, success rate, and the throughput chart.
+"""StatsPanel: counts per status, wait and run times, success rate, attempts over all time, the
+throughput chart, and the cost per agent and repository.
 
 Every value sits in a label of a fixed width, wide enough for large numbers, so new numbers never
 change the panel's size hints: the splitter beside it does not move as the statistics change.
@@ -18,7 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.queue import QueueStats, TaskStatus
+from desktop.queue import Ledger, QueueStats, TaskStatus
+from desktop.ui.cost_table import CostTable
 from desktop.ui.status_style import seconds_text, status_colour
 from desktop.ui.task_queries import CHART_RANGES, ChartRange, Series
 from desktop.ui.throughput_chart import ThroughputChart
@@ -84,12 +86,17 @@ class StatsPanel(QWidget):
         self.avg_run = _value_label(self, "23 h 59 m")
         self.success = _value_label(self, "100.0%")
         self.throughput = _value_label(self, "000,000 / h")
+        self.succeeded = _value_label(self, "0,000,000,000", "attempts_succeeded")
+        self.failed = _value_label(self, "0,000,000,000", "attempts_failed")
         hour = "tasks finished in the last hour"
+        kept = "all time: a retry keeps its failure counted, and cleanup lowers nothing"
         for i, (title, label, tip) in enumerate((
             ("Average wait", self.avg_wait, f"From due to started, {hour}"),
             ("Average run", self.avg_run, f"From started to finished, {hour}"),
-            ("Success rate", self.success, f"Completed / (completed + failed), {hour}"),
-            ("Completed", self.throughput, "Tasks completed in the last hour"),
+            ("Success rate", self.success, "Succeeded / (succeeded + failed) attempts in the last hour"),
+            ("Completed", self.throughput, "Attempts that completed in the last hour"),
+            ("Succeeded", self.succeeded, f"Attempts that completed, {kept}"),
+            ("Failed", self.failed, f"Attempts that failed, timed out or lost their worker, {kept}"),
         )):
             name = QLabel(title, self)
             name.setToolTip(tip)
@@ -118,11 +125,14 @@ class StatsPanel(QWidget):
         self.chart_range = CHART_RANGES["hour"]
         self._check_range()
 
+        self.costs = CostTable(self)
+
         layout = QVBoxLayout(self)
         layout.addLayout(counts)
         layout.addLayout(rates)
         layout.addLayout(chooser)
         layout.addWidget(self.chart, 1)
+        layout.addWidget(self.costs)
         self._colour_dots()
 
     def set_range(self, chart_range: ChartRange, *, notify: bool = False) -> None:
@@ -137,7 +147,9 @@ class StatsPanel(QWidget):
         for button in self.range_buttons.buttons():
             button.setChecked(button.objectName() == f"range_{self.chart_range.key}")
 
-    def update_stats(self, stats: QueueStats, series: Series, chart_range: ChartRange) -> None:
+    def update_stats(
+        self, stats: QueueStats, series: Series, chart_range: ChartRange, costs: Ledger | None = None
+    ) -> None:
         for status, label in self.counts.items():
             _set(label, f"{stats.by_status.get(status, 0):,}")
         _set(self.total, f"{stats.total:,}")
@@ -145,6 +157,10 @@ class StatsPanel(QWidget):
         _set(self.avg_run, seconds_text(stats.avg_run_s))
         _set(self.success, "–" if stats.success_rate is None else f"{stats.success_rate:.1%}")
         _set(self.throughput, f"{stats.throughput_last_hour:,} / h")
+        _set(self.succeeded, f"{stats.succeeded:,}")
+        _set(self.failed, f"{stats.failed:,}")
+        if costs is not None:
+            self.costs.set_ledger(costs)
         if chart_range == self.chart_range:  # a series of the range chosen before this one is dropped
             self.chart.set_series(series, chart_range.bucket_s, chart_range.unit_s, chart_range.unit_label)
 
