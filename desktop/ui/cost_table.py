@@ -1,7 +1,7 @@
 """CostTable: what coding agents cost today and over the last 7 days, per agent and repository.
 
-Read from the attempt ledger with each snapshot (TaskQueueService.ledger). Its height is fixed,
-whatever the number of lines, so new costs never move the splitter beside the statistics.
+Read from the attempt ledger with each snapshot (TaskQueueService.ledger); shown in the chart's
+place (StatsPanel). Its size does not follow its lines, so new costs never move the splitter.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy, QTabl
 from desktop.queue import Ledger
 
 HEADERS = ("Agent / repository", "Today", "7 days")
-VISIBLE_LINES = 4
 
 
 class CostTable(QTableWidget):
@@ -33,9 +32,7 @@ class CostTable(QTableWidget):
         for column in (1, 2):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
             header.resizeSection(column, self.fontMetrics().horizontalAdvance("$0,000.00") + 16)
-        row_height = self.verticalHeader().defaultSectionSize()
-        self.setFixedHeight(header.sizeHint().height() + VISIBLE_LINES * row_height + 2 * self.frameWidth())
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.lines: list[tuple[str, str, str]] = []
         self.set_ledger(Ledger([], [], []))
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSizePolicy,
+    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -122,30 +123,49 @@ class StatsPanel(QWidget):
             button.clicked.connect(lambda _on=False, r=chart_range: self.set_range(r, notify=True))
             self.range_buttons.addButton(button)
             chooser.addWidget(button)
+        self.costs = CostTable(self)
+        self.cost_button = QToolButton(self)
+        self.cost_button.setObjectName("show_costs")
+        self.cost_button.setText("Cost")
+        self.cost_button.setToolTip("Show what agents cost today and over the last 7 days, per agent and repository")
+        self.cost_button.setCheckable(True)
+        self.cost_button.setAutoRaise(True)
+        self.cost_button.clicked.connect(self.show_costs)
+        chooser.addWidget(self.cost_button)
         self.chart_range = CHART_RANGES["hour"]
         self._check_range()
-
-        self.costs = CostTable(self)
+        # The chart and the cost table take turns in one place: the panel's size never depends on which.
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(self.chart)
+        self.pages.addWidget(self.costs)
 
         layout = QVBoxLayout(self)
         layout.addLayout(counts)
         layout.addLayout(rates)
         layout.addLayout(chooser)
-        layout.addWidget(self.chart, 1)
-        layout.addWidget(self.costs)
+        layout.addWidget(self.pages, 1)
         self._colour_dots()
 
-    def set_range(self, chart_range: ChartRange, *, notify: bool = False) -> None:
-        """Show `chart_range` (hour, day, week); with `notify`, say so (a new series is needed)."""
-        self.chart_range = chart_range
+    def show_costs(self, shown: bool = True) -> None:
+        """Show the cost table in the chart's place (or the chart again)."""
+        self.cost_button.setChecked(shown)
+        self.pages.setCurrentWidget(self.costs if shown else self.chart)
         self._check_range()
+
+    def set_range(self, chart_range: ChartRange, *, notify: bool = False) -> None:
+        """Show `chart_range` (hour, day, week) on the chart; with `notify`, say so (a new series
+        is needed)."""
+        self.chart_range = chart_range
+        self.show_costs(False)
         self.chart.setToolTip(f"Completed and failed tasks over the last {chart_range.description}")
         if notify:
             self.range_changed.emit(chart_range)
 
     def _check_range(self) -> None:
+        charted = not self.cost_button.isChecked()
+        self.range_buttons.setExclusive(charted)  # while the costs show, no range is checked
         for button in self.range_buttons.buttons():
-            button.setChecked(button.objectName() == f"range_{self.chart_range.key}")
+            button.setChecked(charted and button.objectName() == f"range_{self.chart_range.key}")
 
     def update_stats(
         self, stats: QueueStats, series: Series, chart_range: ChartRange, costs: Ledger | None = None

@@ -30,13 +30,17 @@ def test_the_cost_table_shows_today_and_seven_days_per_agent_and_repository(
     queue.add_agent("coder", "echo")
     queue.add_repo("app", source="/src/app", local_path="/src/app")
     window = make_window(start_pool=False)
-    table = window.stats.costs
+    panel, table = window.stats, window.stats.costs
     qtbot.waitUntil(lambda: table.rowCount() == 1 and table.item(0, 0).text() == "no cost reported yet")
-    height = table.height()
+    panel.cost_button.click()  # the cost table takes the chart's place
+    assert panel.pages.currentWidget() is table and table.isVisible() and not panel.chart.isVisible()
+    size = panel.size()
     task = queue.enqueue("coder", repo="app")
     claim = queue.dequeue("w1")
     assert claim is not None and claim.id == task.id
     queue.complete(claim.id, claim.token, details={"cost_usd": 0.25, "input_tokens": 1000})
     window.monitor.poll_snapshot()
     qtbot.waitUntil(lambda: table.lines == [("coder", "$0.25", "$0.25"), ("repo app", "$0.25", "$0.25")])
-    assert table.height() == height  # a fixed height: the splitter beside it never moves
+    assert panel.size() == size
+    next(b for b in panel.range_buttons.buttons() if b.objectName() == "range_day").click()
+    assert panel.pages.currentWidget() is panel.chart and not panel.cost_button.isChecked()
