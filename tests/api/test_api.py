@@ -232,6 +232,10 @@ def test_get_shows_attempts_and_unknown_ids_are_404(api: Api) -> None:
     body = api.client.get(f"/tasks/{task_id}").json()
     assert body["task"]["status"] == "failed" and body["depends_on"] == []
     assert [(a["number"], a["outcome"], a["error"]) for a in body["attempts"]] == [(1, "failed", "boom")]
+    assert body["waiting"] is None  # finished: nothing holds it
+    api.service.pause("echo")
+    waiting = api.client.get(f"/tasks/{api.service.enqueue('echo').id}").json()
+    assert waiting["waiting"] == "agent echo paused"
     missing = api.client.get("/tasks/999")
     assert missing.status_code == 404 and missing.json()["detail"] == "task 999 does not exist"
 
