@@ -12,6 +12,8 @@ figure is printed as a ratio to a peer measured in the same run:
 - enqueue_many (batches of 10,000) vs a bare batched sqlite3 insert into the minimal table.
   Target >= 0.25x.
 - claim latency (p50 of single dequeues) at 1,000,000 finished rows vs at 1,000. Target <= 1.5x.
+- stats() (p50) at 1,000,000 finished tasks (and their attempts, over 30 days) vs at 1,000: it
+  reads the count and attempt-ledger tables, never the finished rows. Target <= 1.5x.
 
 The PostgreSQL section runs on --postgres URL, else AGENTQ_TEST_POSTGRES_URL, else on a throwaway
 cluster (scripts/postgres-test-cluster.sh, stock durability settings) when PostgreSQL is installed.
@@ -103,7 +105,8 @@ def bench_enqueue(folder: Path, count: int) -> tuple[float, float]:
     return single, bulk
 
 
-def claim_latency_ms(folder: Path, finished_rows: int, samples: int = 500) -> float:
+def latency_ms(folder: Path, finished_rows: int, samples: int = 500) -> tuple[float, float]:
+    """p50 of a single dequeue, and of stats(), on a queue holding `finished_rows` finished tasks."""
     name = f"latency-{finished_rows}.db"
     fresh(folder, name).close()
     add_finished_rows(folder / name, finished_rows)
@@ -116,20 +119,35 @@ def claim_latency_ms(folder: Path, finished_rows: int, samples: int = 500) -> fl
         times.append(time.perf_counter() - start)
         assert claimed is not None
         service.complete(claimed.id, claimed.token)
+    stats_times = []
+    for _ in range(samples // 5):
+        start = time.perf_counter()
+        stats = service.stats()
+        stats_times.append(time.perf_counter() - start)
+    assert stats.processed == finished_rows + samples, (stats.processed, finished_rows)
     service.close()
-    return statistics.median(times) * 1000
+    return statistics.median(times) * 1000, statistics.median(stats_times) * 1000
 
 
 def add_finished_rows(path: Path, count: int) -> None:
-    """Fill a queue with `count` completed tasks quickly, through sqlite3 (the counts follow by trigger)."""
+    """Fill a queue with `count` finished tasks (one in ten failed) over the 30 days before
+    yesterday, each with its attempt, quickly through sqlite3 (the task counts and the attempt
+    ledger follow by trigger, as for any writer)."""
     conn = sqlite3.connect(path)
-    now = time.time() - 86_400
-    rows = (("noop", '{"n":1}', 3, "completed", now, now, now, now, 1, 3, 60.0, 3600.0, 100, 0) for _ in range(count))
+    start, step = time.time() - 31 * 86_400, 30 * 86_400 / max(count, 1)
+    rows = (
+        ("noop", '{"n":1}', 3, "failed" if i % 10 == 0 else "completed", t, t, t, t + 0.5, 1, 3, 60.0, 3600.0, 100, 0)
+        for i, t in ((i, start + i * step) for i in range(count))
+    )
     conn.executemany(
         "INSERT INTO tasks (agent, payload, priority, status, scheduled_for, created_at, started_at, "
         "finished_at, attempts, max_retries, retry_base_s, retry_cap_s, progress, cancel_requested) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
+    )
+    conn.execute(
+        "INSERT INTO task_attempts (task_id, number, worker_id, started_at, finished_at, duration_ms, outcome) "
+        "SELECT id, 1, 'bench', started_at, finished_at, 500, status FROM tasks"
     )
     conn.commit()
     conn.execute("ANALYZE")
@@ -268,8 +286,8 @@ def sqlite_section(args: argparse.Namespace) -> None:
         one, bulk = bench_enqueue(folder, 5_000)
         bare = bare_insert(folder)
         bare_engine = bare_insert_engine_table(folder)
-        small = claim_latency_ms(folder, 1_000)
-        big = claim_latency_ms(folder, args.big_rows)
+        small, stats_small = latency_ms(folder, 1_000)
+        big, stats_big = latency_ms(folder, args.big_rows)
     print(f"plain loop, one task per transaction  {plain:10,.0f} tasks/s   (minimal jobs table: the peer)")
     print(f"plain loop on the engine's tasks table {plain_engine:9,.0f} tasks/s   {plain_engine / plain:.2f}x the peer")
     print(
@@ -288,6 +306,11 @@ def sqlite_section(args: argparse.Namespace) -> None:
     print(f"claim latency, 1,000 finished rows    {small:10.3f} ms (p50)")
     print(
         f"claim latency, {args.big_rows:,} finished rows {big:8.3f} ms (p50)   {big / small:.2f}x   target <= 1.5x"
+    )
+    print(f"stats(), 1,000 finished tasks         {stats_small:10.3f} ms (p50)")
+    print(
+        f"stats(), {args.big_rows:,} finished tasks   {stats_big:8.3f} ms (p50)   {stats_big / stats_small:.2f}x"
+        "   target <= 1.5x"
     )
     print(load())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,12 +60,19 @@ def short(text: str | None, width: int = 60) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def task_table(tasks: Sequence[Task]) -> str:
+def task_table(tasks: Sequence[Task], waiting: Mapping[int, str] | None = None, *, wide: bool = False) -> str:
+    """Tasks one a line; with `waiting` (TaskQueueService.wait_reasons), why each waiting one
+    waits. Long texts are cut to fit a terminal unless `wide`."""
+    waiting = waiting or {}
+
+    def cut(text: str | None, limit: int) -> str:
+        return (text or "").replace("\n", " ") if wide else short(text, limit)
+
     return table(
-        ("ID", "STATUS", "PRI", "AGENT", "TRIES", "SCHEDULED", "FINISHED", "LAST ERROR"),
+        ("ID", "STATUS", "PRI", "AGENT", "TRIES", "SCHEDULED", "FINISHED", "WAITING", "LAST ERROR"),
         (
             (t.id, t.status.value, t.priority, t.agent, t.attempts, when(t.scheduled_for), when(t.finished_at),
-             short(t.last_error, 50))
+             cut(waiting.get(t.id), 40) or "-", cut(t.last_error, 40))
             for t in tasks
         ),
     )
@@ -113,7 +120,10 @@ def stats_text(stats: QueueStats) -> str:
     lines = [f"Queue {'PAUSED' if stats.paused else 'running'}  ({stats.total} tasks)"]
     lines += [f"  {status:<10} {count}" for status, count in stats.by_status.items()]
     rate = "-" if stats.success_rate is None else f"{stats.success_rate:.1%}"
+    overall = "-" if stats.overall_success_rate is None else f"{stats.overall_success_rate:.1%}"
     lines += [
+        f"Attempts (all time, kept through cleanup): {stats.processed:,} processed, {stats.succeeded:,} succeeded, "
+        f"{stats.failed:,} failed, success {overall}",
         f"Last hour: {stats.throughput_last_hour} completed ({stats.throughput_last_minute} in the last minute), "
         f"success {rate}, average wait {seconds(stats.avg_wait_s)}, run {seconds(stats.avg_run_s)}",
         f"Last finished: {when(stats.last_finished_at)}",

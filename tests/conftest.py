@@ -208,6 +208,24 @@ def assert_running_counts_agree(service: TaskQueueService) -> None:
     assert kept == actual
     assert [(key, counted) for key, counted, running in keys if counted != running] == []
     assert idle == []
+    assert_attempt_totals_cover_the_attempts(service)
+
+
+def assert_attempt_totals_cover_the_attempts(service: TaskQueueService) -> None:
+    """The attempt ledger counts at least the attempts kept, per agent, repository and outcome
+    (exactly them, until cleanup or a delete removes some: the totals never go down)."""
+    with service.engine.connect() as conn:
+        kept = conn.execute(text(
+            "SELECT t.agent, coalesce(t.repo, ''), a.outcome, count(*) FROM task_attempts AS a "
+            "JOIN tasks AS t ON t.id = a.task_id GROUP BY t.agent, coalesce(t.repo, ''), a.outcome"
+        )).all()
+        totals = {
+            (agent, repo, outcome): int(count)
+            for agent, repo, outcome, count in conn.execute(text(
+                "SELECT agent, repo, outcome, sum(attempts) FROM attempt_totals GROUP BY agent, repo, outcome"
+            ))
+        }
+    assert [(key, n) for *key, n in kept if totals.get(tuple(key), 0) < n] == []
 
 
 @pytest.fixture

@@ -165,7 +165,8 @@ def create_app(
         )
         return [task_json(t) for t in tasks]
 
-    @api.get("/tasks/{task_id}", tags=["tasks"], summary="A task with its attempts and dependencies")
+    @api.get("/tasks/{task_id}", tags=["tasks"],
+             summary="A task with its attempts, dependencies and, while it waits, why")
     async def get_task(task_id: TaskId) -> dict[str, Any]:
         def read() -> dict[str, Any]:
             task = service.get(task_id)
@@ -173,6 +174,7 @@ def create_app(
                 "task": task_json(task),
                 "attempts": formatting.to_jsonable(service.attempts(task_id)),
                 "depends_on": service.dependencies(task_id),
+                "waiting": service.wait_reasons([task]).get(task_id),
             }
 
         return await run_in_threadpool(read)

@@ -64,12 +64,13 @@ def health(service: TaskQueueService, settings: Settings, pool: WorkerPool | Non
     if problem is not None:
         body["reason"] = problem
     if stats is not None:
-        succeeded, failed = stats.by_status.get("completed", 0), stats.by_status.get("failed", 0)
+        # Attempts over all time (the attempt ledger): a retried failure stays counted, and
+        # cleanup lowers nothing.
         body["stats"] = {
-            "tasksProcessed": succeeded + failed,
-            "tasksSucceeded": succeeded,
-            "tasksFailed": failed,
-            "successRate": succeeded / (succeeded + failed) if succeeded + failed else None,
+            "tasksProcessed": stats.processed,
+            "tasksSucceeded": stats.succeeded,
+            "tasksFailed": stats.failed,
+            "successRate": stats.overall_success_rate,
             "lastProcessedAt": stats.last_finished_at.isoformat() if stats.last_finished_at else None,
         }
     current = pool.settings if pool is not None else settings

@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--agent", help="only this agent's tasks")
     listing.add_argument("--search", help="text in the payload, error, agent, type or lock key; or an id")
     listing.add_argument("--limit", type=positive_int, default=50, help="at most this many (default 50)")
+    listing.add_argument("--wide", action="store_true", help="why each task waits, and its last error, in full")
 
     show = command("show", "a task with its payload, result and every attempt")
     show.add_argument("id", type=task_id, help="task id")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from desktop import formatting
 from desktop.agents.timeouts import attempt_timeout
 from desktop.errors import NotFoundError, TaskValidationError
-from desktop.queue import Agent, Ledger, LedgerLine, Repo, Task, TaskStatus, WorkspaceRecord
+from desktop.queue import Agent, Ledger, LedgerLine, Repo, Task, WorkspaceRecord
 
 if TYPE_CHECKING:
     from desktop.queue import TaskQueueService
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 PRESET_OPTIONS = (("model", "model"), ("max_turns", "max_turns"), ("max_budget_usd", "max_budget_usd"),
                   ("extra_arg", "extra_args"), ("cli", "cli"))
 _SECRET_KEYS = ("env", "headers")
-_WAITING = (TaskStatus.PENDING, TaskStatus.RETRYING, TaskStatus.BLOCKED)
 
 
 class CodingCommands:
@@ -212,16 +211,8 @@ class CodingCommands:
         return {**(a.payload or {}), "prompt": a.prompt}
 
     def waiting_reason(self, task: Task) -> str | None:
-        """Why a task that could run does not: its agent is paused (by the user or a budget)."""
-        if task.status not in _WAITING:
-            return None
-        try:
-            agent = self.service.get_agent(task.agent)
-        except NotFoundError:
-            return None
-        if not agent.paused:
-            return None
-        return f"agent {agent.name} is paused" + (f": {agent.pause_reason}" if agent.pause_reason else "")
+        """Why a pending, blocked or retrying task is not running (the engine's words)."""
+        return self.service.wait_reasons([task]).get(task.id)
 
 
 def agent_state(agent: Agent) -> str:
@@ -263,12 +254,21 @@ def coding_text(facts: dict[str, Any], waiting: str | None) -> str:
 def ledger_text(ledger: Ledger) -> str:
     if not (ledger.by_agent or ledger.by_repo or ledger.by_day):
         return ""
-    out = ["", "Cost and tokens (attempts that reported them):"]
-    for title, lines in (("agent", ledger.by_agent), ("repository", ledger.by_repo), ("day", ledger.by_day)):
+    out = ["", "Cost and tokens (all time; today and the last 7 days per agent and repository):"]
+    for title, lines in (("agent", ledger.by_agent), ("repository", ledger.by_repo)):
         if lines:
-            out.append(formatting.table((title.upper(), "ATTEMPTS", "COST", "TOKENS IN", "TOKENS OUT"),
-                                        (_ledger_row(line) for line in lines)))
+            out.append(formatting.table(
+                (title.upper(), "TODAY", "7 DAYS", "ATTEMPTS", "COST", "TOKENS IN", "TOKENS OUT"),
+                ((line.key, _usd(line.today_usd), _usd(line.week_usd), *_ledger_row(line)[1:]) for line in lines),
+            ))
+    if ledger.by_day:
+        out.append(formatting.table(("DAY", "ATTEMPTS", "COST", "TOKENS IN", "TOKENS OUT"),
+                                    (_ledger_row(line) for line in ledger.by_day)))
     return "\n".join(out)
+
+
+def _usd(value: float) -> str:
+    return f"${value:.2f}"
 
 
 def _ledger_row(line: LedgerLine) -> tuple[Any, ...]:

@@ -93,7 +93,8 @@ class Cli(ApiCommands, CodingCommands):
     def cmd_list(self) -> int:
         a = self.args
         tasks = self.service.list_tasks(status=a.status, agent=a.agent, search=a.search, limit=a.limit)
-        self.emit(tasks, lambda: formatting.task_table(tasks) if tasks else "no tasks")
+        self.emit(tasks, lambda: formatting.task_table(tasks, self.service.wait_reasons(tasks), wide=a.wide)
+                  if tasks else "no tasks")
         return 0
 
     def cmd_show(self) -> int:

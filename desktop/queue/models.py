@@ -184,14 +184,16 @@ class AttemptRow(Base):
     pid: Mapped[int | None] = mapped_column(Integer)  # the program's process (group), when it had one
 
     __table_args__ = (
-        # The ledger (cost and tokens per agent, repository and day) and daily budgets read only
-        # the attempts that reported a cost or tokens: coding agents', not every attempt.
+        # Daily budgets read only the attempts that reported a cost or tokens: coding agents',
+        # not every attempt.
         Index(
             "ix_task_attempts_ledger",
             "finished_at",
             sqlite_where=text(LEDGER),
             postgresql_where=text(LEDGER),
         ),
+        # Attempts of the last hour (per-minute chart, last-hour rates), however their tasks ended.
+        Index("ix_task_attempts_finished_at", "finished_at"),
     )
 
 
@@ -349,3 +351,26 @@ class WorkspaceRow(Base):
     created_at: Mapped[float] = mapped_column(Timestamp)
     removed_at: Mapped[float | None] = mapped_column(Timestamp)
     summary: Mapped[str | None] = mapped_column(Text)
+
+
+class AttemptTotalRow(Base):
+    """Running totals of ended attempts per hour, agent, repository ('' for none) and outcome.
+
+    A trigger on task_attempts (made by the backend in migration 0006) adds each attempt as its
+    row is written, in the same transaction. Rows are never decreased nor deleted: retention and
+    `cleanup` remove attempts, not these totals, so counters read from them never go down.
+    `bucket` is the hour's start (epoch seconds), `last_at` the latest attempt end in it.
+    """
+
+    __tablename__ = "attempt_totals"
+
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    agent: Mapped[str] = mapped_column(String(100), primary_key=True)
+    repo: Mapped[str] = mapped_column(String(100), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    attempts: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    duration_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    cost_usd: Mapped[float] = mapped_column(Float(53), default=0.0, server_default=text("0"))
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    last_at: Mapped[float] = mapped_column(Timestamp)

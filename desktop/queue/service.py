@@ -6,7 +6,8 @@ The service is a facade. The work is done by small objects it composes, each own
     Leases     claiming under a lease, heartbeats, settling attempts (leases.py)
     Settler    what an attempt's end does to its task, shared with the Rescuer (settling.py)
     Control    cancel, retry, delete, pause and resume (control.py)
-    Reads      tasks, pages, the action log, statistics (reads.py)
+    Reads      tasks, pages, the action log, statistics (reads.py; the attempt ledger: totals.py)
+    wait_reasons   why waiting tasks are not running (waits.py)
     Locks      lock key capacities and holders (locks.py)
     Agents     agent definitions (agents.py)
     Schedules  cron schedules (schedules.py)
@@ -32,6 +33,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
+from desktop.queue import totals
 from desktop.queue import validation as check
 from desktop.queue.agents import Agents, AgentValidator
 from desktop.queue.backends import ChangeWatcher
@@ -63,6 +65,7 @@ from desktop.queue.types import (
     TaskPage,
     WorkspaceRecord,
 )
+from desktop.queue.waits import wait_reasons
 from desktop.queue.workspace_records import WorkspaceRecords
 
 __all__ = ["DEFAULT_LEASE_S", "NOTIFY_AGENT", "TaskQueueService"]
@@ -394,11 +397,21 @@ class TaskQueueService:
     def attempts(self, task_id: int) -> list[Attempt]:
         return self.reads.attempts(task_id)
 
+    def wait_reasons(self, tasks: Iterable[Task]) -> dict[int, str]:
+        """Why each pending, blocked or retrying task among `tasks` is not running, by id (waits.py)."""
+        return wait_reasons(self.store, tasks)
+
     def throughput_series(self, minutes: int = 60) -> list[tuple[datetime, int, int]]:
         return self.reads.throughput_series(minutes)
 
+    def throughput(self, bucket_s: float, buckets: int) -> list[tuple[datetime, int, int]]:
+        """(bucket start, succeeded, failed attempts) per bucket of `bucket_s` seconds over the
+        last `buckets` buckets, oldest first (the chart: per minute, or from hourly totals)."""
+        return totals.series(self.store, bucket_s, buckets)
+
     def attempt_totals(self) -> list[tuple[str, str, int, float]]:
-        return self.reads.attempt_totals()
+        """(agent, outcome, attempts, total seconds) over all time: counters that never go down."""
+        return totals.totals_by_agent(self.store)
 
     # -- lock keys (Locks) -------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from sqlalchemy import Table
 from desktop.queue.models import (
     AgentRow,
     AttemptRow,
+    AttemptTotalRow,
     DependencyRow,
     LockKeyRow,
     QueueStateRow,
@@ -28,5 +29,6 @@ K = cast(Table, LockKeyRow.__table__)
 C = cast(Table, TaskCountRow.__table__)
 R = cast(Table, RepoRow.__table__)
 W = cast(Table, WorkspaceRow.__table__)
+L = cast(Table, AttemptTotalRow.__table__)  # the attempt ledger
 
 FINISHED = tuple(s.value for s in FINISHED_STATUSES)

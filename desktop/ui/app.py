@@ -4,9 +4,10 @@ Set AGENTQ_SCREENSHOT=path.png to grab the window to that file once it has loade
 (for screenshots and smoke tests). AGENTQ_SCREENSHOT_SIZE=1024x700 sizes the window first;
 AGENTQ_SCREENSHOT_VIEW=failed shows the Failed tab with its first task selected, =running the
 Running tab following its first task, =details grabs the details dialog of the newest task with a
-prompt that has started (else of the first failed one) instead of the window; =transcript and =diff
-grab those tabs of the newest coding task's details (the dialog sized to the shot), =repos the
-Repositories tab. AGENTQ_COLOR_SCHEME=dark or light
+prompt that has started (else of the first failed one) instead of the window, =waiting those of
+a task that waits (with the reason); =transcript and =diff grab those tabs of the newest coding
+task's details (the dialog sized to the shot), =repos the Repositories tab, =costs shows the cost
+table in the chart's place. AGENTQ_COLOR_SCHEME=dark or light
 chooses the palette (see theme.py). In that mode nothing waits for a person: errors go to stderr.
 """
 
@@ -184,6 +185,13 @@ async def _screenshot(window: MainWindow, path: Path, view: str) -> None:
         await _wait_for(lambda: window.running.model.rowCount() > 0)
         window.running.view.select_only(0)
         await asyncio.sleep(1.5)  # the output tail is polled
+    elif view == "costs":
+        window.stats.show_costs()
+    elif view == "waiting":  # the details of a task that waits, with the reason
+        waiting = [t for t in window.history.model.tasks if window.history.model.wait_reason(t.id)]
+        if waiting:
+            shown = window.open_details(waiting[0])
+            await asyncio.sleep(0.8)
     elif view == "details":
         tasks = window.history.model.tasks
         task = next((t for t in tasks if task_prompt(t) is not None and t.attempts), None) or next(

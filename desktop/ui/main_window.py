@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
         empty = not snapshot.agents and stats.total == 0
         dismissed = self.store.value("welcome/dismissed", False, type=bool)
         self.welcome.setVisible(empty and not dismissed)
-        self.stats.update_stats(stats, snapshot.series, snapshot.chart_range)
+        self.stats.update_stats(stats, snapshot.series, snapshot.chart_range, snapshot.costs)
         self.agents.set_lines(agent_lines(snapshot.agents, stats.by_agent, stats.paused))
         names = [a.name for a in snapshot.agents]
         self.history.set_agents(names)

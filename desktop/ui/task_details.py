@@ -200,7 +200,7 @@ class TaskDetails(QWidget):
             self.tabs.setCurrentIndex(self._first_tab(task))
         generation, service, task_id = self._generation, self.service, task.id
         self.jobs.read(
-            lambda: (service.attempts(task_id), service.dependencies(task_id)),
+            lambda: (service.attempts(task_id), service.dependencies(task_id), service.wait_reasons([task]).get(task_id)),
             lambda result: self._on_attempts(generation, result),
             lambda exc: self.error.setPlainText(f"Could not read the attempts: {exc}"),
             owner=self,
@@ -277,11 +277,12 @@ class TaskDetails(QWidget):
         if not self.attempts or self.attempts[0].task_id != task.id:
             _set_text(self.error, task.last_error or "")
 
-    def _on_attempts(self, generation: int, result: tuple[list[Attempt], list[int]]) -> None:
+    def _on_attempts(self, generation: int, result: tuple[list[Attempt], list[int], str | None]) -> None:
         if generation != self._generation or self.task is None:
             return
         previous = self.attempts
-        self.attempts, self.depends_on = result
+        self.attempts, self.depends_on, waiting = result
+        self.set_wait_reason(waiting)
         self._show_summary(self.task)
         self.review.show_task(self.task, self.attempts)
         _set_text(self.error, self.error_text())
