@@ -91,12 +91,12 @@ def _reasons(task: Task, facts: _Facts, now: float) -> list[str]:
             if parents else "blocked by its dependencies"
         )
     if facts.queue_paused:
-        reasons.append("queue paused (agentq resume)")
+        reasons.append("the queue is paused (agentq resume)")
     agent = facts.agents.get(task.agent)
     if agent is None:
         reasons.append(f"agent {task.agent} does not exist")
     elif agent.paused:
-        reason = f"agent {task.agent} paused"
+        reason = f"agent {task.agent} is paused"
         if agent.pause_reason:
             reason += f": {agent.pause_reason}"
         elif agent.paused_until is not None:

@@ -235,7 +235,7 @@ def test_get_shows_attempts_and_unknown_ids_are_404(api: Api) -> None:
     assert body["waiting"] is None  # finished: nothing holds it
     api.service.pause("echo")
     waiting = api.client.get(f"/tasks/{api.service.enqueue('echo').id}").json()
-    assert waiting["waiting"] == "agent echo paused"
+    assert waiting["waiting"] == "agent echo is paused"
     missing = api.client.get("/tasks/999")
     assert missing.status_code == 404 and missing.json()["detail"] == "task 999 does not exist"
 
