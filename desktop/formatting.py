@@ -160,6 +160,11 @@ def metrics(service: TaskQueueService) -> str:
     for agent, (count, seconds) in sorted(by_agent.items()):
         out.append(f'agentq_attempt_duration_seconds_sum{{agent="{_label(agent)}"}} {seconds:.3f}')
         out.append(f'agentq_attempt_duration_seconds_count{{agent="{_label(agent)}"}} {count}')
+    costs = service.ledger(1).by_agent
+    if costs:
+        out += ["# HELP agentq_cost_usd_total What agents' attempts cost (US dollars).",
+                "# TYPE agentq_cost_usd_total counter"]
+        out += [f'agentq_cost_usd_total{{agent="{_label(line.key)}"}} {line.cost_usd:.6f}' for line in costs]
     out += [
         "# HELP agentq_queue_paused 1 while the whole queue is paused.",
         "# TYPE agentq_queue_paused gauge",
