@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from desktop.queue import Task, TaskQueueService, TaskStatus
+from desktop.queue import Task, TaskQueueService, TaskStatus, repo_lock_key
 from tests.conftest import FakeClock
 
 
@@ -65,6 +65,14 @@ def test_a_repository_busy_in_place_or_with_every_worktree(queue: TaskQueueServi
     claim(queue, "beta")
     [second] = [t for t in queue.list_tasks(status="pending") if t.lock_key == "deploy"]
     assert why(queue, second) == [f"lock deploy held by #{plain.id}"]
+    # A repository's lock key given by hand (no registered repository) is still named as one.
+    key = repo_lock_key("git@github.com:me/site.git")
+    queue.update_agent("beta", concurrency=10)  # room for one more: only the lock holds it
+    first = queue.enqueue("beta", lock_key=key)
+    queue.enqueue("beta", lock_key=key)
+    claim(queue, "beta")
+    [later] = [t for t in queue.list_tasks(status="pending") if t.lock_key == key]
+    assert why(queue, later) == [f"repository github.com/me/site busy with #{first.id}"]
 
 
 def test_paused_queue_and_agents_with_the_reason_the_app_gave(queue: TaskQueueService, clock: FakeClock) -> None:
