@@ -78,7 +78,10 @@ def task_table(tasks: Sequence[Task], waiting: Mapping[int, str] | None = None, 
     )
 
 
-def task_details(task: Task, attempts: Sequence[Attempt], depends_on: Sequence[int]) -> str:
+def task_details(
+    task: Task, attempts: Sequence[Attempt], depends_on: Sequence[int], waiting: str | None = None
+) -> str:
+    """`agentq show`: the task, why it waits (TaskQueueService.wait_reasons), every attempt."""
     lines = [
         f"Task {task.id}  [{task.status.value}]  agent {task.agent}  priority {task.priority}",
         f"  created    {when(task.created_at)}   scheduled {when(task.scheduled_for)}",
@@ -86,6 +89,7 @@ def task_details(task: Task, attempts: Sequence[Attempt], depends_on: Sequence[i
         f"  attempts   {task.attempts} (max retries {task.max_retries})",
     ]
     for label, value in (
+        ("waiting", waiting),
         ("type", task.task_type), ("lock key", task.lock_key), ("unique key", task.unique_key),
         ("timeout", f"{task.timeout_s:g} s" if task.timeout_s else None), ("worker", task.lease_owner),
         ("depends on", ", ".join(map(str, depends_on)) or None), ("notify", task.notify_url),
@@ -156,6 +160,11 @@ def metrics(service: TaskQueueService) -> str:
     for agent, (count, seconds) in sorted(by_agent.items()):
         out.append(f'agentq_attempt_duration_seconds_sum{{agent="{_label(agent)}"}} {seconds:.3f}')
         out.append(f'agentq_attempt_duration_seconds_count{{agent="{_label(agent)}"}} {count}')
+    costs = service.ledger(1).by_agent
+    if costs:
+        out += ["# HELP agentq_cost_usd_total What agents' attempts cost (US dollars).",
+                "# TYPE agentq_cost_usd_total counter"]
+        out += [f'agentq_cost_usd_total{{agent="{_label(line.key)}"}} {line.cost_usd:.6f}' for line in costs]
     out += [
         "# HELP agentq_queue_paused 1 while the whole queue is paused.",
         "# TYPE agentq_queue_paused gauge",

@@ -222,11 +222,9 @@ def agent_state(agent: Agent) -> str:
     return f"paused: {agent.pause_reason}" if agent.pause_reason else "paused"
 
 
-def coding_text(facts: dict[str, Any], waiting: str | None) -> str:
+def coding_text(facts: dict[str, Any]) -> str:
     """The lines `agentq show` adds for a coding task."""
     lines = []
-    if waiting:
-        lines.append(f"  waiting    {waiting}")
     if facts:
         lines += ["", "Coding:"]
         files = facts.get("files_changed") or []

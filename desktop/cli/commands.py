@@ -105,7 +105,7 @@ class Cli(ApiCommands, CodingCommands):
         deps = self.service.dependencies(task.id)
         facts, waiting = coding_facts(self.service, task, attempts), self.waiting_reason(task)
         value = {"task": task, "attempts": attempts, "depends_on": deps, **facts, "waiting": waiting}
-        self.emit(value, lambda: formatting.task_details(task, attempts, deps) + coding_text(facts, waiting))
+        self.emit(value, lambda: formatting.task_details(task, attempts, deps, waiting) + coding_text(facts))
         return 0
 
     def _each(self, action: Callable[[int], Task], describe: Callable[[Task], str]) -> int:

@@ -22,6 +22,7 @@ from desktop.queue.types import Task, TaskStatus
 
 WAITING = (TaskStatus.PENDING, TaskStatus.BLOCKED, TaskStatus.RETRYING)
 SHOWN_IDS = 3  # task ids named in one reason before "and N more"
+REPO_KEY_PREFIXES = ("path:", "repo:")  # what lock_keys.repo_lock_key makes
 
 
 def wait_reasons(store: Store, tasks: Iterable[Task]) -> dict[int, str]:
@@ -91,12 +92,12 @@ def _reasons(task: Task, facts: _Facts, now: float) -> list[str]:
             if parents else "blocked by its dependencies"
         )
     if facts.queue_paused:
-        reasons.append("queue paused (agentq resume)")
+        reasons.append("the queue is paused (agentq resume)")
     agent = facts.agents.get(task.agent)
     if agent is None:
         reasons.append(f"agent {task.agent} does not exist")
     elif agent.paused:
-        reason = f"agent {task.agent} paused"
+        reason = f"agent {task.agent} is paused"
         if agent.pause_reason:
             reason += f": {agent.pause_reason}"
         elif agent.paused_until is not None:
@@ -120,13 +121,22 @@ def _reasons(task: Task, facts: _Facts, now: float) -> list[str]:
         capacity = facts.capacity.get(task.lock_key, 1)
         if len(holders) >= capacity:
             named = _listed([f"#{h}" for h in holders])
-            if task.repo is not None and capacity > 1:
-                reasons.append(f"repository {task.repo}: {len(holders)} of {capacity} worktrees busy ({named})")
-            elif task.repo is not None:
-                reasons.append(f"repository {task.repo} busy with {named}")
+            repo = task.repo or _repository(task.lock_key)
+            if repo is not None and capacity > 1:
+                reasons.append(f"repository {repo}: {len(holders)} of {capacity} worktrees busy ({named})")
+            elif repo is not None:
+                reasons.append(f"repository {repo} busy with {named}")
             else:
                 reasons.append(f"lock {task.lock_key} held by {named}" + (f" ({capacity} at once)" if capacity > 1 else ""))
     return reasons or ["ready: the next free worker slot takes it"]
+
+
+def _repository(lock_key: str) -> str | None:
+    """The repository a lock key made by repo_lock_key stands for (its path or host/path)."""
+    for prefix in REPO_KEY_PREFIXES:
+        if lock_key.startswith(prefix):
+            return lock_key[len(prefix):]
+    return None
 
 
 def _listed(items: list[str]) -> str:

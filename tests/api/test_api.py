@@ -68,10 +68,15 @@ def test_health_is_503_unhealthy_when_the_database_does_not_answer(api: Api, db_
 
 def test_metrics_are_prometheus_text_behind_the_token(api: Api) -> None:
     _settle(api.service, succeed=True)
+    costly = api.service.enqueue("echo")
+    claimed = api.service.dequeue("test-worker")
+    assert claimed is not None and claimed.id == costly.id
+    api.service.complete(claimed.id, claimed.token, details={"cost_usd": 0.125})
     assert api.anonymous.get("/metrics").status_code == 401
     response = api.client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    assert 'agentq_tasks{agent="echo",status="completed"} 1' in response.text
+    assert 'agentq_tasks{agent="echo",status="completed"} 2' in response.text
+    assert 'agentq_cost_usd_total{agent="echo"} 0.125000' in response.text
 
 
 def test_counters_never_fall_after_agentq_cleanup(api: Api, cli_env: dict[str, str]) -> None:
@@ -235,7 +240,7 @@ def test_get_shows_attempts_and_unknown_ids_are_404(api: Api) -> None:
     assert body["waiting"] is None  # finished: nothing holds it
     api.service.pause("echo")
     waiting = api.client.get(f"/tasks/{api.service.enqueue('echo').id}").json()
-    assert waiting["waiting"] == "agent echo paused"
+    assert waiting["waiting"] == "agent echo is paused"
     missing = api.client.get("/tasks/999")
     assert missing.status_code == 404 and missing.json()["detail"] == "task 999 does not exist"
 

@@ -14,11 +14,11 @@ def test_list_and_show_say_why_tasks_wait(env: dict[str, str]) -> None:
     agentq(env, "agents", "pause", "slow")
     listing = agentq(env, "list").stdout.splitlines()
     assert listing[0].split()[:8] == ["ID", "STATUS", "PRI", "AGENT", "TRIES", "SCHEDULED", "FINISHED", "WAITING"]
-    assert "agent slow paused" in next(line for line in listing if line.startswith(str(first)))
+    assert "agent slow is paused" in next(line for line in listing if line.startswith(str(first)))
     assert f"waiting for task #{first} (pending)" in next(line for line in listing if line.startswith(str(child)))
     shown = agentq(env, "show", str(child)).stdout
-    assert f"  waiting    waiting for task #{first} (pending); agent slow paused" in shown
-    assert json.loads(agentq(env, "show", str(first), "--json").stdout)["waiting"] == "agent slow paused"
+    assert f"  waiting    waiting for task #{first} (pending); agent slow is paused" in shown
+    assert json.loads(agentq(env, "show", str(first), "--json").stdout)["waiting"] == "agent slow is paused"
 
 
 def test_stats_count_each_attempt_and_keep_them_after_cleanup(env: dict[str, str]) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from desktop.queue import Task, TaskQueueService, TaskStatus
+from desktop.queue import Task, TaskQueueService, TaskStatus, repo_lock_key
 from tests.conftest import FakeClock
 
 
@@ -65,14 +65,22 @@ def test_a_repository_busy_in_place_or_with_every_worktree(queue: TaskQueueServi
     claim(queue, "beta")
     [second] = [t for t in queue.list_tasks(status="pending") if t.lock_key == "deploy"]
     assert why(queue, second) == [f"lock deploy held by #{plain.id}"]
+    # A repository's lock key given by hand (no registered repository) is still named as one.
+    key = repo_lock_key("git@github.com:me/site.git")
+    queue.update_agent("beta", concurrency=10)  # room for one more: only the lock holds it
+    first = queue.enqueue("beta", lock_key=key)
+    queue.enqueue("beta", lock_key=key)
+    claim(queue, "beta")
+    [later] = [t for t in queue.list_tasks(status="pending") if t.lock_key == key]
+    assert why(queue, later) == [f"repository github.com/me/site busy with #{first.id}"]
 
 
 def test_paused_queue_and_agents_with_the_reason_the_app_gave(queue: TaskQueueService, clock: FakeClock) -> None:
     task, other = queue.enqueue("alpha"), queue.enqueue("beta")
     queue.pause("alpha")
-    assert why(queue, task, other) == ["agent alpha paused", "ready: the next free worker slot takes it"]
+    assert why(queue, task, other) == ["agent alpha is paused", "ready: the next free worker slot takes it"]
     queue.pause()
-    assert why(queue, other) == ["queue paused (agentq resume)"]
+    assert why(queue, other) == ["the queue is paused (agentq resume)"]
     queue.resume()
     queue.resume("alpha")
     queue.update_agent("alpha", daily_budget_usd=0.5)
@@ -83,7 +91,7 @@ def test_paused_queue_and_agents_with_the_reason_the_app_gave(queue: TaskQueueSe
     assert queue.enforce_budgets() == ["alpha"]
     [reason] = why(queue, task)
     assert reason is not None
-    assert reason.startswith("agent alpha paused: daily budget of $0.50 reached ($0.75 spent today); resumes at ")
+    assert reason.startswith("agent alpha is paused: daily budget of $0.50 reached ($0.75 spent today); resumes at ")
 
 
 def test_scheduled_retrying_and_parked_tasks_say_when(queue: TaskQueueService, clock: FakeClock) -> None:
@@ -103,7 +111,7 @@ def test_scheduled_retrying_and_parked_tasks_say_when(queue: TaskQueueService, c
     assert retry is not None and retry.startswith("retry 2 of 3 at ") and retry.endswith("(in 2 min)")
     assert limit is not None and limit.startswith("usage limit: runs again at ") and limit.endswith("(in 3 h)")
     queue.pause("beta")  # a pause comes first, the time after it
-    assert why(queue, later)[0] == "agent beta paused; " + scheduled
+    assert why(queue, later)[0] == "agent beta is paused; " + scheduled
 
 
 def test_reasons_come_for_a_whole_page_in_one_call(queue: TaskQueueService) -> None:

@@ -22,7 +22,7 @@ def test_the_tables_and_the_details_say_why_a_task_waits(make_window, queue: Tas
     child = queue.enqueue("first", depends_on=[parent.id])
     window = make_window()
     history = window.history.model
-    qtbot.waitUntil(lambda: _cell(history, parent.id) == "agent later paused", timeout=10_000)
+    qtbot.waitUntil(lambda: _cell(history, parent.id) == "agent later is paused", timeout=10_000)
     assert _cell(history, child.id) == f"waiting for task #{parent.id} (pending)"
     header = history.headerData(history.column_of("waiting"), Qt.Orientation.Horizontal)
     assert header == "Waiting"
