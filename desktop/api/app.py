@@ -46,7 +46,7 @@ TaskId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a task id")]
 _JSON_SCHEMA_TYPES: dict[str, dict[str, Any]] = {
     "str": {"type": "string"}, "int": {"type": "integer"}, "float": {"type": "number"}, "json": {},
     "datetime": {"type": "string", "format": "date-time"}, "url": {"type": "string", "format": "uri"},
-    "ids": {"type": "array", "items": {"type": "integer"}},
+    "ids": {"type": "array", "items": {"type": "integer"}}, "bool": {"type": "boolean"},
 }
 # The request body's schema, from the one description of a new task the service validates with.
 _TASK_FIELDS = {

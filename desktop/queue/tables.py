@@ -15,6 +15,7 @@ from desktop.queue.models import (
     RepoRow,
     TaskCountRow,
     TaskRow,
+    WorkerRow,
     WorkspaceRow,
 )
 from desktop.queue.types import FINISHED_STATUSES
@@ -28,5 +29,6 @@ K = cast(Table, LockKeyRow.__table__)
 C = cast(Table, TaskCountRow.__table__)
 R = cast(Table, RepoRow.__table__)
 W = cast(Table, WorkspaceRow.__table__)
+WK = cast(Table, WorkerRow.__table__)
 
 FINISHED = tuple(s.value for s in FINISHED_STATUSES)
