@@ -169,3 +169,15 @@ def _label(value: str) -> str:
 
 def _indent(text: str, spaces: int = 2) -> str:
     return "\n".join(" " * spaces + line for line in text.splitlines())
+
+
+def id_ranges(ids: Sequence[int], most: int = 5) -> str:
+    """1, 2, 3, 7 -> '1–3, 7' (at most `most` runs, then '…')."""
+    runs: list[list[int]] = []
+    for number in ids:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    parts = [str(a) if a == b else f"{a}–{b}" for a, b in runs[:most]]
+    return ", ".join(parts) + (", …" if len(runs) > most else "")

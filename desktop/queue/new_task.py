@@ -135,7 +135,7 @@ class NewTask:
             row[field.name] = value
         if row["scheduled_for"] is None:
             row["scheduled_for"] = now
-        row.update(status=status, created_at=now, attempts=0, progress=0, cancel_requested=False)
+        row.update(status=status, created_at=now, attempts=0, progress=0, cancel_requested=False, sort_order=0)
         return row
 
 

@@ -156,6 +156,10 @@ class WorkerPool(QObject):
         if self.output_dir is not None:
             self.output_dir.mkdir(parents=True, exist_ok=True)
         self.service.enqueued.connect(self._on_enqueued)
+        try:
+            self._report()  # in the roster from the start (the dispatcher's heartbeats keep it)
+        except AgentQueueError as exc:
+            log.error("worker %s: could not join the roster: %s", self.worker_id, exc)
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="agentq-dispatcher", daemon=True)
         self._dispatcher.start()
         self.state_changed.emit("running")
