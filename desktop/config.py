@@ -45,6 +45,7 @@ class Settings:
     lease_s: float = 60.0
     shutdown_grace_s: float = 10.0
     retention_days: float = 30.0
+    archive: bool = False  # retention writes finished tasks to the archive folder before deleting them
     log_level: str = "INFO"
     database_url: str | None = None
     start_minimized: bool = False
@@ -63,6 +64,8 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise TaskValidationError(name, f"must be a number, 0 or more (got {value!r})")
+        if not isinstance(self.archive, bool):
+            raise TaskValidationError("archive", f"must be true or false (got {self.archive!r})")
         if not isinstance(self.concurrency, int):
             raise TaskValidationError("concurrency", "must be a whole number")
         if self.profile not in PROFILES:

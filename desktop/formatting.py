@@ -7,6 +7,7 @@ import enum
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Any
 
 from desktop.queue import Attempt, QueueStats, Task, TaskQueueService
@@ -24,6 +25,8 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
+    if isinstance(value, PurePath):
+        return str(value)
     return value
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import time
+from datetime import datetime
 from typing import Any, NoReturn
 
 from desktop import __version__
@@ -33,6 +35,19 @@ def duration(text: str) -> float:
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90s, 15m, 12h or 30d")
     return float(match[1]) * _UNITS[match[2]]
+
+
+def since_time(text: str) -> float:
+    """An ISO 8601 date or time (local unless it has an offset), or an age such as 7d: epoch seconds."""
+    try:
+        return time.time() - duration(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time, nor an age such as 7d") from None
+    return (value if value.tzinfo else value.astimezone()).timestamp()
 
 
 def json_value(text: str) -> Any:
@@ -281,6 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
     command("locks", "lock keys held now, with task and age")
     cleanup = command("cleanup", "delete finished tasks older than a retention period")
     cleanup.add_argument("--older-than", type=duration, required=True, help="e.g. 30d")
+    cleanup.add_argument("--archive", action="store_true",
+                         help="write them (with their attempts) to the archive folder before deleting them")
+    archive = command("archive", "finished tasks that retention archived (gzip JSON Lines in the data folder)")
+    archive_sub = archive.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    archive_sub.add_parser("list", help="the archive's files, with their size and tasks", parents=[with_json])
+    export = archive_sub.add_parser("export", help="every archived task once, as JSON Lines on stdout",
+                                    parents=[without_json])
+    export.add_argument("--since", type=since_time, metavar="WHEN",
+                        help="only tasks finished since then: an ISO 8601 date or time, or an age such as 7d")
+    export.add_argument("--agent", help="only this agent's tasks")
     command("metrics", "counters and gauges in the Prometheus text format")
     desktop_entry = command("install-desktop-entry", "add Agent Queue to the applications menu")
     desktop_entry.add_argument("--uninstall", action="store_true", help="remove it again")

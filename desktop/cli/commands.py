@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from desktop import formatting
+from desktop import formatting, paths
 from desktop.cli.api_commands import ApiCommands
 from desktop.cli.coding_commands import CodingCommands, agent_state, coding_text, ledger_text
 from desktop.cli.queue_commands import QueueCommands, processing_text
 from desktop.config import load_settings
 from desktop.errors import NotFoundError, TaskStateError, TaskValidationError
 from desktop.queue import Task, TaskQueueService
+from desktop.queue.archive import Archive
 from desktop.queue.types import UNFINISHED_STATUSES
 
 log = logging.getLogger(__name__)
@@ -245,9 +246,27 @@ class Cli(ApiCommands, CodingCommands, QueueCommands):
         return 0
 
     def cmd_cleanup(self) -> int:
-        deleted = self.service.cleanup(self.args.older_than)
-        self.emit({"deleted": deleted},
-                  lambda: f"deleted {deleted} finished tasks older than {timedelta(seconds=self.args.older_than)}")
+        archive = Archive(paths.archive_dir()) if self.args.archive else None
+        deleted = self.service.cleanup(self.args.older_than, archive=archive)
+        done = f"archived (in {archive.folder}) and deleted" if archive else "deleted"
+        self.emit({"deleted": deleted, "archived": archive is not None},
+                  lambda: f"{done} {deleted} finished tasks older than {timedelta(seconds=self.args.older_than)}")
+        return 0
+
+    def cmd_archive(self) -> int:
+        a, archive = self.args, Archive(paths.archive_dir())
+        if a.action == "export":
+            for record in archive.export(since=a.since, agent=a.agent):
+                self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            return 0
+        files = archive.files()
+        self.emit(files, lambda: formatting.table(
+            ("FILE", "TASKS", "BYTES", "WRITTEN"),
+            ((f.path.name, f.tasks, f"{f.size:,}", formatting.when(f.created)) for f in files),
+        ) + f"\n(in {archive.folder})" if files else (
+            f"the archive is empty ({archive.folder}); archive with: agentq cleanup --older-than 30d --archive, "
+            'or the setting "archive": true'
+        ))
         return 0
 
     def cmd_metrics(self) -> int:

@@ -36,6 +36,7 @@ from sqlalchemy.exc import OperationalError
 
 from desktop.queue import validation as check
 from desktop.queue.agents import Agents, AgentValidator
+from desktop.queue.archive import Archive
 from desktop.queue.backends import ChangeWatcher
 from desktop.queue.budgets import Budgets, ledger
 from desktop.queue.control import _UNCHANGED, Control, RetryReport
@@ -160,9 +161,10 @@ class TaskQueueService:
         """Something that tells, cheaply, whether another process changed the queue."""
         return self.store.backend.watcher(self.store.engine)
 
-    def cleaner(self, older_than: timedelta | float) -> Cleaner:
-        """The retention pass that deletes tasks finished more than `older_than` ago."""
-        return Cleaner(self.store, older_than)
+    def cleaner(self, older_than: timedelta | float, *, archive: Archive | None = None) -> Cleaner:
+        """The retention pass that deletes tasks finished more than `older_than` ago (writing
+        them to `archive` first, when given)."""
+        return Cleaner(self.store, older_than, archive=archive)
 
     def close(self) -> None:
         self.store.close()
@@ -335,9 +337,10 @@ class TaskQueueService:
         """Put back tasks whose lease expired (their worker died or hung); returns their ids."""
         return self.rescuer.run_once(self.store.clock())
 
-    def cleanup(self, older_than: timedelta | float, *, batch: int = 5_000) -> int:
-        """Delete finished tasks (and their attempts) that finished more than `older_than` ago."""
-        return Cleaner(self.store, older_than, batch=batch).run_once(self.store.clock())
+    def cleanup(self, older_than: timedelta | float, *, batch: int = 5_000, archive: Archive | None = None) -> int:
+        """Delete finished tasks (and their attempts) that finished more than `older_than` ago,
+        after writing them to `archive` when given (see archive.py)."""
+        return Cleaner(self.store, older_than, batch=batch, archive=archive).run_once(self.store.clock())
 
     def fire_due_schedules(self) -> list[Task]:
         """Enqueue one task for each enabled schedule that is due; returns the new tasks."""

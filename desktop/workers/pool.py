@@ -25,12 +25,14 @@ from typing import Any
 
 from PySide6.QtCore import QMetaMethod, QObject, QRunnable, QThreadPool, Signal
 
+from desktop import paths
 from desktop.agents.base import AgentKind, TaskContext
 from desktop.agents.registry import load_kinds
 from desktop.agents.timeouts import attempt_timeout
 from desktop.config import Settings
 from desktop.errors import AgentQueueError, LeaseLostError
 from desktop.queue import Agent, Beat, Claim, Settlement, Task, TaskQueueService, TaskValidationError
+from desktop.queue.archive import Archive
 from desktop.queue.backends import ChangeWatcher
 from desktop.queue.leases import HOST
 from desktop.workers.execution import RunningTask, StopReason, Workspaces, execute, give_up, release
@@ -366,9 +368,11 @@ class WorkerPool(QObject):
         """Delete finished tasks past the retention period (settings.retention_days), and prune
         their worktrees (in a thread of its own: git must not hold up the dispatcher)."""
         older_than = self.settings.retention_days * 86_400
-        deleted = self.service.cleaner(older_than).run_once(self.service.clock())
+        archive = Archive(paths.archive_dir()) if self.settings.archive else None
+        deleted = self.service.cleaner(older_than, archive=archive).run_once(self.service.clock())
         if deleted:
-            log.info("retention: deleted %d tasks finished over %g days ago", deleted, self.settings.retention_days)
+            log.info("retention: %s %d tasks finished over %g days ago", "archived and deleted" if archive else "deleted",
+                     deleted, self.settings.retention_days)
         if self._pruning is None or not self._pruning.is_alive():
             self._pruning = threading.Thread(
                 target=self._prune_worktrees, args=(older_than,), name="agentq-prune", daemon=True

@@ -152,3 +152,27 @@ def test_the_worker_logs_completions_with_their_duration_and_failures_with_their
     assert "Traceback (most recent call last):" in failure and "pykind_targets.py" in failure
     empty = agentq(env, "worker", "--task-types", " , ", check=False)
     assert empty.returncode == 2 and "task-types: name at least one" in empty.stderr
+
+
+def test_cleanup_archive_then_list_and_export(env: dict[str, str], tmp_path: Path) -> None:
+    agentq(env, "agents", "add", "echo", "echo")
+    agentq(env, "agents", "add", "other", "echo")
+    agentq(env, "enqueue", "echo", "--payload", '{"n": 1}')
+    agentq(env, "enqueue", "other", "--payload", '{"n": 2}')
+    agentq(env, "worker", "--burst")
+    assert "the archive is empty" in agentq(env, "archive", "list").stdout
+
+    done = agentq(env, "cleanup", "--older-than", "0s", "--archive").stdout
+    assert done.startswith("archived (in ") and "and deleted 2 finished tasks" in done
+    assert agentq(env, "list").stdout.strip() == "no tasks"
+    listed = agentq(env, "archive", "list").stdout.splitlines()
+    assert listed[0].split() == ["FILE", "TASKS", "BYTES", "WRITTEN"] and listed[1].split()[1] == "2"
+    assert str(tmp_path / "data" / "archive") in listed[-1]
+
+    lines = agentq(env, "archive", "export", "--agent", "other").stdout.splitlines()
+    [record] = [json.loads(line) for line in lines]
+    assert record["task"]["payload"] == {"n": 2} and record["attempts"][0]["outcome"] == "completed"
+    assert len(agentq(env, "archive", "export", "--since", "1d").stdout.splitlines()) == 2
+    assert agentq(env, "archive", "export", "--since", "2999-01-01").stdout == ""
+    bad = agentq(env, "archive", "export", "--since", "last week", check=False)
+    assert bad.returncode == 2 and "is not an ISO 8601 date or time" in bad.stderr
