@@ -84,6 +84,11 @@ class Control:
                 raise TaskStateError(
                     f"task {task_id} is {status}; only failed, cancelled or retrying tasks can be retried"
                 )
+            if payload is not _UNCHANGED:  # the kind's rules too, as enqueue checks them
+                agent, repo = conn.execute(select(T.c.agent, T.c.repo).where(T.c.id == task_id)).one()
+                kind = conn.execute(select(G.c.kind).where(G.c.name == agent)).scalar()
+                if kind is not None:
+                    self.settler.enqueuer.check_payload(kind, payload, repo)
             deps = conn.execute(
                 select(T.c.id, T.c.status)
                 .join(D, D.c.depends_on_id == T.c.id)

@@ -152,6 +152,13 @@ class Enqueuer:
         return [inserted[e] if isinstance(e, int) else e for e in results], inserted
 
 
+    def check_payload(self, kind: str, payload: Any, repo: str | None) -> None:
+        """The agent kind's own rules for a payload, as at enqueue (a retry with a new payload)."""
+        check_payload = None if self.payload_rules is None else self.payload_rules(kind)
+        if check_payload is not None:
+            check_payload(payload, repo)
+
+
 def _pending_room(conn: Connection, limited: Sequence[Any]) -> dict[str, int]:
     """How many more waiting tasks (pending, blocked, retrying, backlogged) each agent with a
     max_pending may take. Its agent row is locked first (FOR NO KEY UPDATE on PostgreSQL; SQLite's
