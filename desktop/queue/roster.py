@@ -20,6 +20,7 @@ from desktop.queue.types import Worker
 GONE_AFTER_LEASES = 3  # a worker not seen for this many lease periods is gone
 FORGET_AFTER_S = 86_400.0  # stopped or gone workers are listed for a day, then forgotten
 LIVE, GONE, STOPPED = "live", "gone", "stopped"
+_ORDER = {LIVE: 0, GONE: 1, STOPPED: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +67,14 @@ class Roster:
             )
 
     def workers(self) -> list[Worker]:
-        """Every worker seen in the last day: the live ones first, then by when they were last seen."""
+        """Every worker seen in the last day: live, then gone, then stopped ones, each by id."""
         now = self.store.clock()
         with self.store.read() as conn:
             rows = conn.execute(
                 select(WK).where(or_(WK.c.last_seen_at >= now - FORGET_AFTER_S, WK.c.stopped_at.is_(None)))
             ).all()
         found = [_worker(row._mapping, now) for row in rows]
-        return sorted(found, key=lambda w: (w.state != LIVE, -w.last_seen_at.timestamp(), w.id))
+        return sorted(found, key=lambda w: (_ORDER[w.state], w.id))
 
     def any_live(self) -> bool:
         return any(w.state == LIVE for w in self.workers())
