@@ -145,7 +145,7 @@ class Cli(ApiCommands, CodingCommands, QueueCommands):
         value = {**formatting.to_jsonable(stats), "ledger": ledger, "processing": live > 0 and not stats.paused,
                  "live_workers": live}
         self.emit(value, lambda: "\n".join(
-            (formatting.stats_text(stats), processing_text(workers))
+            (formatting.stats_text(stats), processing_text(workers, stats.paused))
         ) + ledger_text(ledger))
         return 0
 

@@ -93,10 +93,11 @@ def workers_table(workers: list[Worker]) -> str:
     )
 
 
-def processing_text(workers: list[Worker]) -> str:
-    """Whether anything is processing: a live worker exists (a paused queue aside)."""
+def processing_text(workers: list[Worker], paused: bool) -> str:
+    """Whether anything is processing: a live worker exists, and the queue is not paused."""
     live = [w for w in workers if w.state == "live"]
     if not live:
         return "Processing: no live worker, so nothing runs (start one with: agentq worker)"
     running = sum(w.running for w in live)
-    return f"Processing: {len(live)} live worker{'s' if len(live) != 1 else ''}, {running} task(s) running now"
+    text = f"Processing: {len(live)} live worker{'s' if len(live) != 1 else ''}, {running} task(s) running now"
+    return text + ("; the queue is paused, so they claim nothing new (agentq resume)" if paused else "")

@@ -151,7 +151,6 @@ class Enqueuer:
             self.store.notify(conn)
         return [inserted[e] if isinstance(e, int) else e for e in results], inserted
 
-
     def check_payload(self, kind: str, payload: Any, repo: str | None) -> None:
         """The agent kind's own rules for a payload, as at enqueue (a retry with a new payload)."""
         check_payload = None if self.payload_rules is None else self.payload_rules(kind)

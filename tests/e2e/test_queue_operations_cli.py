@@ -127,6 +127,9 @@ def test_agentq_workers_shows_two_live_workers_and_one_killed_as_gone(
     assert lines["w1"][1] == "live" and lines["w3"][1] == "gone" and lines["w3"][3] == str(procs["w3"].pid)
     stats = _json(env, "stats")
     assert stats["processing"] is True and stats["live_workers"] == 2  # type: ignore[index, call-overload]
+    agentq(env, "pause")
+    assert "the queue is paused, so they claim nothing new" in agentq(env, "stats").stdout
+    assert _json(env, "stats")["processing"] is False  # type: ignore[index, call-overload]
 
     procs["w1"].send_signal(signal.SIGTERM)
     assert procs["w1"].wait(timeout=30) == 0
