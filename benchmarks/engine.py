@@ -217,13 +217,14 @@ def bare_insert_engine_table(folder: Path) -> float:
     return rate(50_000, elapsed)
 
 
-def plain_loop(conn: sqlite3.Connection, table: str, ready: str) -> int:
+def plain_loop(conn: sqlite3.Connection, table: str, ready: str, order: str = "priority DESC, scheduled_for, id") -> int:
     """One task per transaction: claim with UPDATE ... WHERE id = (SELECT ... LIMIT 1) RETURNING,
-    then complete with a second UPDATE. Returns how many it ran."""
+    then complete with a second UPDATE. Returns how many it ran. `order` is the claim order, the
+    columns of the table's ready index."""
     claim = (
         f"UPDATE {table} SET status = 'running', lease_owner = ?, lease_token = ?, lease_expires_at = ?, "
         f"started_at = ? WHERE id = (SELECT id FROM {table} WHERE {ready} AND scheduled_for <= ? "
-        "ORDER BY priority DESC, scheduled_for, id LIMIT 1) RETURNING id, payload"
+        f"ORDER BY {order} LIMIT 1) RETURNING id, payload"
     )
     complete = (
         f"UPDATE {table} SET status = 'completed', finished_at = ?, result = 'null', lease_owner = NULL, "
@@ -267,7 +268,7 @@ def plain_on_engine_schema(folder: Path, count: int) -> float:
     service.close()
     conn = plain_connection(folder / "plain-engine.db")
     start = time.perf_counter()
-    done = plain_loop(conn, "tasks", "status IN ('pending', 'retrying')")
+    done = plain_loop(conn, "tasks", "status IN ('pending', 'retrying')", "priority DESC, sort_order, scheduled_for, id")
     elapsed = time.perf_counter() - start
     conn.close()
     assert done == count

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+DEFAULT_API_PORT = 8765
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a worker pool and the window need to know; see PROFILES for the defaults."""
@@ -46,6 +49,9 @@ class Settings:
     lease_s: float = 60.0
     shutdown_grace_s: float = 10.0
     retention_days: float = 30.0
+    archive: bool = False  # retention writes finished tasks to the archive folder before deleting them
+    api_enabled: bool = False  # the window serves the HTTP API on loopback (agentq serve does it headless)
+    api_port: int = DEFAULT_API_PORT
     log_level: str = "INFO"
     database_url: str | None = None
     start_minimized: bool = False
@@ -66,6 +72,11 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise TaskValidationError(name, f"must be a number, 0 or more (got {value!r})")
+        for name in ("archive", "api_enabled", "start_minimized"):
+            if not isinstance(getattr(self, name), bool):
+                raise TaskValidationError(name, f"must be true or false (got {getattr(self, name)!r})")
+        if isinstance(self.api_port, bool) or not isinstance(self.api_port, int) or not 0 <= self.api_port <= 65_535:
+            raise TaskValidationError("api_port", f"must be a port from 0 to 65535 (got {self.api_port!r})")
         if not isinstance(self.concurrency, int):
             raise TaskValidationError("concurrency", "must be a whole number")
         if self.profile not in PROFILES:

@@ -7,6 +7,7 @@ import enum
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Any
 
 from desktop.queue import Attempt, QueueStats, Task, TaskQueueService
@@ -24,6 +25,8 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
+    if isinstance(value, PurePath):
+        return str(value)
     return value
 
 
@@ -188,3 +191,15 @@ def _label(value: str) -> str:
 
 def _indent(text: str, spaces: int = 2) -> str:
     return "\n".join(" " * spaces + line for line in text.splitlines())
+
+
+def id_ranges(ids: Sequence[int], most: int = 5) -> str:
+    """1, 2, 3, 7 -> '1–3, 7' (at most `most` runs, then '…')."""
+    runs: list[list[int]] = []
+    for number in ids:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    parts = [str(a) if a == b else f"{a}–{b}" for a, b in runs[:most]]
+    return ", ".join(parts) + (", …" if len(runs) > most else "")

@@ -319,6 +319,10 @@ def _agent_text(agent: Agent, config: Any, timeout: str, installed: bool, spent:
         lines.append(f"  daily budget ${agent.daily_budget_usd:.2f} (spent today ${spent or 0.0:.2f})")
     if agent.notify_url:
         lines.append(f"  notify       {agent.notify_url}")
+    if agent.escalate_priority:
+        lines.append("  retries      each one priority level higher (up to 5)")
+    if agent.max_pending is not None:
+        lines.append(f"  max pending  {agent.max_pending} waiting tasks (enqueueing past it is refused)")
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Connection, case, func, literal, or_, sele
 from desktop.errors import NotFoundError, TaskValidationError
 from desktop.queue import totals
 from desktop.queue import validation as check
+from desktop.queue.backends import STATUSES
 from desktop.queue.models import NOT_RUNNING, READY
 from desktop.queue.rows import attempt_from_row, running_attempt, task_from_row, to_datetime
 from desktop.queue.store import Store
@@ -70,7 +71,7 @@ class Reads:
             rows = conn.execute(
                 select(T)
                 .where(text(READY))
-                .order_by(T.c.scheduled_for > self.store.clock(), T.c.priority.desc(), T.c.scheduled_for, T.c.id)
+                .order_by(T.c.scheduled_for > self.store.clock(), T.c.priority.desc(), T.c.sort_order, T.c.scheduled_for, T.c.id)
                 .limit(limit)
             ).all()
         return [task_from_row(r._mapping) for r in rows]
@@ -164,11 +165,12 @@ class Reads:
         ended = T.c.status.in_([TaskStatus.COMPLETED.value, TaskStatus.FAILED.value])
         with self.store.read() as conn:
             counts = [
-                (status.value, row.agent, row._mapping[status.value])
+                (status, row.agent, row._mapping[status])
                 for row in conn.execute(select(C))
-                for status in TaskStatus
-                if row._mapping[status.value]
+                for status in STATUSES
+                if row._mapping[status]
             ]
+            counts += backlogged_counts(conn)
             avg_wait, avg_run = conn.execute(
                 select(
                     func.avg(_case(ended, T.c.started_at - T.c.scheduled_for)),
@@ -199,6 +201,19 @@ class Reads:
             total=sum(by_status.values()),
             attempts=attempts,
         )
+
+
+def backlogged_counts(conn: Connection, agents: Iterable[str] | None = None) -> list[tuple[str, str, int]]:
+    """("backlogged", agent, count) per agent with backlogged tasks. task_counts keeps the other
+    statuses; the backlog is counted here, from ix_tasks_status_id (it is rarely long)."""
+    query = (
+        select(T.c.agent, func.count())
+        .where(T.c.status == TaskStatus.BACKLOGGED.value, text(NOT_RUNNING))
+        .group_by(T.c.agent)
+    )
+    if agents is not None:
+        query = query.where(T.c.agent.in_(list(agents)))
+    return [(TaskStatus.BACKLOGGED.value, agent, int(count)) for agent, count in conn.execute(query)]
 
 
 def get_task(conn: Connection, task_id: int) -> Task:

@@ -16,6 +16,7 @@ from desktop.queue.models import (
     RepoRow,
     TaskCountRow,
     TaskRow,
+    WorkerRow,
     WorkspaceRow,
 )
 from desktop.queue.types import FINISHED_STATUSES
@@ -30,5 +31,6 @@ C = cast(Table, TaskCountRow.__table__)
 R = cast(Table, RepoRow.__table__)
 W = cast(Table, WorkspaceRow.__table__)
 L = cast(Table, AttemptTotalRow.__table__)  # the attempt ledger
+WK = cast(Table, WorkerRow.__table__)
 
 FINISHED = tuple(s.value for s in FINISHED_STATUSES)

@@ -14,6 +14,7 @@ class TaskStatus(str, enum.Enum):
 
     PENDING = "pending"  # ready, or waiting for its scheduled_for
     BLOCKED = "blocked"  # waiting for its dependencies to complete
+    BACKLOGGED = "backlogged"  # kept, but not ready until a user releases it
     RUNNING = "running"
     RETRYING = "retrying"  # an attempt failed; waiting for the backoff to pass
     COMPLETED = "completed"
@@ -53,6 +54,8 @@ class Agent:
     daily_budget_usd: float | None = None  # at most this much spent per local day, else paused
     pause_reason: str | None = None  # why the app paused it (a user's pause has none)
     paused_until: datetime | None = None  # when the app lifts that pause
+    escalate_priority: bool = False  # each automatic retry one priority level higher, up to 5
+    max_pending: int | None = None  # at most this many waiting tasks; enqueueing past it is refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,7 @@ class Task:
     notify_url: str | None = None
     repo: str | None = None  # the registered repository it works on (its name)
     follow_up_of: int | None = None  # the task whose workspace and session it continues
+    sort_order: int = 0  # the manual order within a priority: lower runs first
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +271,24 @@ class QueueStats:
     @property
     def overall_success_rate(self) -> float | None:
         return self.succeeded / self.processed if self.processed else None
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """A worker pool as the roster knows it. `state` is live (seen within three lease periods),
+    gone (not seen since: it died or hangs) or stopped (it stopped cleanly)."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_seen_at: datetime
+    stopped_at: datetime | None
+    concurrency: int
+    running: int
+    completed: int
+    failed: int
+    state: str
 
 
 REPO_MODES = ("worktree", "in-place")

@@ -261,6 +261,8 @@ def run_app(database: str | None = None) -> int:
     _install_excepthook(window)
     pool.start()
     window.start()
+    if settings.api_enabled:
+        window.http_api.apply(settings)  # served on this loop once it runs
     if settings.start_minimized and window.tray.available and not screenshot:
         window.tray.notify("Agent Queue", "Running in the tray.")
     else:
@@ -271,6 +273,7 @@ def run_app(database: str | None = None) -> int:
             if screenshot:
                 loop.create_task(_screenshot(window, Path(screenshot), os.environ.get("AGENTQ_SCREENSHOT_VIEW", "")))
             loop.run_until_complete(closed.wait())
+            loop.run_until_complete(window.http_api.stop())
     finally:
         if pool.is_running:
             pool.stop(grace_s=0)

@@ -61,7 +61,9 @@ from desktop.ui.task_view import TaskTableView
 from desktop.ui.toolbar import build_toolbar, style_icon
 from desktop.ui.tray import AppTray
 from desktop.ui.welcome import WelcomePanel
+from desktop.ui.window_api import WindowApi
 from desktop.ui.window_state import restore_window_state, save_window_state
+from desktop.ui.workers_panel import WorkersPanel
 from desktop.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -132,6 +134,10 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.failed, "Failed (0)")
         self.repositories = ReposPanel(service, self.jobs, self.task_actions, self)
         self.tabs.addTab(self.repositories, "Repositories")
+        self.http_api = WindowApi(service, pool, self)
+        self.workers = WorkersPanel(service, self.jobs, self)
+        self.tabs.addTab(self.workers, "Workers")
+        self.workers.live_changed.connect(self._workers_live)
         self.left = QSplitter(Qt.Orientation.Vertical, self)
         self.left.setChildrenCollapsible(False)
         self.left.addWidget(_group("Agents", self.agents, self))
@@ -229,6 +235,7 @@ class MainWindow(QMainWindow):
         self._show_state()
 
     def _connect(self) -> None:
+        self.http_api.changed.connect(lambda text: self.statusBar().showMessage(text, 15_000))
         self.pause_action.toggled.connect(self._pause_toggled)
         self.new_action.triggered.connect(self.new_task)
         self.retry_action.triggered.connect(self.retry_selected)
@@ -380,6 +387,12 @@ class MainWindow(QMainWindow):
         if current is not self.history and previous.total != stats.total:
             self.history.model.sync_head()
 
+    def _workers_live(self, live: int) -> None:
+        text = f"Workers ({live:,} live)"
+        index = self.tabs.indexOf(self.workers)
+        if self.tabs.tabText(index) != text:
+            self.tabs.setTabText(index, text)
+
     def _poll_failed(self, exc: BaseException) -> None:
         text = user_message(exc)
         if text != self._last_poll_error:
@@ -501,6 +514,8 @@ class MainWindow(QMainWindow):
             )
         )
         self.service.set_retry_policy(settings.retry_policy())
+        if (settings.api_enabled, settings.api_port) != (old.api_enabled, old.api_port):
+            self.http_api.apply(settings)  # says where it listens when it has started
         note = " The new database opens the next time Agent Queue starts." if settings.database_url != old.database_url else ""
         self.statusBar().showMessage("Settings saved." + note, 8000)
 

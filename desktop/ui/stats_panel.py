@@ -27,7 +27,7 @@ from desktop.ui.task_queries import CHART_RANGES, ChartRange, Series
 from desktop.ui.throughput_chart import ThroughputChart
 
 STATUS_ORDER = (
-    TaskStatus.PENDING, TaskStatus.BLOCKED, TaskStatus.RUNNING, TaskStatus.RETRYING,
+    TaskStatus.PENDING, TaskStatus.BLOCKED, TaskStatus.BACKLOGGED, TaskStatus.RUNNING, TaskStatus.RETRYING,
     TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED,
 )
 

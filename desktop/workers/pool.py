@@ -25,13 +25,16 @@ from typing import Any
 
 from PySide6.QtCore import QMetaMethod, QObject, QRunnable, QThreadPool, Signal
 
+from desktop import paths
 from desktop.agents.base import AgentKind, TaskContext
 from desktop.agents.registry import load_kinds
 from desktop.agents.timeouts import attempt_timeout
 from desktop.config import Settings
 from desktop.errors import AgentQueueError, LeaseLostError
-from desktop.queue import Agent, Claim, Settlement, Task, TaskQueueService, TaskValidationError
+from desktop.queue import Agent, Beat, Claim, Settlement, Task, TaskQueueService, TaskValidationError
+from desktop.queue.archive import Archive
 from desktop.queue.backends import ChangeWatcher
+from desktop.queue.leases import HOST
 from desktop.workers.execution import RunningTask, StopReason, Workspaces, execute, give_up, release
 from desktop.workers.timers import Every
 from desktop.workspaces.cleanup import WorkspacePruner
@@ -103,6 +106,7 @@ class WorkerPool(QObject):
         *,
         worker_id: str | None = None,
         agents: list[str] | None = None,
+        task_types: list[str] | None = None,
         kinds: dict[str, AgentKind] | None = None,
         burst: bool = False,
         output_dir: Path | None = None,
@@ -115,6 +119,7 @@ class WorkerPool(QObject):
         self.settings = settings
         self.worker_id = worker_id or default_worker_id()
         self.agents = agents
+        self.task_types = task_types  # only tasks with one of these task_type labels
         self.kinds = kinds if kinds is not None else load_kinds()
         self.burst = burst
         self.output_dir = output_dir
@@ -135,6 +140,7 @@ class WorkerPool(QObject):
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
         self._last_cancel_check = 0.0
+        self._completed = self._failed = 0  # attempts this pool ended, for the roster
         self._cancel_check_due = False
         self._started_signal = QMetaMethod.fromSignal(self.task_started)
         self._finished_signal = QMetaMethod.fromSignal(self.task_finished)
@@ -152,6 +158,10 @@ class WorkerPool(QObject):
         if self.output_dir is not None:
             self.output_dir.mkdir(parents=True, exist_ok=True)
         self.service.enqueued.connect(self._on_enqueued)
+        try:
+            self._report()  # in the roster from the start (the dispatcher's heartbeats keep it)
+        except AgentQueueError as exc:
+            log.error("worker %s: could not join the roster: %s", self.worker_id, exc)
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="agentq-dispatcher", daemon=True)
         self._dispatcher.start()
         self.state_changed.emit("running")
@@ -205,6 +215,10 @@ class WorkerPool(QObject):
         # thread is still in Python when the interpreter shuts down.
         self._threads.waitForDone(int(GIVE_UP_AFTER_S * 1000))
         self.service.enqueued.disconnect(self._on_enqueued)
+        try:
+            self.service.worker_stopped(self.worker_id)
+        except Exception:
+            log.exception("worker %s: could not mark itself stopped in the roster", self.worker_id)
         self.state_changed.emit("stopped")
         log.info("worker %s stopped", self.worker_id)
 
@@ -261,6 +275,7 @@ class WorkerPool(QObject):
                 emptied = self._pass()
                 if beat.due(now):
                     self._heartbeat()
+                    self._report()
                 self._enforce_timeouts()
             except AgentQueueError as exc:
                 log.error("dispatcher: %s", exc)
@@ -285,7 +300,8 @@ class WorkerPool(QObject):
             return False
         try:
             results, claims = self.service.settle_and_claim(
-                batch, self.worker_id, max(free, 0), agents=self.agents, lease_s=self.settings.lease_s,
+                batch, self.worker_id, max(free, 0), agents=self.agents, task_types=self.task_types,
+                lease_s=self.settings.lease_s,
                 tasks=self.isSignalConnected(self._finished_signal),  # no one listens: no Task to build
             )
         except Exception:  # the database failed: settle them at the next pass
@@ -352,9 +368,11 @@ class WorkerPool(QObject):
         """Delete finished tasks past the retention period (settings.retention_days), and prune
         their worktrees (in a thread of its own: git must not hold up the dispatcher)."""
         older_than = self.settings.retention_days * 86_400
-        deleted = self.service.cleaner(older_than).run_once(self.service.clock())
+        archive = Archive(paths.archive_dir()) if self.settings.archive else None
+        deleted = self.service.cleaner(older_than, archive=archive).run_once(self.service.clock())
         if deleted:
-            log.info("retention: deleted %d tasks finished over %g days ago", deleted, self.settings.retention_days)
+            log.info("retention: %s %d tasks finished over %g days ago", "archived and deleted" if archive else "deleted",
+                     deleted, self.settings.retention_days)
         if self._pruning is None or not self._pruning.is_alive():
             self._pruning = threading.Thread(
                 target=self._prune_worktrees, args=(older_than,), name="agentq-prune", daemon=True
@@ -388,7 +406,9 @@ class WorkerPool(QObject):
         free = self.settings.concurrency - self._busy
         if free <= 0 or self._stopping.is_set():
             return False
-        claims = self.service.dequeue_many(self.worker_id, free, agents=self.agents, lease_s=self.settings.lease_s)
+        claims = self.service.dequeue_many(
+            self.worker_id, free, agents=self.agents, task_types=self.task_types, lease_s=self.settings.lease_s
+        )
         for claim in claims:
             self._hand_out(claim)
         return len(claims) < free
@@ -466,6 +486,15 @@ class WorkerPool(QObject):
             if cancel:
                 running.stop(StopReason.CANCEL)
 
+    def _report(self) -> None:
+        """Tell the roster this pool is alive, with its counts (a heartbeat of the pool itself)."""
+        with self._lock:
+            running, completed, failed = len(self._running), self._completed, self._failed
+        self.service.worker_beat(Beat(
+            self.worker_id, HOST, os.getpid(), self.settings.concurrency, self.settings.lease_s,
+            running=running, completed=completed, failed=failed,
+        ))
+
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()
         for running in self.running_tasks():
@@ -525,6 +554,9 @@ class WorkerPool(QObject):
                 continue
             with self._lock:
                 self._running.pop(settlement.task_id, None)
+                if not isinstance(result, AgentQueueError):
+                    self._completed += settlement.outcome == "completed"
+                    self._failed += settlement.outcome == "failed"
             if isinstance(result, LeaseLostError):
                 log.warning("task %s: the lease was lost (recovered by another worker); outcome dropped", settlement.task_id)
             elif isinstance(result, AgentQueueError):

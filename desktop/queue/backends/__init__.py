@@ -133,7 +133,7 @@ class Backend(abc.ABC):
     def claim(self, conn: Connection, request: ClaimRequest) -> list[dict[str, Any]]:
         """Claim up to `request.limit` runnable tasks, in claim order, and return their rows.
 
-        Claim order is priority (5 first), then scheduled_for, then id. A task is runnable when it
+        Claim order is priority (5 first), then sort_order (the manual order), then scheduled_for, then id. A task is runnable when it
         is pending or retrying and due, the queue and its agent are not paused, and claiming it
         keeps its agent within its concurrency and its lock key within its capacity, counting the
         tasks claimed in this same call. Each claimed row gets status running, a lease (owner,

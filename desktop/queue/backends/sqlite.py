@@ -70,7 +70,7 @@ _CANDIDATES = """
       AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
       AND (t.lock_key IS NULL OR NOT EXISTS (
           SELECT 1 FROM lock_keys AS k WHERE k.key = t.lock_key AND k.running >= k.capacity))
-    ORDER BY t.priority DESC, t.scheduled_for, t.id
+    ORDER BY t.priority DESC, t.sort_order, t.scheduled_for, t.id
     LIMIT :limit
 """
 # The lease token: the claim's random secret and the task's id, so unique to this claim of it.
