@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -13,21 +12,20 @@ from sqlalchemy.engine import URL, make_url
 
 from alembic import command
 from desktop.errors import DatabaseFileError
-from desktop.paths import resource_dir
 from desktop.queue.backends import WRITE, backend_for
+from desktop.queue.revisions import migrations_dir, refuse_unknown
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WRITE", "alembic_config", "create_queue_engine", "display_url", "queue_url", "storage_error", "upgrade"]
+__all__ = [
+    "WRITE", "alembic_config", "create_queue_engine", "display_url", "migrations_dir", "queue_url", "storage_error",
+    "upgrade",
+]
 
 _UNREACHABLE = (  # libpq and psycopg, when a server cannot be reached or the connection broke
     "connection failed", "connection to server", "closed the connection", "connection is lost",
     "terminating connection",
 )
-
-
-def migrations_dir() -> Path:
-    return resource_dir("alembic")
 
 
 def queue_url(url: str | URL) -> URL:
@@ -70,6 +68,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_heads()
         conn.rollback()
+    refuse_unknown(current, display_url(engine.url))  # SQLite files were checked before connecting
     if set(current) == set(script.get_heads()) and revision == "head":
         return
     with engine.execution_options(**{WRITE: True}).begin() as conn:

@@ -42,6 +42,7 @@ from desktop.queue.backends import (
     execute_many,
     fetch_all,
 )
+from desktop.queue.revisions import refuse_unknown
 
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 BUSY_TIMEOUT_MS = 30_000
@@ -379,6 +380,8 @@ def check_sqlite_file(path: Path) -> None:
             problems = [row[0] for row in conn.execute("PRAGMA quick_check")] if full else ["ok"]
             # Reading the schema checks the header and the schema pages, whatever the size.
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            stored = [row[0] for row in conn.execute("SELECT version_num FROM alembic_version")] if (
+                "alembic_version" in tables) else []
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
@@ -396,3 +399,4 @@ def check_sqlite_file(path: Path) -> None:
             f"The file {path} is a SQLite database of another program (it has the tables "
             f"{', '.join(sorted(tables)[:5])}). It was left untouched; choose another file."
         )
+    refuse_unknown(stored, str(path))
