@@ -25,6 +25,7 @@ from desktop import paths
 from desktop.agents.base import TaskTimeout
 from desktop.errors import TaskValidationError
 from desktop.private_files import write_private_text
+from desktop.queue import validation as check
 from desktop.queue.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Settings:
     poll_interval_s: float = 1.0
     lease_s: float = 60.0
     shutdown_grace_s: float = 10.0
+    database_retry_s: float = 300.0  # how long a worker keeps retrying a failing database before it exits
     retention_days: float = 30.0
     log_level: str = "INFO"
     database_url: str | None = None
@@ -54,17 +56,20 @@ class Settings:
 
     def validate(self) -> Settings:
         """Return self, or raise TaskValidationError naming the first bad setting."""
-        positive = ("concurrency", "timeout_s", "poll_interval_s", "lease_s")
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise TaskValidationError(name, f"must be a number above 0 (got {value!r})")
-        for name in ("max_retries", "retry_base_s", "retry_cap_s", "shutdown_grace_s", "retention_days"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise TaskValidationError(name, f"must be a number, 0 or more (got {value!r})")
-        if not isinstance(self.concurrency, int):
-            raise TaskValidationError("concurrency", "must be a whole number")
+        # The checks the queue applies to the same values: numbers within what it can compute with.
+        check.concurrency(self.concurrency)
+        seconds = {"timeout_s": check.positive_seconds, "poll_interval_s": check.positive_seconds,
+                   "lease_s": check.positive_seconds, "retry_base_s": check.non_negative_seconds,
+                   "retry_cap_s": check.non_negative_seconds, "shutdown_grace_s": check.non_negative_seconds,
+                   "database_retry_s": check.positive_seconds}
+        for name, rule in seconds.items():
+            if rule(name, getattr(self, name)) is None:
+                raise TaskValidationError(name, "must be a number of seconds")
+        if check.retries("max_retries", self.max_retries) is None:
+            raise TaskValidationError("max_retries", "must be a whole number, 0 or more")
+        days = self.retention_days
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days <= check.MAX_SECONDS / 86_400:
+            raise TaskValidationError("retention_days", f"must be a number of days from 0 to 36,600 (got {days!r})")
         if self.profile not in PROFILES:
             raise TaskValidationError("profile", f"must be one of {', '.join(PROFILES)}")
         if logging.getLevelName(str(self.log_level).upper()) == f"Level {str(self.log_level).upper()}":

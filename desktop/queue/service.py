@@ -107,7 +107,17 @@ class TaskQueueService:
     @classmethod
     def open(cls, url: str | URL, **options: Any) -> TaskQueueService:
         """Open (creating or migrating) the queue database at `url`, e.g. ``sqlite:///queue.db``
-        or ``postgresql+psycopg://user:password@host/dbname``."""
+        or ``postgresql+psycopg://user:password@host/dbname``.
+
+        Agents and payloads are checked by the installed agent kinds' rules, as the CLI and the
+        window check them, unless `validate_agent` / `payload_rules` are given (None: no check).
+        """
+        if "validate_agent" not in options or "payload_rules" not in options:
+            # The kinds sit above the queue (they import its types), so they are imported here.
+            from desktop.agents.registry import payload_rules, validate_agent
+
+            options.setdefault("validate_agent", validate_agent)
+            options.setdefault("payload_rules", payload_rules)
         engine = create_queue_engine(url)
         try:
             upgrade(engine)
@@ -325,17 +335,20 @@ class TaskQueueService:
 
     # -- acting on tasks and the queue (Control) ----------------------------------------------------
 
+    # Ids are checked here, once for every role: one past what the database holds is a
+    # TaskValidationError naming the field, never an OverflowError from the driver.
+
     def cancel(self, task_id: int) -> Task:
-        return self.control.cancel(task_id)
+        return self.control.cancel(_id(task_id))
 
     def cancel_many(self, ids: Iterable[int]) -> list[Task]:
-        return self.control.cancel_many(ids)
+        return self.control.cancel_many(check.task_ids("ids", ids))
 
     def retry(self, task_id: int, *, payload: Any = _UNCHANGED) -> Task:
-        return self.control.retry(task_id, payload=payload)
+        return self.control.retry(_id(task_id), payload=payload)
 
     def delete_tasks(self, ids: Iterable[int]) -> int:
-        return self.control.delete_tasks(ids)
+        return self.control.delete_tasks(check.task_ids("ids", ids))
 
     def pause(self, agent: str | None = None) -> None:
         self.control.pause(agent)
@@ -349,10 +362,10 @@ class TaskQueueService:
     # -- reading (Reads) -------------------------------------------------------------------------------
 
     def get(self, task_id: int) -> Task:
-        return self.reads.get(task_id)
+        return self.reads.get(_id(task_id))
 
     def get_many(self, ids: Iterable[int]) -> dict[int, Task]:
-        return self.reads.get_many(ids)
+        return self.reads.get_many(check.task_ids("ids", ids))
 
     def peek(self, limit: int = 10) -> list[Task]:
         return self.reads.peek(limit)
@@ -389,10 +402,10 @@ class TaskQueueService:
         return self.reads.page(status, agent, search, sort=sort, descending=descending, after=after, limit=limit)
 
     def dependencies(self, task_id: int) -> list[int]:
-        return self.reads.dependencies(task_id)
+        return self.reads.dependencies(_id(task_id))
 
     def attempts(self, task_id: int) -> list[Attempt]:
-        return self.reads.attempts(task_id)
+        return self.reads.attempts(_id(task_id))
 
     def throughput_series(self, minutes: int = 60) -> list[tuple[datetime, int, int]]:
         return self.reads.throughput_series(minutes)
@@ -505,7 +518,7 @@ class TaskQueueService:
         return self.repos.remove_repo(name)
 
     def task_workspace(self, task_id: int) -> WorkspaceRecord | None:
-        return self.workspaces.of_task(task_id)
+        return self.workspaces.of_task(_id(task_id))
 
     # -- budgets and the ledger (Budgets) ---------------------------------------------------------------
 
@@ -516,3 +529,8 @@ class TaskQueueService:
     def ledger(self, days: int = 7) -> Ledger:
         """Cost and tokens per agent, per repository, and per local day over the last `days`."""
         return ledger(self.store, self.store.clock(), days)
+
+
+def _id(task_id: int) -> int:
+    """A task id the database can hold (TaskValidationError on 'task_id' if not)."""
+    return check.task_ids("task_id", [task_id])[0]

@@ -112,7 +112,7 @@ def test_settings_dialog_validates_saves_and_applies_concurrency(make_window, qt
     dialog = window.open_settings()
     dialog.timeout.setValue(0)
     _ok(dialog)
-    assert "above 0" in dialog.errors.message("timeout_s")
+    assert "more than 0" in dialog.errors.message("timeout_s")
     assert not (tmp_path / "settings.json").exists()
 
     dialog.timeout.setValue(45)
