@@ -277,6 +277,14 @@ def forget(config: Any) -> None:
                 store.delete(name)
 
 
+def keep_secrets(agent: str, kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with its secrets stored (keyring or secrets file) and replaced by references: the
+    hook TaskQueueService(keep_secrets=...) calls before an agent's config is written."""
+    moved, found = extract(agent, kind, config)
+    save(found)
+    return moved  # type: ignore[no-any-return]
+
+
 def move_plain_secrets(agent: str, kind: str, config: Any, store: SecretStore | None = None) -> Any | None:
     """For an agent stored before secrets moved out: store the secrets its config holds in plain
     text and return the config with references (to write back), or None when there are none."""

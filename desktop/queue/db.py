@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -13,6 +14,7 @@ from sqlalchemy.engine import URL, make_url
 from alembic import command
 from desktop.errors import DatabaseFileError
 from desktop.queue.backends import WRITE, backend_for
+from desktop.queue.disk import disk_error
 from desktop.queue.revisions import migrations_dir, refuse_unknown
 
 log = logging.getLogger(__name__)
@@ -81,10 +83,9 @@ def storage_error(exc: Exception, where: str) -> DatabaseFileError | None:
     """A message a user can act on for an environment error (disk full, read-only, corrupt,
     unreachable server), or None for anything else. `where` must be a display_url."""
     message = str(getattr(exc, "orig", exc))
-    if "disk is full" in message or "No space left on device" in message:
-        return DatabaseFileError(
-            f"The disk holding {where} is full; nothing was written. Free some space and try again."
-        )
+    disk = disk_error(exc, where, _sqlite_folder(where))
+    if disk is not None:
+        return disk
     if "readonly" in message or "read-only" in message:
         return DatabaseFileError(f"The database {where} is read-only; nothing was written.")
     if "malformed" in message or "not a database" in message:
@@ -100,3 +101,12 @@ def storage_error(exc: Exception, where: str) -> DatabaseFileError | None:
             "runs and accepts connections from this machine, and the user name and password."
         )
     return None
+
+
+def _sqlite_folder(where: str) -> Path | None:
+    """The folder of a SQLite database URL (to look at its free space), else None."""
+    try:
+        url = make_url(where)
+    except Exception:  # noqa: BLE001 - not a URL: nothing to look at
+        return None
+    return Path(url.database).expanduser().resolve().parent if url.get_backend_name() == "sqlite" and url.database else None

@@ -33,7 +33,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
 from desktop.queue import validation as check
-from desktop.queue.agents import Agents, AgentValidator
+from desktop.queue.agents import Agents, AgentValidator, SecretKeeper
 from desktop.queue.backends import ChangeWatcher
 from desktop.queue.budgets import Budgets, ledger
 from desktop.queue.control import _UNCHANGED, Control
@@ -42,7 +42,7 @@ from desktop.queue.enqueue import NOTIFY_AGENT, Enqueuer, PayloadRules
 from desktop.queue.events import Signal
 from desktop.queue.leases import DEFAULT_LEASE_S, HOST, Leases, Settled
 from desktop.queue.locks import Locks
-from desktop.queue.maintenance import Cleaner, Rescuer, Scheduler
+from desktop.queue.maintenance import Cleaner, Programs, Rescuer, Scheduler
 from desktop.queue.reads import Reads
 from desktop.queue.repos import Repos
 from desktop.queue.retry import RetryPolicy
@@ -85,6 +85,7 @@ class TaskQueueService:
         max_payload_bytes: int = check.MAX_PAYLOAD_BYTES,
         validate_agent: AgentValidator | None = None,
         payload_rules: PayloadRules | None = None,
+        keep_secrets: SecretKeeper | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.store = Store(
@@ -96,7 +97,7 @@ class TaskQueueService:
         self.control = Control(self.store, self.settler)
         self.reads = Reads(self.store)
         self.lock_keys = Locks(self.store)
-        self.agents = Agents(self.store, self.settler, validate_agent)
+        self.agents = Agents(self.store, self.settler, validate_agent, keep_secrets)
         self.schedules = Schedules(self.store, self.agents)
         self.rescuer = Rescuer(self.store, self.settler)
         self.scheduler = Scheduler(self.store, self.enqueuer)
@@ -110,14 +111,18 @@ class TaskQueueService:
         or ``postgresql+psycopg://user:password@host/dbname``.
 
         Agents and payloads are checked by the installed agent kinds' rules, as the CLI and the
-        window check them, unless `validate_agent` / `payload_rules` are given (None: no check).
+        window check them, and agents' secrets (http header values, URL passwords) are kept in the
+        system keyring or a private file, unless `validate_agent` / `payload_rules` /
+        `keep_secrets` are given (None: no check, secrets stored as given).
         """
-        if "validate_agent" not in options or "payload_rules" not in options:
+        if not {"validate_agent", "payload_rules", "keep_secrets"} <= set(options):
             # The kinds sit above the queue (they import its types), so they are imported here.
             from desktop.agents.registry import payload_rules, validate_agent
+            from desktop.secrets import keep_secrets
 
             options.setdefault("validate_agent", validate_agent)
             options.setdefault("payload_rules", payload_rules)
+            options.setdefault("keep_secrets", keep_secrets)
         engine = create_queue_engine(url)
         try:
             upgrade(engine)
@@ -321,9 +326,10 @@ class TaskQueueService:
 
     # -- maintenance (Rescuer, Cleaner, Scheduler) ---------------------------------------------------
 
-    def recover_expired_leases(self) -> list[int]:
-        """Put back tasks whose lease expired (their worker died or hung); returns their ids."""
-        return self.rescuer.run_once(self.store.clock())
+    def recover_expired_leases(self, programs: Programs | None = None) -> list[int]:
+        """Put back tasks whose lease expired (their worker died or hung); returns their ids.
+        With `programs`, one whose old program still runs on this host waits for it (Rescuer)."""
+        return self.rescuer.run_once(self.store.clock(), programs)
 
     def cleanup(self, older_than: timedelta | float, *, batch: int = 5_000) -> int:
         """Delete finished tasks (and their attempts) that finished more than `older_than` ago."""

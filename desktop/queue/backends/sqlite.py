@@ -27,6 +27,7 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.elements import ColumnElement
 
 from desktop.errors import DatabaseFileError
+from desktop.private_files import private_database_file, private_dir
 from desktop.queue.backends import (
     ATTEMPT_COLUMNS,
     COMPLETE_FIELDS,
@@ -42,6 +43,7 @@ from desktop.queue.backends import (
     execute_many,
     fetch_all,
 )
+from desktop.queue.disk import disk_error
 from desktop.queue.revisions import refuse_unknown
 
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
@@ -168,7 +170,9 @@ class SqliteBackend(Backend):
     # -- engines and transactions ---------------------------------------------------------------
 
     def create_engine(self, url: URL, *, pool_size: int) -> Engine:
-        check_sqlite_file(_sqlite_path(url))
+        path = _sqlite_path(url)
+        check_sqlite_file(path)
+        private_database_file(path)  # 0600, so SQLite makes its -wal and -shm files 0600 too
         engine = create_engine(
             url,
             poolclass=QueuePool,
@@ -361,7 +365,7 @@ def check_sqlite_file(path: Path) -> None:
         )
     folder = path.parent
     if not folder.exists():
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
     if not os.access(folder, os.W_OK):
         raise DatabaseFileError(
             f"Cannot write to the folder {folder}, which holds the database {path.name}. "
@@ -385,6 +389,9 @@ def check_sqlite_file(path: Path) -> None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
+        disk = disk_error(exc, str(path), folder)
+        if disk is not None:
+            raise disk from exc
         raise DatabaseFileError(
             f"The file {path} is not a usable Agent Queue database ({exc}). It was left untouched; "
             "move it aside or restore a backup, then start again to create a new one."
