@@ -141,6 +141,20 @@ class Agents:
             raise NotFoundError(f"agent: there is no agent named {name!r}")
         return agent_from_row(row._mapping)
 
+    def move_secrets_out(self) -> list[str]:
+        """Agents saved with their secrets in the config (by a version before `keep_secrets`):
+        store those secrets and write references instead; returns the agents' names."""
+        if self.keep_secrets is None:
+            return []
+        moved = []
+        for agent in self.list_agents():
+            config = self.keep_secrets(agent.name, agent.kind, agent.config)
+            if config != agent.config:
+                with self.store.write() as conn:
+                    conn.execute(update(G).where(G.c.name == agent.name).values(config=check.agent_config(config)))
+                moved.append(agent.name)
+        return moved
+
     def remove_agent(self, name: str, *, cancel_tasks: bool = False) -> None:
         """Delete an agent. Refused while it has unfinished tasks, unless `cancel_tasks` is set.
 

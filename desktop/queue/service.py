@@ -22,6 +22,7 @@ transaction; values returned are frozen dataclasses, safe to hand to other threa
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,6 +33,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
+from desktop.errors import AgentQueueError
 from desktop.queue import validation as check
 from desktop.queue.agents import Agents, AgentValidator, SecretKeeper
 from desktop.queue.backends import ChangeWatcher
@@ -64,6 +66,8 @@ from desktop.queue.types import (
     WorkspaceRecord,
 )
 from desktop.queue.workspace_records import WorkspaceRecords
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_LEASE_S", "NOTIFY_AGENT", "TaskQueueService"]
 
@@ -129,7 +133,15 @@ class TaskQueueService:
         except OperationalError as exc:
             engine.dispose()
             raise_storage_error(exc, display_url(engine.url))
-        return cls(engine, **options)
+        service = cls(engine, **options)
+        try:
+            moved = service.agents.move_secrets_out()
+        except AgentQueueError as exc:  # e.g. a keyring that refuses: the queue opens all the same
+            log.warning("could not move agents' secrets out of the database: %s", exc)
+        else:
+            if moved:
+                log.warning("moved the secrets of agents %s out of the database", ", ".join(moved))
+        return service
 
     # -- the service itself -----------------------------------------------------------------------
 

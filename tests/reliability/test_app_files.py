@@ -108,3 +108,16 @@ def test_the_python_api_keeps_secrets_out_of_the_database(db_path: Path, monkeyp
     assert updated.config["headers"] == {"X-Api-Key": "$secret:agent/hook/headers.X-Api-Key"}
     raw = raw_database(db_path.parent)
     assert all(secret.encode() not in raw for secret in (TOKEN, PASSWORD, "key-0042"))
+
+
+def test_secrets_an_older_version_stored_in_the_database_move_out_when_it_is_opened(db_path: Path) -> None:
+    url = f"sqlite:///{db_path}"
+    with TaskQueueService.open(url, keep_secrets=None) as old:  # as a version before this one stored it
+        old.add_agent("hook", "http", HTTP_CONFIG)
+        assert old.get_agent("hook").config == HTTP_CONFIG
+    with TaskQueueService.open(url) as service:
+        config = service.get_agent("hook").config
+    assert config["headers"]["Authorization"] == "$secret:agent/hook/headers.Authorization"
+    assert config["url_password"] == "$secret:agent/hook/url_password"
+    raw = raw_database(db_path.parent)
+    assert TOKEN.encode() not in raw and PASSWORD.encode() not in raw
