@@ -264,6 +264,8 @@ def split_url_password(url: Any) -> tuple[Any, str | None]:
 
 def save(secrets: dict[str, str], store: SecretStore | None = None) -> None:
     """Store secrets from `extract` (in the first of `stores()` unless told where)."""
+    if not secrets:
+        return  # no keyring to look for
     target = store or stores()[0]
     for name, value in secrets.items():
         target.set(name, value)
