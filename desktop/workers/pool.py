@@ -308,11 +308,12 @@ class WorkerPool(QObject):
     def _give_up(self, exc: Exception, seconds: float) -> None:
         """The database failed for too long: stop the actions (their leases expire, so other
         workers take their tasks over) and say why."""
-        held = len(self.running_tasks())
+        with self._lock:
+            held = len(self._running)  # running, or ended with the outcome not saved
         self.failure = (
             f"the database kept failing for {seconds:.0f} s (database_retry_s is "
-            f"{self.settings.database_retry_s:g} s): {exc}; this worker stopped, and the {held} tasks "
-            "it was running go back to the queue when their leases expire"
+            f"{self.settings.database_retry_s:g} s): {str(exc).rstrip('.')}; this worker stopped, and the "
+            f"{held} tasks it held go back to the queue when their leases expire"
         )
         log.error("worker %s: %s", self.worker_id, self.failure)
         for running in self.running_tasks():
@@ -605,6 +606,8 @@ class WorkerPool(QObject):
 
     def _flush(self) -> None:
         """Settle what ended, outside the dispatch loop (on stop)."""
+        if self.failure is not None:
+            return  # the pool gave up on the database
         for _ in range(2):  # a refused outcome comes back once, as a failure
             try:
                 self._settle_ended()
