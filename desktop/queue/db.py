@@ -7,7 +7,6 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 
@@ -15,7 +14,7 @@ from alembic import command
 from desktop.errors import DatabaseFileError
 from desktop.queue.backends import WRITE, backend_for
 from desktop.queue.disk import disk_error
-from desktop.queue.revisions import migrations_dir, refuse_unknown
+from desktop.queue.revisions import migrations_dir, refuse_unknown, script
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +65,11 @@ def alembic_config(url: str | URL | None = None) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run pending migrations in one write transaction (safe to run again if it was killed)."""
     cfg = alembic_config()
-    script = ScriptDirectory.from_config(cfg)
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_heads()
         conn.rollback()
     refuse_unknown(current, display_url(engine.url))  # SQLite files were checked before connecting
-    if set(current) == set(script.get_heads()) and revision == "head":
+    if set(current) == set(script().get_heads()) and revision == "head":
         return
     with engine.execution_options(**{WRITE: True}).begin() as conn:
         cfg.attributes["connection"] = conn

@@ -22,7 +22,8 @@ def migrations_dir() -> Path:
 
 
 @functools.cache
-def _script() -> ScriptDirectory:
+def script() -> ScriptDirectory:
+    """The migrations' script folder (read once per process)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     return ScriptDirectory.from_config(cfg)
@@ -30,11 +31,11 @@ def _script() -> ScriptDirectory:
 
 @functools.cache
 def known() -> frozenset[str]:
-    return frozenset(revision.revision for revision in _script().walk_revisions())
+    return frozenset(revision.revision for revision in script().walk_revisions())
 
 
 def newest() -> str:
-    return ", ".join(sorted(_script().get_heads()))
+    return ", ".join(sorted(script().get_heads()))
 
 
 def refuse_unknown(stored: Iterable[str], where: str) -> None:
