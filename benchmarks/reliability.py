@@ -1,6 +1,7 @@
 """The reliability harness: SIGKILL chaos, SIGKILL during commits, and contention, as figures.
 
-Run: `.venv/bin/python benchmarks/reliability.py [--quick] [--only chaos,commits,contention,supervisor]`.
+Run: `.venv/bin/python benchmarks/reliability.py [--quick] [--only chaos,commits,contention,supervisor]`
+(`--tasks N`, `--commit-rounds N`, `--contention-s S` change one size of the plan).
 Linux only (process groups, /proc). Everything runs in a temporary folder, through the public
 `agentq` command line (workers, CLI calls, the window offscreen) and `TaskQueueService`'s public
 methods, so it keeps working when the engine inside changes.
@@ -429,13 +430,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller numbers: about five minutes")
     parser.add_argument("--only", default=",".join(FAILURES), help="comma-separated: " + ", ".join(FAILURES))
+    parser.add_argument("--tasks", type=int, help="chaos: tasks to drain")
+    parser.add_argument("--commit-rounds", type=int, help="kill during commit: rounds")
+    parser.add_argument("--contention-s", type=float, help="contention: seconds")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
+    sizes = {"tasks": args.tasks, "commit_rounds": args.commit_rounds, "contention_s": args.contention_s}
+    plan = dataclasses.replace(plan, **{k: v for k, v in sizes.items() if v is not None})
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(chosen) - set(FAILURES)
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
-    size = "quick" if args.quick else "full"
+    size = ("quick" if args.quick else "full") + (" with sizes changed" if any(v is not None for v in sizes.values()) else "")
     print(f"plan: {size} {dataclasses.asdict(plan)}; load average {os.getloadavg()[0]:.2f}")
     bad = False
     with tempfile.TemporaryDirectory(prefix="agentq-reliability-") as tmp:

@@ -8,7 +8,6 @@ import os
 from sqlalchemy.engine import URL
 
 from desktop import paths
-from desktop.agents.registry import payload_rules, validate_agent
 from desktop.config import Settings, load_settings
 from desktop.errors import TaskValidationError
 from desktop.queue import TaskQueueService
@@ -90,9 +89,4 @@ def remember_password(url: str) -> str:
 def open_queue(url: str | None = None, settings: Settings | None = None) -> TaskQueueService:
     """Open (creating or migrating) the queue with the settings' retry policy and agent checks."""
     settings = settings or load_settings()
-    return TaskQueueService.open(
-        with_password(database_url(url, settings)),
-        retry_policy=settings.retry_policy(),
-        validate_agent=validate_agent,
-        payload_rules=payload_rules,
-    )
+    return TaskQueueService.open(with_password(database_url(url, settings)), retry_policy=settings.retry_policy())

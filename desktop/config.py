@@ -26,6 +26,7 @@ from desktop import paths
 from desktop.agents.base import TaskTimeout
 from desktop.errors import TaskValidationError
 from desktop.private_files import write_private_text
+from desktop.queue import validation as check
 from desktop.queue.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Settings:
     poll_interval_s: float = 1.0
     lease_s: float = 60.0
     shutdown_grace_s: float = 10.0
+    database_retry_s: float = 300.0  # how long a worker keeps retrying a failing database before it exits
     retention_days: float = 30.0
     archive: bool = False  # retention writes finished tasks to the archive folder before deleting them
     api_enabled: bool = False  # the window serves the HTTP API on loopback (agentq serve does it headless)
@@ -63,22 +65,25 @@ class Settings:
 
     def validate(self) -> Settings:
         """Return self, or raise TaskValidationError naming the first bad setting."""
-        positive = ("concurrency", "timeout_s", "poll_interval_s", "lease_s")
-        for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise TaskValidationError(name, f"must be a number above 0 (got {value!r})")
-        for name in ("max_retries", "retry_base_s", "retry_cap_s", "shutdown_grace_s", "retention_days"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise TaskValidationError(name, f"must be a number, 0 or more (got {value!r})")
+        # The checks the queue applies to the same values: numbers within what it can compute with.
+        check.concurrency(self.concurrency)
+        seconds = {"timeout_s": check.positive_seconds, "poll_interval_s": check.positive_seconds,
+                   "lease_s": check.positive_seconds, "retry_base_s": check.non_negative_seconds,
+                   "retry_cap_s": check.non_negative_seconds, "shutdown_grace_s": check.non_negative_seconds,
+                   "database_retry_s": check.positive_seconds}
+        for name, rule in seconds.items():
+            if rule(name, getattr(self, name)) is None:
+                raise TaskValidationError(name, "must be a number of seconds")
+        if check.retries("max_retries", self.max_retries) is None:
+            raise TaskValidationError("max_retries", "must be a whole number, 0 or more")
+        days = self.retention_days
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days <= check.MAX_SECONDS / 86_400:
+            raise TaskValidationError("retention_days", f"must be a number of days from 0 to 36,600 (got {days!r})")
         for name in ("archive", "api_enabled", "start_minimized"):
             if not isinstance(getattr(self, name), bool):
                 raise TaskValidationError(name, f"must be true or false (got {getattr(self, name)!r})")
         if isinstance(self.api_port, bool) or not isinstance(self.api_port, int) or not 0 <= self.api_port <= 65_535:
             raise TaskValidationError("api_port", f"must be a port from 0 to 65535 (got {self.api_port!r})")
-        if not isinstance(self.concurrency, int):
-            raise TaskValidationError("concurrency", "must be a whole number")
         if self.profile not in PROFILES:
             raise TaskValidationError("profile", f"must be one of {', '.join(PROFILES)}")
         for name in ("editor_command", "terminal_command"):

@@ -264,6 +264,8 @@ def split_url_password(url: Any) -> tuple[Any, str | None]:
 
 def save(secrets: dict[str, str], store: SecretStore | None = None) -> None:
     """Store secrets from `extract` (in the first of `stores()` unless told where)."""
+    if not secrets:
+        return  # no keyring to look for
     target = store or stores()[0]
     for name, value in secrets.items():
         target.set(name, value)
@@ -275,6 +277,14 @@ def forget(config: Any) -> None:
         for store in stores():
             with contextlib.suppress(SecretError):
                 store.delete(name)
+
+
+def keep_secrets(agent: str, kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with its secrets stored (keyring or secrets file) and replaced by references: the
+    hook TaskQueueService(keep_secrets=...) calls before an agent's config is written."""
+    moved, found = extract(agent, kind, config)
+    save(found)
+    return moved  # type: ignore[no-any-return]
 
 
 def move_plain_secrets(agent: str, kind: str, config: Any, store: SecretStore | None = None) -> Any | None:

@@ -44,6 +44,7 @@ TERM_GRACE_S = 3.0  # after SIGTERM, before SIGKILL
 KILL_WAIT_S = 2.0  # SIGKILL is sure, but takes a moment to land
 SUPERVISOR_SLACK_S = 2.0  # how much longer than its own stop the worker waits for the supervisor
 POLL_S = 0.02
+START_SLACK_S = 2.0  # /proc's boot time is in whole seconds
 BUNDLE_FLAG = "--agentq-supervise"  # how a frozen bundle (no Python to run this file) is asked to supervise
 _SEE_PROC = os.path.isdir("/proc/self")  # Linux: group members can be listed, zombies told apart
 
@@ -57,15 +58,31 @@ def this_host() -> str:
     return socket.gethostname()
 
 
-def group_alive(host: str, pgid: int) -> bool | None:
-    """Whether process group `pgid` on `host` still has a running (non-zombie) member.
+def group_alive(host: str, pgid: int, started_before: float | None = None) -> bool | None:
+    """Whether process group `pgid` on `host` still has a running (non-zombie) member, started
+    before `started_before` (epoch seconds) when given: a group made later under a reused id is
+    not the one recorded.
 
     None when `host` is another machine (or on Windows): this process cannot tell. A group that
     exists but may not be signalled (another user's) counts as alive: when unsure, wait.
     """
     if host != this_host() or not hasattr(os, "killpg"):
         return None
-    return _members_alive(pgid)
+    return _members_alive(pgid, started_before)
+
+
+class LocalPrograms:
+    """The programs of this host's workers, as lease recovery asks about them
+    (desktop.queue.maintenance.Programs)."""
+
+    def alive(self, host: str, pgid: int, started_before: float) -> bool | None:
+        return group_alive(host, pgid, started_before)
+
+    def stop(self, pgid: int) -> None:
+        stop_group(pgid)
+
+
+LOCAL_PROGRAMS = LocalPrograms()
 
 
 # -- the worker's side -------------------------------------------------------------------------
@@ -230,8 +247,9 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _members_alive(pgid: int) -> bool:
-    """Whether group `pgid` has a member that is not a zombie waiting to be reaped."""
+def _members_alive(pgid: int, started_before: float | None = None) -> bool:
+    """Whether group `pgid` has a member that is not a zombie waiting to be reaped (and, with
+    `started_before`, that started before that time: /proc only)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -249,9 +267,23 @@ def _members_alive(pgid: int) -> bool:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()  # state, ppid, pgrp, ...
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+        member = len(fields) > 19 and fields[2] == str(pgid) and fields[0] not in ("Z", "X")
+        if member and (started_before is None or _started_at(int(fields[19])) <= started_before + START_SLACK_S):
             return True
     return False
+
+
+def _started_at(ticks: int) -> float:
+    """A process's start time (field 22 of /proc/PID/stat, in clock ticks since boot) as epoch seconds."""
+    return _boot_time() + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _boot_time() -> float:
+    with open("/proc/stat", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    return 0.0
 
 
 # -- the supervisor's side -----------------------------------------------------------------------

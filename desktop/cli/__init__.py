@@ -23,6 +23,7 @@ from desktop.cli.arguments import NO_JSON, build_parser, log_level
 from desktop.cli.commands import Cli
 from desktop.config import load_settings
 from desktop.errors import AgentQueueError, TaskValidationError
+from desktop.private_files import private_dir
 
 __all__ = ["build_parser", "main"]
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def database_option(db: str | None, create: bool) -> str | None:
                 raise TaskValidationError(
                     "db", f"the folder {folder} does not exist; check the path, or pass --create to create it"
                 )
-            folder.mkdir(parents=True)
+            private_dir(folder)
     return db
 
 

@@ -17,6 +17,7 @@ from desktop import __version__
 from desktop.api.binding import DEFAULT_HOST, DEFAULT_PORT
 from desktop.cli.coding_arguments import KINDS_HELP, coding_agent_options, enqueue_options, repo_commands
 from desktop.queue import TaskStatus
+from desktop.queue.validation import MAX_SECONDS
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -34,7 +35,10 @@ def duration(text: str) -> float:
     match = _DURATION.match(text)
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90s, 15m, 12h or 30d")
-    return float(match[1]) * _UNITS[match[2]]
+    seconds = float(match[1]) * _UNITS[match[2]]
+    if seconds > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: a duration is at most a century (36600d)")
+    return seconds
 
 
 def since_time(text: str) -> float:

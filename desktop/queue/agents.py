@@ -18,6 +18,8 @@ from desktop.queue.tables import G, T
 from desktop.queue.types import Agent, TaskStatus
 
 AgentValidator = Callable[[str, dict[str, Any]], None]
+# (agent name, kind, config) -> the config to store, its secrets stored elsewhere (desktop.secrets)
+SecretKeeper = Callable[[str, str, dict[str, Any]], dict[str, Any]]
 
 _AGENT_FIELDS = frozenset(
     {
@@ -29,12 +31,21 @@ _AGENT_FIELDS = frozenset(
 
 class Agents:
     """Defining, changing and removing agents. `validate_agent` (the agent kinds' check of a kind
-    and its config) runs on every add and on changes of kind or config, when given."""
+    and its config) runs on every add and on changes of kind or config, when given; then
+    `keep_secrets` takes the config's secrets out (to the keyring or a private file), so the
+    agents table holds references only."""
 
-    def __init__(self, store: Store, settler: Settler, validate_agent: AgentValidator | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settler: Settler,
+        validate_agent: AgentValidator | None = None,
+        keep_secrets: SecretKeeper | None = None,
+    ) -> None:
         self.store = store
         self.settler = settler
         self.validate_agent = validate_agent
+        self.keep_secrets = keep_secrets
 
     def add_agent(
         self,
@@ -54,17 +65,19 @@ class Agents:
         max_pending: int | None = None,
     ) -> Agent:
         """Define an agent. Its config is checked by `validate_agent` (the agent kinds) if set."""
+        name = check.agent_name(name)
         values = self._agent_values(
+            name,
             {
                 "kind": kind, "config": config, "concurrency": concurrency, "timeout_s": timeout_s,
                 "max_retries": max_retries, "retry_base_s": retry_base_s,
                 "retry_cap_s": retry_cap_s, "paused": paused, "notify_url": notify_url,
                 "daily_budget_usd": daily_budget_usd, "escalate_priority": escalate_priority,
                 "max_pending": max_pending,
-            }
+            },
         )
         now = self.store.clock()
-        values.update(name=check.agent_name(name), created_at=now, updated_at=now)
+        values.update(name=name, created_at=now, updated_at=now)
         try:
             with self.store.write() as conn:
                 row = conn.execute(insert(G).values(values).returning(*G.c)).one()
@@ -72,7 +85,7 @@ class Agents:
             raise TaskValidationError("name", f"an agent named {name!r} already exists") from exc
         return agent_from_row(row._mapping)
 
-    def _agent_values(self, fields: Mapping[str, Any], current: Agent | None = None) -> dict[str, Any]:
+    def _agent_values(self, agent: str, fields: Mapping[str, Any], current: Agent | None = None) -> dict[str, Any]:
         unknown = sorted(set(fields) - _AGENT_FIELDS)
         if unknown:
             raise TaskValidationError(unknown[0], "is not an agent setting")
@@ -103,10 +116,13 @@ class Agents:
             values["max_pending"] = check.max_pending("max_pending", fields["max_pending"])
         if "notify_url" in fields:
             values["notify_url"] = check.url("notify_url", fields["notify_url"])
-        if self.validate_agent is not None and ("kind" in fields or "config" in fields):
+        if "kind" in fields or "config" in fields:
             kind = fields.get("kind", current.kind if current else "")
             config = fields.get("config", current.config if current else {}) or {}
-            self.validate_agent(kind, config)
+            if self.validate_agent is not None:
+                self.validate_agent(kind, config)
+            if self.keep_secrets is not None:  # last: every check has passed
+                values["config"] = check.agent_config(self.keep_secrets(agent, kind, config))
         return values
 
     def get_agent(self, name: str) -> Agent:
@@ -124,13 +140,27 @@ class Agents:
     def update_agent(self, name: str, **changes: Any) -> Agent:
         """Change an agent's settings (kind, config, concurrency, timeout_s, retries, paused)."""
         current = self.get_agent(name)
-        values = self._agent_values(changes, current)
+        values = self._agent_values(name, changes, current)
         values["updated_at"] = self.store.clock()
         with self.store.write() as conn:
             row = conn.execute(update(G).where(G.c.name == name).values(values).returning(*G.c)).first()
         if row is None:
             raise NotFoundError(f"agent: there is no agent named {name!r}")
         return agent_from_row(row._mapping)
+
+    def move_secrets_out(self) -> list[str]:
+        """Agents saved with their secrets in the config (by a version before `keep_secrets`):
+        store those secrets and write references instead; returns the agents' names."""
+        if self.keep_secrets is None:
+            return []
+        moved = []
+        for agent in self.list_agents():
+            config = self.keep_secrets(agent.name, agent.kind, agent.config)
+            if config != agent.config:
+                with self.store.write() as conn:
+                    conn.execute(update(G).where(G.c.name == agent.name).values(config=check.agent_config(config)))
+                moved.append(agent.name)
+        return moved
 
     def remove_agent(self, name: str, *, cancel_tasks: bool = False) -> None:
         """Delete an agent. Refused while it has unfinished tasks, unless `cancel_tasks` is set.

@@ -7,27 +7,26 @@ from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 
 from alembic import command
 from desktop.errors import DatabaseFileError
-from desktop.paths import resource_dir
 from desktop.queue.backends import WRITE, backend_for
+from desktop.queue.disk import disk_error
+from desktop.queue.revisions import migrations_dir, refuse_unknown, script
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WRITE", "alembic_config", "create_queue_engine", "display_url", "queue_url", "storage_error", "upgrade"]
+__all__ = [
+    "WRITE", "alembic_config", "create_queue_engine", "display_url", "migrations_dir", "queue_url", "storage_error",
+    "upgrade",
+]
 
 _UNREACHABLE = (  # libpq and psycopg, when a server cannot be reached or the connection broke
     "connection failed", "connection to server", "closed the connection", "connection is lost",
     "terminating connection",
 )
-
-
-def migrations_dir() -> Path:
-    return resource_dir("alembic")
 
 
 def queue_url(url: str | URL) -> URL:
@@ -66,11 +65,11 @@ def alembic_config(url: str | URL | None = None) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run pending migrations in one write transaction (safe to run again if it was killed)."""
     cfg = alembic_config()
-    script = ScriptDirectory.from_config(cfg)
     with engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_heads()
         conn.rollback()
-    if set(current) == set(script.get_heads()) and revision == "head":
+    refuse_unknown(current, display_url(engine.url))  # SQLite files were checked before connecting
+    if set(current) == set(script().get_heads()) and revision == "head":
         return
     with engine.execution_options(**{WRITE: True}).begin() as conn:
         cfg.attributes["connection"] = conn
@@ -82,10 +81,9 @@ def storage_error(exc: Exception, where: str) -> DatabaseFileError | None:
     """A message a user can act on for an environment error (disk full, read-only, corrupt,
     unreachable server), or None for anything else. `where` must be a display_url."""
     message = str(getattr(exc, "orig", exc))
-    if "disk is full" in message or "No space left on device" in message:
-        return DatabaseFileError(
-            f"The disk holding {where} is full; nothing was written. Free some space and try again."
-        )
+    disk = disk_error(exc, where, _sqlite_folder(where))
+    if disk is not None:
+        return disk
     if "readonly" in message or "read-only" in message:
         return DatabaseFileError(f"The database {where} is read-only; nothing was written.")
     if "malformed" in message or "not a database" in message:
@@ -101,3 +99,12 @@ def storage_error(exc: Exception, where: str) -> DatabaseFileError | None:
             "runs and accepts connections from this machine, and the user name and password."
         )
     return None
+
+
+def _sqlite_folder(where: str) -> Path | None:
+    """The folder of a SQLite database URL (to look at its free space), else None."""
+    try:
+        url = make_url(where)
+    except Exception:  # noqa: BLE001 - not a URL: nothing to look at
+        return None
+    return Path(url.database).expanduser().resolve().parent if url.get_backend_name() == "sqlite" and url.database else None

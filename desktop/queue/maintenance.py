@@ -1,6 +1,7 @@
 """The passes a worker pool runs now and then, each `run_once(now)`: no Qt, no timers of their own.
 
-Rescuer: puts back tasks whose lease expired (their worker died or hung).
+Rescuer: puts back tasks whose lease expired (their worker died or hung), once the old attempt's
+    program no longer runs on this host.
 Cleaner: deletes finished tasks past a retention period.
 Scheduler: enqueues the task of each due cron schedule, exactly once per fire time.
 """
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from datetime import timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, delete, select, update
 
@@ -26,38 +29,114 @@ from desktop.queue.types import Task, TaskStatus
 
 log = logging.getLogger(__name__)
 
+PROGRAM_WAIT_S = 10.0  # how long recovery waits for an old attempt's program to end before stopping it
+
+
+class Programs(Protocol):
+    """What recovery asks about the program an old attempt recorded (its host and process group):
+    desktop.agents.supervise.LOCAL_PROGRAMS for the programs workers start."""
+
+    def alive(self, host: str, pgid: int, started_before: float) -> bool | None:
+        """Whether the group still runs a process started before `started_before` (None: it runs
+        on another host, so this one cannot tell)."""
+
+    def stop(self, pgid: int) -> None:
+        """Stop the whole group (SIGTERM, then SIGKILL), returning once it is gone."""
+
 
 class Rescuer:
-    """Recovers expired leases. Live leases are never touched."""
+    """Recovers expired leases. Live leases are never touched.
+
+    With `programs`, a task whose old attempt's program still runs on this host keeps its lease
+    (and so its lock key) until the program ends; after PROGRAM_WAIT_S the program is stopped,
+    and the attempt log says so. Programs on other hosts cannot be seen from here.
+    """
 
     def __init__(self, store: Store, settler: Settler) -> None:
         self.store = store
         self.settler = settler
+        self._waiting: dict[tuple[int, str], float] = {}  # (task, lease token): when its live program was seen
 
-    def run_once(self, now: float) -> list[int]:
+    @property
+    def waiting(self) -> int:
+        """How many expired tasks are held back because their old program still runs."""
+        return len(self._waiting)
+
+    def run_once(self, now: float, programs: Programs | None = None) -> list[int]:
         """Put back every task whose lease expired before `now`; returns their ids.
 
         Each counts as a failed attempt (outcome ``lost``): it is retried after the backoff, or
         fails for good when its retries are used up. A row that cannot be retried fails on its
         own: it never stops the others' recovery.
         """
+        overdue: dict[int, tuple[str, int, float]] = {}
+        recovered = self._rescue(now, programs, overdue)
+        if overdue and programs is not None:
+            for _host, pgid, _waited in overdue.values():  # outside any transaction: it takes seconds
+                programs.stop(pgid)
+            notes = {
+                task_id: f"; its program (process group {pgid} on {host}) was still running {waited:.0f} s "
+                "after the lease expired, so it was stopped"
+                for task_id, (host, pgid, waited) in overdue.items()
+            }
+            recovered += self._rescue(now, None, {}, notes)
+        return recovered
+
+    def _rescue(
+        self,
+        now: float,
+        programs: Programs | None,
+        overdue: dict[int, tuple[str, int, float]],
+        notes: dict[int, str] | None = None,
+    ) -> list[int]:
+        query = select(T).where(T.c.status == TaskStatus.RUNNING.value, T.c.lease_expires_at < now)
+        if notes is not None:
+            query = query.where(T.c.id.in_(list(notes)))
         with self.store.write() as conn:
             rows = [
                 dict(row._mapping)
                 for row in conn.execute(
-                    select(T)
-                    .where(T.c.status == TaskStatus.RUNNING.value, T.c.lease_expires_at < now)
-                    .order_by(T.c.id)
-                    .with_for_update(skip_locked=True)  # being finished, or recovered by another worker
+                    query.order_by(T.c.id).with_for_update(skip_locked=True)  # being finished, or recovered elsewhere
                 )
             ]
+            if notes is None:  # forget the waits of tasks settled meanwhile
+                self._forget_others({(row["id"], row["lease_token"]) for row in rows})
             ends = []
             for row in rows:
+                if programs is not None and self._held_back(row, now, programs, overdue):
+                    continue
                 log.warning("task %s: lease of worker %s expired; putting it back", row["id"], row["lease_owner"])
                 error = f"lease expired: worker {row['lease_owner']} stopped renewing it (crashed or hung)"
-                ends.append((row, AttemptEnd("lost", error=error)))
+                ends.append((row, AttemptEnd("lost", error=error + (notes or {}).get(row["id"], ""))))
             self.settler.settle(conn, ends, now)
-        return [row["id"] for row in rows]
+        return [row["id"] for row, _ in ends]
+
+    def _forget_others(self, keys: Collection[tuple[int, str]]) -> None:
+        for key in list(self._waiting):
+            if key not in keys:
+                del self._waiting[key]
+
+    def _held_back(
+        self, row: dict[str, Any], now: float, programs: Programs, overdue: dict[int, tuple[str, int, float]]
+    ) -> bool:
+        """True to leave the task running this pass: its old program still runs on this host."""
+        host, pgid = row["lease_host"], row["lease_pid"]
+        key = (row["id"], row["lease_token"])
+        if not host or not pgid or not programs.alive(host, pgid, row["lease_expires_at"]):
+            self._waiting.pop(key, None)
+            return False
+        first = self._waiting.setdefault(key, now)
+        if now - first >= PROGRAM_WAIT_S:
+            del self._waiting[key]
+            overdue[row["id"]] = (host, pgid, now - first)
+            log.warning("task %s: its old program (process group %s) still runs; stopping it", row["id"], pgid)
+        elif first == now:
+            log.warning(
+                "task %s: lease of worker %s expired, but its program (process group %s) still runs here; "
+                "waiting up to %g s for it before the task (and its lock key) is handed on",
+                row["id"], row["lease_owner"], pgid, PROGRAM_WAIT_S,
+            )
+        return True
 
 
 class Cleaner:

@@ -25,6 +25,7 @@ transaction; values returned are frozen dataclasses, safe to hand to other threa
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,9 +36,10 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
+from desktop.errors import AgentQueueError
 from desktop.queue import totals
 from desktop.queue import validation as check
-from desktop.queue.agents import Agents, AgentValidator
+from desktop.queue.agents import Agents, AgentValidator, SecretKeeper
 from desktop.queue.archive import Archive
 from desktop.queue.backends import ChangeWatcher
 from desktop.queue.budgets import Budgets, ledger
@@ -47,7 +49,7 @@ from desktop.queue.enqueue import NOTIFY_AGENT, Enqueuer, PayloadRules
 from desktop.queue.events import Signal
 from desktop.queue.leases import DEFAULT_LEASE_S, HOST, Leases, Settled
 from desktop.queue.locks import Locks
-from desktop.queue.maintenance import Cleaner, Rescuer, Scheduler
+from desktop.queue.maintenance import Cleaner, Programs, Rescuer, Scheduler
 from desktop.queue.ordering import QueueOrder
 from desktop.queue.reads import Reads
 from desktop.queue.repos import Repos
@@ -74,6 +76,8 @@ from desktop.queue.types import (
 from desktop.queue.waits import wait_reasons
 from desktop.queue.workspace_records import WorkspaceRecords
 
+log = logging.getLogger(__name__)
+
 __all__ = ["DEFAULT_LEASE_S", "NOTIFY_AGENT", "TaskQueueService"]
 
 
@@ -94,6 +98,7 @@ class TaskQueueService:
         max_payload_bytes: int = check.MAX_PAYLOAD_BYTES,
         validate_agent: AgentValidator | None = None,
         payload_rules: PayloadRules | None = None,
+        keep_secrets: SecretKeeper | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.store = Store(
@@ -107,7 +112,7 @@ class TaskQueueService:
         self.roster = Roster(self.store)
         self.reads = Reads(self.store)
         self.lock_keys = Locks(self.store)
-        self.agents = Agents(self.store, self.settler, validate_agent)
+        self.agents = Agents(self.store, self.settler, validate_agent, keep_secrets)
         self.schedules = Schedules(self.store, self.agents)
         self.rescuer = Rescuer(self.store, self.settler)
         self.scheduler = Scheduler(self.store, self.enqueuer)
@@ -118,14 +123,36 @@ class TaskQueueService:
     @classmethod
     def open(cls, url: str | URL, **options: Any) -> TaskQueueService:
         """Open (creating or migrating) the queue database at `url`, e.g. ``sqlite:///queue.db``
-        or ``postgresql+psycopg://user:password@host/dbname``."""
+        or ``postgresql+psycopg://user:password@host/dbname``.
+
+        Agents and payloads are checked by the installed agent kinds' rules, as the CLI and the
+        window check them, and agents' secrets (http header values, URL passwords) are kept in the
+        system keyring or a private file, unless `validate_agent` / `payload_rules` /
+        `keep_secrets` are given (None: no check, secrets stored as given).
+        """
+        if not {"validate_agent", "payload_rules", "keep_secrets"} <= set(options):
+            # The kinds sit above the queue (they import its types), so they are imported here.
+            from desktop.agents.registry import payload_rules, validate_agent
+            from desktop.secrets import keep_secrets
+
+            options.setdefault("validate_agent", validate_agent)
+            options.setdefault("payload_rules", payload_rules)
+            options.setdefault("keep_secrets", keep_secrets)
         engine = create_queue_engine(url)
         try:
             upgrade(engine)
         except OperationalError as exc:
             engine.dispose()
             raise_storage_error(exc, display_url(engine.url))
-        return cls(engine, **options)
+        service = cls(engine, **options)
+        try:
+            moved = service.agents.move_secrets_out()
+        except AgentQueueError as exc:  # e.g. a keyring that refuses: the queue opens all the same
+            log.warning("could not move agents' secrets out of the database: %s", exc)
+        else:
+            if moved:
+                log.warning("moved the secrets of agents %s out of the database", ", ".join(moved))
+        return service
 
     # -- the service itself -----------------------------------------------------------------------
 
@@ -336,9 +363,10 @@ class TaskQueueService:
 
     # -- maintenance (Rescuer, Cleaner, Scheduler) ---------------------------------------------------
 
-    def recover_expired_leases(self) -> list[int]:
-        """Put back tasks whose lease expired (their worker died or hung); returns their ids."""
-        return self.rescuer.run_once(self.store.clock())
+    def recover_expired_leases(self, programs: Programs | None = None) -> list[int]:
+        """Put back tasks whose lease expired (their worker died or hung); returns their ids.
+        With `programs`, one whose old program still runs on this host waits for it (Rescuer)."""
+        return self.rescuer.run_once(self.store.clock(), programs)
 
     def cleanup(self, older_than: timedelta | float, *, batch: int = 5_000, archive: Archive | None = None) -> int:
         """Delete finished tasks (and their attempts) that finished more than `older_than` ago,
@@ -351,21 +379,24 @@ class TaskQueueService:
 
     # -- acting on tasks and the queue (Control) ----------------------------------------------------
 
+    # Ids are checked here, once for every role: one past what the database holds is a
+    # TaskValidationError naming the field, never an OverflowError from the driver.
+
     def cancel(self, task_id: int) -> Task:
-        return self.control.cancel(task_id)
+        return self.control.cancel(_id(task_id))
 
     def cancel_many(self, ids: Iterable[int]) -> list[Task]:
-        return self.control.cancel_many(ids)
+        return self.control.cancel_many(check.task_ids("ids", ids))
 
     def retry(self, task_id: int, *, payload: Any = _UNCHANGED) -> Task:
-        return self.control.retry(task_id, payload=payload)
+        return self.control.retry(_id(task_id), payload=payload)
 
     def retry_matching(self, status: str | Iterable[str] = "failed", agent: str | None = None) -> RetryReport:
         """Retry every task in `status` (failed, cancelled or retrying) of `agent` (or of all)."""
         return self.control.retry_matching(status, agent)
 
     def delete_tasks(self, ids: Iterable[int]) -> int:
-        return self.control.delete_tasks(ids)
+        return self.control.delete_tasks(check.task_ids("ids", ids))
 
     # -- the order of waiting tasks (QueueOrder) -----------------------------------------------------
 
@@ -399,10 +430,10 @@ class TaskQueueService:
     # -- reading (Reads) -------------------------------------------------------------------------------
 
     def get(self, task_id: int) -> Task:
-        return self.reads.get(task_id)
+        return self.reads.get(_id(task_id))
 
     def get_many(self, ids: Iterable[int]) -> dict[int, Task]:
-        return self.reads.get_many(ids)
+        return self.reads.get_many(check.task_ids("ids", ids))
 
     def peek(self, limit: int = 10) -> list[Task]:
         return self.reads.peek(limit)
@@ -439,10 +470,10 @@ class TaskQueueService:
         return self.reads.page(status, agent, search, sort=sort, descending=descending, after=after, limit=limit)
 
     def dependencies(self, task_id: int) -> list[int]:
-        return self.reads.dependencies(task_id)
+        return self.reads.dependencies(_id(task_id))
 
     def attempts(self, task_id: int) -> list[Attempt]:
-        return self.reads.attempts(task_id)
+        return self.reads.attempts(_id(task_id))
 
     def wait_reasons(self, tasks: Iterable[Task]) -> dict[int, str]:
         """Why each pending, blocked or retrying task among `tasks` is not running, by id (waits.py)."""
@@ -571,7 +602,7 @@ class TaskQueueService:
         return self.repos.remove_repo(name)
 
     def task_workspace(self, task_id: int) -> WorkspaceRecord | None:
-        return self.workspaces.of_task(task_id)
+        return self.workspaces.of_task(_id(task_id))
 
     # -- budgets and the ledger (Budgets) ---------------------------------------------------------------
 
@@ -582,3 +613,8 @@ class TaskQueueService:
     def ledger(self, days: int = 7) -> Ledger:
         """Cost and tokens per agent, per repository, and per local day over the last `days`."""
         return ledger(self.store, self.store.clock(), days)
+
+
+def _id(task_id: int) -> int:
+    """A task id the database can hold (TaskValidationError on 'task_id' if not)."""
+    return check.task_ids("task_id", [task_id])[0]

@@ -27,6 +27,7 @@ MAX_CONCURRENCY = 1_000_000  # also a lock key's capacity
 MAX_DETAILS_BYTES = 256 * 1024
 DETAIL_SUMS = ("cost_usd", "input_tokens", "output_tokens", "cached_tokens")  # attempt columns, for sums
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # newlines, NUL and the other control characters
 
 
 def json_text(field: str, value: Any, limit: int = MAX_PAYLOAD_BYTES) -> str:
@@ -183,6 +184,8 @@ def key(field: str, value: Any) -> str | None:
         raise TaskValidationError(field, "must be a non-empty string")
     if len(value) > MAX_KEY_LENGTH:
         raise TaskValidationError(field, f"must be at most {MAX_KEY_LENGTH} characters (got {len(value)})")
+    if _CONTROL.search(value):
+        raise TaskValidationError(field, f"must not hold newlines, NUL or other control characters (got {value!r})")
     return value
 
 
@@ -201,7 +204,9 @@ def task_ids(field: str, values: Iterable[int]) -> tuple[int, ...]:
         raise TaskValidationError(field, "must be a list of task ids") from exc
     for value in ids:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASK_ID:
-            raise TaskValidationError(field, f"must hold task ids, positive integers (got {value!r})")
+            raise TaskValidationError(
+                field, f"must hold task ids, whole numbers from 1 to {MAX_TASK_ID:,} (got {value!r})"
+            )
     return ids
 
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.config import Settings
+from desktop.errors import AgentQueueError
 from desktop.queue import QueueStats, Task, TaskQueueService, TaskStatus
 from desktop.ui.agent_model import agent_lines
 from desktop.ui.agents_panel import AgentsPanel
@@ -276,6 +277,7 @@ class MainWindow(QMainWindow):
         self.pool.task_progress.connect(self._task_progress, QUEUED)
         self.pool.task_finished.connect(self._task_finished, QUEUED)
         self.pool.state_changed.connect(self._pool_state, QUEUED)
+        self.pool.failed.connect(self._pool_failed, QUEUED)
 
     @property
     def models(self) -> list[TaskTableModel]:
@@ -414,6 +416,11 @@ class MainWindow(QMainWindow):
     def _pool_state(self, state: str) -> None:
         self.pool_state = state
         self._show_state()
+
+    def _pool_failed(self, message: str) -> None:
+        """The database kept failing: the pool stopped; say why."""
+        self._pool_state("stopped")
+        show_error(self, AgentQueueError(message[:1].upper() + message[1:] + "."), "Workers stopped")
 
     def worker_state(self) -> str:
         """running, paused, stopping or stopped: what the status bar and the tray show."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import signal
+import sys
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QTimer
@@ -55,6 +56,7 @@ def run_worker(service: TaskQueueService, settings: Settings, **options: Any) ->
     app = QCoreApplication.instance() or QCoreApplication([])
     pool = create_pool(service, settings, **options)
     pool.drained.connect(app.quit)
+    pool.failed.connect(app.quit)
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
@@ -73,4 +75,7 @@ def run_worker(service: TaskQueueService, settings: Settings, **options: Any) ->
         pool.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if pool.failure is not None:
+        print(f"agentq: error: {pool.failure}", file=sys.stderr)
+        return 1
     return 0

@@ -24,13 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QMetaMethod, QObject, QRunnable, QThreadPool, Signal
+from sqlalchemy.exc import DBAPIError
 
 from desktop import paths
 from desktop.agents.base import AgentKind, TaskContext
 from desktop.agents.registry import load_kinds
+from desktop.agents.supervise import LOCAL_PROGRAMS
 from desktop.agents.timeouts import attempt_timeout
 from desktop.config import Settings
-from desktop.errors import AgentQueueError, LeaseLostError
+from desktop.errors import AgentQueueError, DatabaseFileError, LeaseLostError
+from desktop.private_files import private_dir, private_task_log
 from desktop.queue import Agent, Beat, Claim, Settlement, Task, TaskQueueService, TaskValidationError
 from desktop.queue.archive import Archive
 from desktop.queue.backends import ChangeWatcher
@@ -43,6 +46,7 @@ from desktop.workspaces.task_runs import WorkspaceRunner
 log = logging.getLogger(__name__)
 
 RECOVER_EVERY_S = 15.0
+RECOVER_WAITING_EVERY_S = 1.0  # while recovery waits for a dead worker's program to end
 SCHEDULES_EVERY_S = 1.0  # cron has minute resolution; this is how late a fire may start
 CLEANUP_EVERY_S = 3600.0
 BUDGETS_EVERY_S = 60.0  # also after each batch that settled costly attempts
@@ -53,6 +57,7 @@ WATCH_EVERY_S = 0.02  # how often to look for commits by other processes
 LINGER_S = 0.002  # how long ended tasks wait for the running ones, to share a commit
 CANCEL_CHECK_S = 0.1  # how often, at most, to look for cancel requests when something changed
 SLOT_IDLE_S = 5.0  # a slot thread with nothing to run for this long ends
+DATABASE_BACKOFF_S = (0.1, 5.0)  # after a database error: the first wait, doubled each time up to the second
 
 
 def default_worker_id() -> str:
@@ -90,6 +95,8 @@ class WorkerPool(QObject):
         task_finished(Task): a task's attempt ended and is saved; its status says how
             (completed, failed, retrying, cancelled, or pending when it was given back).
         drained(): burst mode only: nothing runnable is left and nothing is running.
+        failed(str): the database kept failing for longer than settings.database_retry_s; the
+            pool stopped claiming and asked its actions to stop (`failure` holds the message).
         state_changed(str): "running", "stopping" or "stopped".
     """
 
@@ -97,6 +104,7 @@ class WorkerPool(QObject):
     task_progress = Signal(int, int, str)
     task_finished = Signal(object)
     drained = Signal()
+    failed = Signal(str)
     state_changed = Signal(str)
 
     def __init__(
@@ -133,6 +141,7 @@ class WorkerPool(QObject):
         self._running: dict[int, RunningTask] = {}  # claimed and not yet settled
         self._ready: deque[_Work] = deque()  # claimed, not yet taken by a slot
         self._ended: list[Settlement] = []  # outcomes waiting for the next batch
+        self._started: list[tuple[RunningTask, str, int]] = []  # programs started, to record (host, pgid)
         self._busy = 0  # tasks in _ready or in an action
         self._slots = 0  # slots started and not yet ended
         self._agents: dict[str, tuple[Agent, float]] = {}
@@ -142,6 +151,7 @@ class WorkerPool(QObject):
         self._last_cancel_check = 0.0
         self._completed = self._failed = 0  # attempts this pool ended, for the roster
         self._cancel_check_due = False
+        self.failure: str | None = None  # why the pool gave up on the database (see `failed`)
         self._started_signal = QMetaMethod.fromSignal(self.task_started)
         self._finished_signal = QMetaMethod.fromSignal(self.task_finished)
 
@@ -156,7 +166,7 @@ class WorkerPool(QObject):
             return
         self._stopping.clear()
         if self.output_dir is not None:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.output_dir)
         self.service.enqueued.connect(self._on_enqueued)
         try:
             self._report()  # in the roster from the start (the dispatcher's heartbeats keep it)
@@ -259,13 +269,17 @@ class WorkerPool(QObject):
         budgets = Every(BUDGETS_EVERY_S)
         beat_every = min(self.settings.lease_s / 3, 2.0)
         beat = Every(beat_every)
+        failing_since: float | None = None  # the database has failed every pass since then
+        failures = 0
+        recover_again: float | None = None  # sooner than `recover`: a dead worker's program is waited for
         while not self._stopping.is_set():
             self._wake.clear()
             now = self._monotonic()
             emptied = False
             try:
-                if recover.due(now):
-                    self._recover()
+                if recover.due(now) or (recover_again is not None and now >= recover_again):
+                    recover_again = now + RECOVER_WAITING_EVERY_S if self._recover() else None
+                self._record_processes()
                 if self.settings.retention_days > 0 and cleanup.due(now):
                     self._cleanup()
                 if schedules.due(now):
@@ -277,10 +291,27 @@ class WorkerPool(QObject):
                     self._heartbeat()
                     self._report()
                 self._enforce_timeouts()
+            except (DatabaseFileError, DBAPIError) as exc:
+                # A full disk, a lost server: outcomes stay queued in memory and are written when
+                # the database works again; past database_retry_s the pool gives up.
+                failing_since = now if failing_since is None else failing_since
+                failures += 1
+                if now - failing_since > self.settings.database_retry_s:
+                    self._give_up(exc, now - failing_since)
+                    return
+                wait = min(DATABASE_BACKOFF_S[0] * 2 ** min(failures - 1, 16), DATABASE_BACKOFF_S[1])
+                log.error("dispatcher: the database failed (%s); trying again in %.1f s", exc, wait)
+                self._enforce_timeouts()
+                self._stopping.wait(wait)
+                continue
             except AgentQueueError as exc:
                 log.error("dispatcher: %s", exc)
             except Exception:
                 log.exception("dispatcher: unexpected error; retrying at the next poll")
+            else:
+                if failing_since is not None:
+                    log.warning("dispatcher: the database works again after %.1f s", now - failing_since)
+                failing_since, failures = None, 0
             if self.burst and emptied and self._idle_now():
                 self.drained.emit()
                 return
@@ -288,6 +319,21 @@ class WorkerPool(QObject):
                 self._linger()
             else:
                 self._idle(min(self.settings.poll_interval_s, beat_every), watcher)
+
+    def _give_up(self, exc: Exception, seconds: float) -> None:
+        """The database failed for too long: stop the actions (their leases expire, so other
+        workers take their tasks over) and say why."""
+        with self._lock:
+            held = len(self._running)  # running, or ended with the outcome not saved
+        self.failure = (
+            f"the database kept failing for {seconds:.0f} s (database_retry_s is "
+            f"{self.settings.database_retry_s:g} s): {str(exc).rstrip('.')}; this worker stopped, and the "
+            f"{held} tasks it held go back to the queue when their leases expire"
+        )
+        log.error("worker %s: %s", self.worker_id, self.failure)
+        for running in self.running_tasks():
+            running.stop(StopReason.SHUTDOWN)
+        self.failed.emit(self.failure)
 
     def _pass(self) -> bool:
         """Settle every attempt that ended and claim a task per free slot, in one transaction,
@@ -395,10 +441,27 @@ class WorkerPool(QObject):
         if paused:
             log.warning("paused agents that spent their daily budget: %s", ", ".join(paused))
 
-    def _recover(self) -> None:
-        recovered = self.service.rescuer.run_once(self.service.clock())
+    def _recover(self) -> bool:
+        """Recover expired leases; True while some wait for their old program to end."""
+        recovered = self.service.recover_expired_leases(LOCAL_PROGRAMS)
         if recovered:
             log.warning("recovered %d tasks whose worker stopped renewing its lease: %s", len(recovered), recovered)
+        return self.service.rescuer.waiting > 0
+
+    def _record_processes(self) -> None:
+        """Save the program each new attempt started (host, process group) on its task, so that
+        recovery after this worker's death can wait for it."""
+        with self._lock:
+            started, self._started = self._started, []
+        for index, (running, host, pgid) in enumerate(started):
+            try:
+                self.service.record_process(running.task.id, running.token, pid=pgid, host=host)
+            except LeaseLostError:
+                continue  # it ended (or was recovered) first
+            except Exception:
+                with self._lock:
+                    self._started[:0] = started[index:]
+                raise
 
     def _fill(self) -> bool:
         """Claim a task per free slot, in one transaction. True when the queue had fewer to give
@@ -457,7 +520,7 @@ class WorkerPool(QObject):
             config=agent.config if agent else None, kind=kind, profile_timeout_s=self.settings.timeout_s,
             profile=self.settings.profile,
         ).seconds
-        log_path = None if self.output_dir is None else self.output_dir / f"task-{task.id}.log"
+        log_path = None if self.output_dir is None else private_task_log(self.output_dir, task.id)
         ctx = TaskContext(task=task, timeout_s=timeout, log_path=log_path)
         running = RunningTask(task=task, token=claim.token, ctx=ctx, timeout_s=timeout)
 
@@ -465,7 +528,13 @@ class WorkerPool(QObject):
             running.progress = (percent, message)  # saved with the next heartbeat
             self.task_progress.emit(task.id, percent, message or "")
 
+        def on_process(host: str, pgid: int) -> None:
+            with self._lock:
+                self._started.append((running, host, pgid))
+            self._wake.set()
+
         ctx.on_progress = on_progress
+        ctx.on_process = on_process
         return running, kind, (agent.config if agent else {}), error
 
     def _heartbeat(self) -> None:
@@ -569,9 +638,14 @@ class WorkerPool(QObject):
 
     def _flush(self) -> None:
         """Settle what ended, outside the dispatch loop (on stop)."""
+        if self.failure is not None:
+            return  # the pool gave up on the database
         for _ in range(2):  # a refused outcome comes back once, as a failure
             try:
                 self._settle_ended()
+            except (DatabaseFileError, DBAPIError) as exc:
+                log.error("could not save the outcome of ended tasks (%s); their leases will expire", exc)
+                return
             except Exception:
                 log.exception("could not save the outcome of ended tasks; their leases will expire")
                 return

@@ -175,6 +175,35 @@ def test_bad_input_is_422_naming_the_field_and_the_rule_and_writes_nothing(
     assert api.service.count_tasks() == 0
 
 
+ISSUE_14_HTTP: list[tuple[str, str, str, bytes, str]] = [
+    ("payload-nested-10000", "POST", "/tasks", b'{"agent": "echo", "payload": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+     "body"),
+    ("payload-lone-surrogate", "POST", "/tasks", b'{"agent": "echo", "payload": "\\ud800"}', "payload"),
+    ("max-retries-10e20", "POST", "/tasks", b'{"agent": "echo", "max_retries": 100000000000000000000}', "max_retries"),
+    ("retry-base-1e308", "POST", "/tasks", b'{"agent": "echo", "retry_base_s": 1e308}', "retry_base_s"),
+    ("at-9999-minus-12", "POST", "/tasks", b'{"agent": "echo", "scheduled_for": "9999-12-31T23:00:00-12:00"}',
+     "scheduled_for"),
+    ("at-year-1-plus-5", "POST", "/tasks", b'{"agent": "echo", "scheduled_for": "0001-01-01T00:30:00+05:00"}',
+     "scheduled_for"),
+    ("lock-key-newline", "POST", "/tasks", b'{"agent": "echo", "lock_key": "a\\nb"}', "lock_key"),
+    ("lock-key-nul", "POST", "/tasks", b'{"agent": "echo", "lock_key": "a\\u0000b"}', "lock_key"),
+    ("retry-10e30", "POST", f"/tasks/{10**30}/retry", b"", "task_id"),
+    ("cancel-10e30", "POST", f"/tasks/{10**30}/cancel", b"", "task_id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"), [c[1:] for c in ISSUE_14_HTTP], ids=[c[0] for c in ISSUE_14_HTTP]
+)
+def test_issue_14_bad_input_over_http_is_422_naming_the_field_and_writes_nothing(
+    api: Api, method: str, path: str, body: bytes, field: str
+) -> None:
+    response = api.client.request(method, path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field, response.text
+    assert api.service.count_tasks() == 0
+
+
 def test_a_body_that_is_not_json_is_422(api: Api) -> None:
     response = api.client.post("/tasks", content=b"{not json", headers={"Content-Type": "application/json"})
     assert response.status_code == 422 and response.json()["field"] == "body"

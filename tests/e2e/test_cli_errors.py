@@ -236,3 +236,63 @@ def _options(parser: argparse.ArgumentParser, path: str = "agentq") -> list[tupl
 def test_every_option_and_argument_has_help_text() -> None:
     missing = [f"{path} {action.dest}" for path, action in _options(build_parser()) if not action.help]
     assert missing == []
+
+
+ISSUE_14_CLI: list[tuple[str, tuple[str, ...], int, str]] = [
+    ("payload-nested-10000", ("enqueue", "e", "--payload", "[" * 10_000 + "]" * 10_000), 2, "--payload"),
+    ("payload-lone-surrogate", ("enqueue", "e", "--payload", '{"text": "\\ud800"}'), 2, "payload:"),
+    ("max-retries-10e20", ("enqueue", "e", "--max-retries", str(10**20)), 2, "max_retries:"),
+    ("retry-10e30", ("retry", str(10**30)), 2, "ID"),
+    ("at-9999-minus-12", ("enqueue", "e", "--at", "9999-12-31T23:00:00-12:00"), 2, "scheduled_for:"),
+    ("at-year-1-plus-5", ("enqueue", "e", "--at", "0001-01-01T00:30:00+05:00"), 2, "scheduled_for:"),
+    ("in-99999999999d", ("enqueue", "e", "--in", "99999999999d"), 2, "--in"),
+    ("cron-30-february", ("schedules", "add", "feb", "0 0 30 2 *", "e"), 2, "cron:"),
+    ("cron-six-fields", ("schedules", "add", "six", "* * * * * *", "e"), 2, "cron:"),
+    ("cron-seven-fields", ("schedules", "add", "seven", "* * * * * * *", "e"), 2, "cron:"),
+    ("agent-name-newline", ("agents", "add", "abc\n", "echo"), 2, "name:"),
+    ("lock-key-newline", ("enqueue", "e", "--lock-key", "repo\nother"), 2, "lock_key:"),
+    ("retry-base-a-century-and-more", ("agents", "add", "slow", "echo", "--retry-base", "99999999999d"), 2,
+     "--retry-base"),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "field"), [c[1:] for c in ISSUE_14_CLI], ids=[c[0] for c in ISSUE_14_CLI])
+def test_issue_14_bad_input_on_the_command_line_is_one_line_naming_the_field_and_writes_nothing(
+    env: dict[str, str], db_url: str, args: tuple[str, ...], code: int, field: str
+) -> None:
+    agentq(env, "agents", "add", "e", "echo")
+    one_line_error(agentq(env, *args, check=False), code, field)
+    with TaskQueueService.open(db_url) as service:
+        assert service.count_tasks() == 0 and [a.name for a in service.list_agents()] == ["e"]
+        assert service.list_schedules() == []
+
+
+def test_issue_14_a_nul_in_a_lock_key_from_a_file_is_refused_naming_the_item(env: dict[str, str], db_url: str) -> None:
+    agentq(env, "agents", "add", "e", "echo")
+    lines = [json.dumps({"agent": "e"}), json.dumps({"agent": "e", "lock_key": "k\u0000"})]
+    one_line_error(agentq(env, "enqueue", "--file", "-", input="\n".join(lines) + "\n", check=False), 2, "lock_key")
+    with TaskQueueService.open(db_url) as service:
+        assert service.count_tasks() == 0
+
+
+def test_issue_14_a_settings_file_with_an_unusable_backoff_is_refused_naming_it(env: dict[str, str]) -> None:
+    settings = Path(env["AGENTQ_CONFIG_DIR"]) / "settings.json"
+    settings.write_text(json.dumps({"retry_base_s": 1e308}))
+    one_line_error(agentq(env, "list", check=False), 2, "retry_base_s", "at most")
+    settings.write_text(json.dumps({"lease_s": 1e308}))
+    one_line_error(agentq(env, "worker", "--burst", check=False), 2, "lease_s", "at most")
+
+
+def test_issue_14_a_database_from_a_newer_version_is_one_line_and_left_untouched(
+    env: dict[str, str], db_path: Path
+) -> None:
+    import sqlite3
+
+    TaskQueueService.open(f"sqlite:///{db_path}").close()
+    conn = sqlite3.connect(db_path)
+    conn.execute("UPDATE alembic_version SET version_num = '0099'")
+    conn.commit()
+    conn.close()  # the last connection checkpoints the WAL into the file
+    before = db_path.read_bytes()
+    one_line_error(agentq(env, "list", check=False), 1, "created by a newer version of Agent Queue (revision 0099)")
+    assert db_path.read_bytes() == before

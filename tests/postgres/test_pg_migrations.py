@@ -16,6 +16,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, make_url
 
 from alembic import command
+from desktop.errors import DatabaseFileError
 from desktop.queue import TaskQueueService
 from desktop.queue.db import WRITE, alembic_config, create_queue_engine, upgrade
 from desktop.queue.models import Base
@@ -111,3 +112,15 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(empty_url: str
     assert [p.exitcode for p in procs] == [0] * 4
     with TaskQueueService.open(empty_url) as service:
         assert service.list_agents() == []
+
+
+def test_a_database_from_a_newer_version_is_refused_and_left_as_it_was(empty_url: str) -> None:
+    TaskQueueService.open(empty_url).close()
+    engine = create_queue_engine(empty_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+    with pytest.raises(DatabaseFileError, match=r"newer version of Agent Queue \(revision 0099\); this version knows up to"):
+        TaskQueueService.open(empty_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0099"
+    engine.dispose()

@@ -118,3 +118,21 @@ def test_a_large_file_with_a_broken_header_is_still_refused(db_path: Path, monke
     db_path.write_bytes(bytes(raw))
     with pytest.raises(DatabaseFileError, match="not a usable"):
         TaskQueueService.open(f"sqlite:///{db_path}")
+
+
+@pytest.mark.parametrize("journal", ["WAL", "DELETE"])
+def test_a_database_from_a_newer_version_is_refused_before_anything_writes(db_path: Path, journal: str) -> None:
+    TaskQueueService.open(f"sqlite:///{db_path}").close()
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA journal_mode={journal}")
+    conn.execute("UPDATE alembic_version SET version_num = '0099_from_the_future'")
+    conn.commit()
+    conn.close()
+    before, stat = db_path.read_bytes(), db_path.stat()
+    folder = sorted(p.name for p in db_path.parent.iterdir())
+    with pytest.raises(DatabaseFileError) as info:
+        TaskQueueService.open(f"sqlite:///{db_path}")
+    assert str(info.value).startswith(f"The database {db_path} was created by a newer version of Agent Queue")
+    assert "(revision 0099_from_the_future); this version knows up to 0005" in str(info.value)
+    assert db_path.read_bytes() == before and db_path.stat().st_mtime_ns == stat.st_mtime_ns
+    assert sorted(p.name for p in db_path.parent.iterdir()) == folder  # no -wal, no -shm

@@ -578,3 +578,72 @@ def test_a_new_retry_policy_applies_to_tasks_enqueued_after_it(queue: TaskQueueS
     assert queue.retry_policy.max_retries == 7
     with pytest.raises(TypeError):
         queue.set_retry_policy({"max_retries": 1})  # type: ignore[arg-type]
+
+
+class ProgramTable:
+    """The process table recovery asks about, as a test sets it: groups alive by (host, pgid)."""
+
+    def __init__(self) -> None:
+        self.alive_groups: set[tuple[str, int]] = set()
+        self.asked: list[tuple[str, int, float]] = []
+        self.stopped: list[int] = []
+
+    def alive(self, host: str, pgid: int, started_before: float) -> bool | None:
+        self.asked.append((host, pgid, started_before))
+        return None if host != "here" else (host, pgid) in self.alive_groups
+
+    def stop(self, pgid: int) -> None:
+        self.stopped.append(pgid)
+        self.alive_groups = {g for g in self.alive_groups if g[1] != pgid}
+
+
+def test_recovery_waits_for_a_live_program_of_the_old_attempt_then_stops_it(
+    queue: TaskQueueService, clock: FakeClock
+) -> None:
+    from desktop.queue.maintenance import PROGRAM_WAIT_S
+
+    programs = ProgramTable()
+    held = queue.enqueue("echo", lock_key="repo")
+    queue.enqueue("echo", lock_key="repo")  # waits: its lock key is held
+    other_host = queue.enqueue("echo")
+    plain = queue.enqueue("echo")
+    claims = {t.id: claim(queue, t.id, "dead", lease_s=10) for t in (held, other_host, plain)}
+    queue.record_process(held.id, token(claims[held.id]), pid=4242, host="here")
+    queue.record_process(other_host.id, token(claims[other_host.id]), pid=77, host="elsewhere")
+    programs.alive_groups.add(("here", 4242))
+    clock.advance(11)
+    expired_at = queue.get(held.id).lease_expires_at
+
+    # The others are recovered at once; the held one keeps its lease, and so its lock key.
+    assert queue.recover_expired_leases(programs) == [other_host.id, plain.id]
+    assert queue.get(held.id).status is TaskStatus.RUNNING and queue.rescuer.waiting == 1
+    assert ("here", 4242, expired_at.timestamp()) in programs.asked
+    free = queue.enqueue("echo")
+    assert [c.id for c in queue.dequeue_many("another", 10, lease_s=100)] == [free.id]
+
+    clock.advance(PROGRAM_WAIT_S - 1)
+    assert queue.recover_expired_leases(programs) == [] and programs.stopped == []
+    clock.advance(1)
+    assert queue.recover_expired_leases(programs) == [held.id]
+    assert programs.stopped == [4242] and queue.rescuer.waiting == 0
+    [lost] = queue.attempts(held.id)
+    assert lost.outcome == "lost" and lost.host == "here" and lost.pid == 4242
+    assert lost.error is not None and lost.error.endswith(
+        f"its program (process group 4242 on here) was still running {PROGRAM_WAIT_S:.0f} s after the lease "
+        "expired, so it was stopped"
+    )
+
+
+def test_a_program_that_ends_while_recovery_waits_hands_the_task_on_without_a_stop(
+    queue: TaskQueueService, clock: FakeClock
+) -> None:
+    programs = ProgramTable()
+    task = queue.enqueue("echo", lock_key="repo")
+    queue.record_process(task.id, token(claim(queue, task.id, "dead", lease_s=10)), pid=9, host="here")
+    programs.alive_groups.add(("here", 9))
+    clock.advance(11)
+    assert queue.recover_expired_leases(programs) == []
+    programs.alive_groups.clear()  # it ended by itself
+    clock.advance(1)
+    assert queue.recover_expired_leases(programs) == [task.id]
+    assert programs.stopped == [] and "still running" not in (queue.attempts(task.id)[0].error or "")

@@ -347,3 +347,53 @@ def test_remove_agent_without_tasks_and_unknown_agent(service: TaskQueueService)
     assert service.list_agents() == []
     with pytest.raises(NotFoundError):
         service.remove_agent("echo")
+
+
+# -- the bad input of issue 14, through the Python API ----------------------------------------------
+
+
+def _nested(levels: int) -> list[Any]:
+    outer: list[Any] = []
+    inner = outer
+    for _ in range(levels):
+        inner.append([])
+        inner = inner[0]
+    return outer
+
+
+ISSUE_14_PYTHON: list[tuple[str, Any, str]] = [
+    ("payload-nested-10000", lambda q: q.enqueue("echo", _nested(10_000)), "payload"),
+    ("payload-lone-surrogate", lambda q: q.enqueue("echo", {"text": "\ud800"}), "payload"),
+    ("max-retries-10e20", lambda q: q.enqueue("echo", max_retries=10**20), "max_retries"),
+    ("retry-10e30", lambda q: q.retry(10**30), "task_id"),
+    ("cancel-10e30", lambda q: q.cancel(10**30), "task_id"),
+    ("delete-10e30", lambda q: q.delete_tasks([10**30]), "ids"),
+    ("at-9999-minus-12", lambda q: q.enqueue("echo", scheduled_for="9999-12-31T23:00:00-12:00"), "scheduled_for"),
+    ("at-year-1-plus-5", lambda q: q.enqueue("echo", scheduled_for="0001-01-01T00:30:00+05:00"), "scheduled_for"),
+    ("cron-30-february", lambda q: q.add_schedule("feb", "0 0 30 2 *", "echo"), "cron"),
+    ("cron-six-fields", lambda q: q.add_schedule("six", "* * * * * *", "echo"), "cron"),
+    ("cron-seven-fields", lambda q: q.add_schedule("seven", "* * * * * * *", "echo"), "cron"),
+    ("agent-name-newline", lambda q: q.add_agent("abc\n", "echo"), "name"),
+    ("lock-key-newline", lambda q: q.enqueue("echo", lock_key="repo\nother"), "lock_key"),
+    ("lock-key-nul", lambda q: q.enqueue("echo", lock_key="repo\x00"), "lock_key"),
+    ("unique-key-nul", lambda q: q.enqueue("echo", unique_key="u\x00"), "unique_key"),
+    ("lock-capacity-key-nul", lambda q: q.set_lock_capacity("k\x00", 2), "key"),
+    ("retry-base-1e308", lambda q: q.enqueue("echo", retry_base_s=1e308), "retry_base_s"),
+    ("agent-retry-base-1e308", lambda q: q.add_agent("slow", "echo", retry_base_s=1e308), "retry_base_s"),
+    ("agent-kind-bogus", lambda q: q.add_agent("bogus", "bogus"), "kind"),
+    ("agent-argv-a-string", lambda q: q.add_agent("sh", "command", {"argv": "echo hi"}), "config.argv"),
+]
+
+
+@pytest.mark.parametrize(("call", "field"), [c[1:] for c in ISSUE_14_PYTHON], ids=[c[0] for c in ISSUE_14_PYTHON])
+def test_issue_14_bad_input_through_the_python_api_names_the_field_and_writes_nothing(
+    db_url: str, call: Any, field: str
+) -> None:
+    """TaskQueueService.open() with no validator given checks agents as the CLI does."""
+    with TaskQueueService.open(db_url) as queue:
+        queue.add_agent("echo", "echo")
+        done = queue.enqueue("echo")
+        refused(lambda: call(queue), field)
+        assert [t.id for t in queue.list_tasks()] == [done.id]
+        assert [a.name for a in queue.list_agents()] == ["echo"]
+        assert queue.list_schedules() == [] and queue.locks() == []

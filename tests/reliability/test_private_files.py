@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,14 +138,26 @@ def test_sqlite_gives_wal_and_shm_the_database_files_mode(tmp_path: Path) -> Non
     assert files["queue.db-wal"] == files["queue.db-shm"] == files["queue.db"] == 0o600
 
 
-def test_without_it_the_umask_makes_the_database_readable_by_all(tmp_path: Path) -> None:
-    """The control for the test above: SQLite alone creates 0644 files under umask 022."""
-    service = TaskQueueService.open(f"sqlite:///{tmp_path / 'queue.db'}")
+def test_the_queue_makes_its_database_private_where_sqlite_alone_would_not(tmp_path: Path) -> None:
+    """SQLite alone creates 0644 files under umask 022 (the control); TaskQueueService.open makes
+    the file 0600 before SQLite opens it, so its -wal and -shm are 0600 too."""
+    previous = os.umask(0o022)
     try:
-        service.add_agent("echo", "echo", {})
-        assert mode(tmp_path / "queue.db") == mode(tmp_path / "queue.db-wal") == 0o644
+        plain = sqlite3.connect(tmp_path / "plain.db")
+        plain.execute("PRAGMA journal_mode=WAL")
+        plain.execute("CREATE TABLE t (x)")
+        plain.commit()
+        assert mode(tmp_path / "plain.db") == mode(tmp_path / "plain.db-wal") == 0o644
+        plain.close()
+        service = TaskQueueService.open(f"sqlite:///{tmp_path / 'queue.db'}")
+        try:
+            service.add_agent("echo", "echo", {})
+            assert mode(tmp_path / "queue.db") == mode(tmp_path / "queue.db-wal") == mode(tmp_path / "queue.db-shm")
+            assert mode(tmp_path / "queue.db") == 0o600
+        finally:
+            service.close()
     finally:
-        service.close()
+        os.umask(previous)
 
 
 def test_existing_loose_database_files_are_tightened(tmp_path: Path) -> None:

@@ -177,3 +177,19 @@ def test_a_frozen_bundle_supervises_with_its_own_executable(tmp_path: Path, monk
     proc = supervise.start(["sh", "-c", "echo from the bundle; exit 4"])
     assert proc.stdout.read() == b"from the bundle\n"
     assert proc.wait(30) == 4
+
+
+def test_group_alive_counts_only_members_started_before_the_time_given() -> None:
+    """A group id reused by a later program is not the group an old attempt recorded."""
+    import time
+
+    before = time.time()
+    proc = supervise.start(["sleep", "40"])
+    try:
+        assert group_alive(proc.host, proc.pgid, started_before=time.time()) is True
+        assert group_alive(proc.host, proc.pgid, started_before=before - 3600) is False
+        assert supervise.LOCAL_PROGRAMS.alive(proc.host, proc.pgid, time.time()) is True
+        supervise.LOCAL_PROGRAMS.stop(proc.pgid)
+        assert group_alive(proc.host, proc.pgid) is False
+    finally:
+        proc.stop()

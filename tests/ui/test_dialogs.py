@@ -112,7 +112,7 @@ def test_settings_dialog_validates_saves_and_applies_concurrency(make_window, qt
     dialog = window.open_settings()
     dialog.timeout.setValue(0)
     _ok(dialog)
-    assert "above 0" in dialog.errors.message("timeout_s")
+    assert "more than 0" in dialog.errors.message("timeout_s")
     assert not (tmp_path / "settings.json").exists()
 
     dialog.timeout.setValue(45)
@@ -140,3 +140,33 @@ def test_agent_panel_removes_an_agent_and_cancels_its_tasks(make_window, queue: 
     qtbot.waitUntil(lambda: window.agents.agent_names() == [])
     assert queue.list_agents() == []
     assert queue.get(task.id).status is TaskStatus.CANCELLED
+
+
+def test_the_agent_dialog_keeps_an_http_agents_secrets_out_of_the_database(
+    make_window, queue: TaskQueueService, qtbot, db_path
+) -> None:
+    import json
+
+    window = make_window()
+    dialog = window.agents.add_agent()
+    dialog.name.setText("hook")
+    dialog.kind.setCurrentText("http")
+    config = {"url": "https://deploy:pw-7q7q@example.invalid/x", "headers": {"Authorization": "Bearer tok-ui-1"}}
+    dialog.config.setPlainText(json.dumps(config))
+    with qtbot.waitSignal(dialog.saved, timeout=5000):
+        _ok(dialog)
+    stored = queue.get_agent("hook").config
+    assert stored["headers"]["Authorization"] == "$secret:agent/hook/headers.Authorization"
+    raw = b"".join(p.read_bytes() for p in db_path.parent.glob(f"{db_path.name}*"))
+    assert b"tok-ui-1" not in raw and b"pw-7q7q" not in raw
+
+
+def test_a_pool_that_gave_up_on_the_database_shows_why_and_the_workers_as_stopped(make_window, qtbot) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    window = make_window()
+    qtbot.waitUntil(lambda: window.worker_state() == "running")
+    window.pool.failed.emit("the database kept failing for 301 s (database_retry_s is 300 s): The disk is full")
+    qtbot.waitUntil(lambda: window.worker_state() == "stopped")
+    [box] = [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorBox"]
+    assert box.windowTitle() == "Workers stopped" and box.text().startswith("The database kept failing for 301 s")

@@ -41,6 +41,7 @@ from desktop.agents.coding.summary import RunSummary
 from desktop.agents.coding.transcript import TranscriptWriter, transcripts_dir
 from desktop.agents.process import ProgramNotFound, run_program
 from desktop.errors import TaskValidationError
+from desktop.private_files import private_dir
 from desktop.queue.types import Task
 
 DEFAULT_TIMEOUT_S = 2 * 60 * 60.0
@@ -226,7 +227,7 @@ class CodingAgentKind:
 
     def _transcript_path(self, task: Task) -> Path:
         folder = self.transcripts_dir or transcripts_dir()
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         stem = f"task-{task.id}-attempt-{task.attempts}"
         path, n = folder / f"{stem}.jsonl", 1
         while path.exists():  # a run parked at a usage limit comes back with the same attempt number

@@ -20,6 +20,7 @@ from typing import Any
 from desktop import paths
 from desktop.agents.coding.events import Event, Omitted
 from desktop.agents.coding.parsers import parser_for
+from desktop.private_files import private_dir, private_file
 
 HEAD_BYTES = 16 * 1024 * 1024
 TAIL_BYTES = 4 * 1024 * 1024
@@ -46,7 +47,7 @@ class TranscriptWriter:
         self, path: str | os.PathLike[str], format: str, *, head_bytes: int = HEAD_BYTES, tail_bytes: int = TAIL_BYTES
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(private_dir(self.path.parent) / self.path.name)  # 0600 before anything is written
         self._head_bytes = head_bytes
         self._tail_bytes = tail_bytes
         self._file = self.path.open("w", encoding="utf-8", errors="replace", buffering=1)

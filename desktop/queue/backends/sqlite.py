@@ -27,6 +27,7 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.elements import ColumnElement
 
 from desktop.errors import DatabaseFileError
+from desktop.private_files import private_database_file, private_dir
 from desktop.queue.backends import (
     ATTEMPT_COLUMNS,
     ATTEMPT_SUMS,
@@ -44,6 +45,8 @@ from desktop.queue.backends import (
     execute_many,
     fetch_all,
 )
+from desktop.queue.disk import disk_error
+from desktop.queue.revisions import refuse_unknown
 
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 BUSY_TIMEOUT_MS = 30_000
@@ -189,7 +192,9 @@ class SqliteBackend(Backend):
     # -- engines and transactions ---------------------------------------------------------------
 
     def create_engine(self, url: URL, *, pool_size: int) -> Engine:
-        check_sqlite_file(_sqlite_path(url))
+        path = _sqlite_path(url)
+        check_sqlite_file(path)
+        private_database_file(path)  # 0600, so SQLite makes its -wal and -shm files 0600 too
         engine = create_engine(
             url,
             poolclass=QueuePool,
@@ -389,7 +394,7 @@ def check_sqlite_file(path: Path) -> None:
         )
     folder = path.parent
     if not folder.exists():
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
     if not os.access(folder, os.W_OK):
         raise DatabaseFileError(
             f"Cannot write to the folder {folder}, which holds the database {path.name}. "
@@ -408,9 +413,14 @@ def check_sqlite_file(path: Path) -> None:
             problems = [row[0] for row in conn.execute("PRAGMA quick_check")] if full else ["ok"]
             # Reading the schema checks the header and the schema pages, whatever the size.
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            stored = [row[0] for row in conn.execute("SELECT version_num FROM alembic_version")] if (
+                "alembic_version" in tables) else []
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
+        disk = disk_error(exc, str(path), folder)
+        if disk is not None:
+            raise disk from exc
         raise DatabaseFileError(
             f"The file {path} is not a usable Agent Queue database ({exc}). It was left untouched; "
             "move it aside or restore a backup, then start again to create a new one."
@@ -425,3 +435,4 @@ def check_sqlite_file(path: Path) -> None:
             f"The file {path} is a SQLite database of another program (it has the tables "
             f"{', '.join(sorted(tables)[:5])}). It was left untouched; choose another file."
         )
+    refuse_unknown(stored, str(path))
