@@ -22,7 +22,7 @@ def test_the_fields_say_their_type_default_and_help() -> None:
     assert names[:2] == ["agent", "payload"] and len(names) == len(set(names))
     assert {"priority", "scheduled_for", "lock_key", "depends_on", "timeout_s", "notify_url"} <= set(names)
     for field in TASK_FIELDS:
-        assert field.type in {"str", "int", "float", "json", "datetime", "url", "ids"}
+        assert field.type in {"str", "int", "float", "json", "datetime", "url", "ids", "bool"}
         assert field.help and not field.help.endswith(".")
     assert next(f for f in TASK_FIELDS if f.name == "agent").default is REQUIRED
     assert next(f for f in TASK_FIELDS if f.name == "priority").default == 3
@@ -36,6 +36,7 @@ def test_every_field_is_accepted_by_enqueue_and_enqueue_many(queue: TaskQueueSer
         "payload": {"x": 1}, "priority": 5, "scheduled_for": "2030-01-01T00:00:00+00:00", "max_retries": 2,
         "lock_key": "k", "unique_key": "u", "depends_on": [dep.id], "task_type": "t", "timeout_s": 9.0,
         "retry_base_s": 1.0, "retry_cap_s": 2.0, "created_by": "me", "notify_url": "http://127.0.0.1:9/x",
+        "backlog": True,
     }
     on_repo = {"repo": str(tmp_path), "follow_up_of": parent.id}  # a repository's tasks take its lock key
     assert set(values) | set(on_repo) | {"agent"} == {f.name for f in TASK_FIELDS}, "a new field needs a value here"
@@ -44,7 +45,7 @@ def test_every_field_is_accepted_by_enqueue_and_enqueue_many(queue: TaskQueueSer
     for task in (one, many):
         assert (task.payload, task.priority, task.max_retries, task.lock_key, task.task_type) == ({"x": 1}, 5, 2, "k", "t")
         assert (task.timeout_s, task.retry_base_s, task.retry_cap_s, task.created_by) == (9.0, 1.0, 2.0, "me")
-        assert queue.dependencies(task.id) == [dep.id]
+        assert queue.dependencies(task.id) == [dep.id] and task.status.value == "backlogged"
     follow = queue.enqueue("echo", **{**values, "lock_key": None, "unique_key": "w", **on_repo})
     [follow_many] = queue.enqueue_many([{"agent": "echo", **values, "lock_key": None, "unique_key": "x", **on_repo}])
     for task in (follow, follow_many):
