@@ -227,8 +227,8 @@ class WorkerPool(QObject):
         self.service.enqueued.disconnect(self._on_enqueued)
         try:
             self.service.worker_stopped(self.worker_id)
-        except Exception:
-            log.exception("worker %s: could not mark itself stopped in the roster", self.worker_id)
+        except AgentQueueError as exc:  # the database is down or full: the roster shows it gone later
+            log.warning("worker %s: could not mark itself stopped in the roster: %s", self.worker_id, exc)
         self.state_changed.emit("stopped")
         log.info("worker %s stopped", self.worker_id)
 
