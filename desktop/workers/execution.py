@@ -52,7 +52,8 @@ class RunningTask:
     token: str  # the claim's lease token: only this worker holds it
     ctx: TaskContext
     timeout_s: float
-    started: float = field(default_factory=time.monotonic)
+    claimed: float = field(default_factory=time.monotonic)  # handed to this pool (its lease renewed then)
+    started: float | None = None  # when its action began (monotonic): None while it waits for a slot
     stop_reason: StopReason | None = None
     abandoned: bool = False  # its outcome is decided: a later one from the action is dropped
     given_up: bool = False  # the action ignored a stop past its timeout; its slot was handed on
@@ -61,7 +62,8 @@ class RunningTask:
 
     @property
     def deadline(self) -> float:
-        return self.started + self.timeout_s
+        """When its timeout passes: never while it waits for a slot."""
+        return math.inf if self.started is None else self.started + self.timeout_s
 
     def stop(self, reason: StopReason) -> None:
         with self.lock:

@@ -48,6 +48,15 @@ GIVE_UP_AFTER_S = 5.0  # after asking: fail the task and free the slot
 AGENT_CACHE_S = 2.0
 WATCH_EVERY_S = 0.02  # how often to look for commits by other processes
 LINGER_S = 0.002  # how long ended tasks wait for the running ones, to share a commit
+# Run-ahead: when recent tasks were short, a pass claims more than the free slots, about
+# RUN_AHEAD_S of work per slot (at most MAX_RUN_AHEAD tasks), so that one commit settles and
+# claims many of them instead of two. Tasks that take RUN_AHEAD_S or longer get none: a claim is
+# then exactly one task per free slot. A claimed task still waiting for a slot after
+# GIVE_BACK_AFTER_S (the slots got stuck on long tasks) is given back to the queue.
+RUN_AHEAD_S = 0.005
+MAX_RUN_AHEAD = 256
+GIVE_BACK_AFTER_S = 1.0
+DURATION_WEIGHT = 0.2  # of the last task's duration in the running mean
 CANCEL_CHECK_S = 0.1  # how often, at most, to look for cancel requests when something changed
 SLOT_IDLE_S = 5.0  # a slot thread with nothing to run for this long ends
 
@@ -129,6 +138,8 @@ class WorkerPool(QObject):
         self._ready: deque[_Work] = deque()  # claimed, not yet taken by a slot
         self._ended: list[Settlement] = []  # outcomes waiting for the next batch
         self._busy = 0  # tasks in _ready or in an action
+        self._mean_duration_s: float | None = None  # of recent actions (a running mean); None: none yet
+        self._flush_at = 1  # ended tasks that make the next pass worth its commit (see _pass)
         self._slots = 0  # slots started and not yet ended
         self._agents: dict[str, tuple[Agent, float]] = {}
         self._wake = threading.Event()
@@ -194,6 +205,7 @@ class WorkerPool(QObject):
         self._dispatcher.join()  # it settles what ended before it stopped (it may have ended: burst)
         self._dispatcher = None
         self._release_waiting()  # claimed but never started: give them back at once
+        self._flush()
         self._wait_idle(grace)
         for running in self.running_tasks():
             running.stop(StopReason.SHUTDOWN)
@@ -259,8 +271,9 @@ class WorkerPool(QObject):
                 if budgets.due(now):
                     self._enforce_budgets()
                 emptied = self._pass()
+                self._give_back_stale()
                 if beat.due(now):
-                    self._heartbeat()
+                    self._heartbeat(beat_every)
                 self._enforce_timeouts()
             except AgentQueueError as exc:
                 log.error("dispatcher: %s", exc)
@@ -278,9 +291,11 @@ class WorkerPool(QObject):
         """Settle every attempt that ended and claim a task per free slot, in one transaction,
         then announce both. True when the queue had fewer tasks to give than there were free
         slots (nothing more to run now)."""
+        ahead = self._run_ahead()
         with self._lock:
             batch, self._ended = self._ended, []
-            free = 0 if self._stopping.is_set() else self.settings.concurrency - self._busy
+            free = 0 if self._stopping.is_set() else self.settings.concurrency + ahead - self._busy
+            self._flush_at = max(self.settings.concurrency, ahead // 2)
         if not batch and free <= 0:
             return False
         try:
@@ -293,11 +308,18 @@ class WorkerPool(QObject):
                 self._ended[:0] = batch
             raise
         self._announce(batch, results)
-        for claim in claims:
-            self._hand_out(claim)
+        self._hand_out(claims)
         if any(s.details and s.details.get("cost_usd") for s in batch):
             self._enforce_budgets()  # an agent that spent its day's budget claims no more
         return free > 0 and len(claims) < free
+
+    def _run_ahead(self) -> int:
+        """How many tasks to claim beyond the free slots: about RUN_AHEAD_S of work per slot at
+        the recent tasks' mean duration; none until a task has ended, or when they take longer."""
+        mean = self._mean_duration_s
+        if mean is None or mean >= RUN_AHEAD_S:
+            return 0
+        return min(MAX_RUN_AHEAD, int(self.settings.concurrency * RUN_AHEAD_S / max(mean, 1e-6)))
 
     def _idle(self, seconds: float, watcher: ChangeWatcher) -> None:
         """Wait until woken (an enqueue, an ended task), for `seconds`, or, with a slot free,
@@ -321,9 +343,14 @@ class WorkerPool(QObject):
         while (left := deadline - time.monotonic()) > 0:
             self._wake.clear()
             with self._lock:
-                if self._busy == 0 or len(self._ended) >= self.settings.concurrency or self._stopping.is_set():
+                if self._pass_due():
                     return
             self._wake.wait(left)
+
+    def _pass_due(self) -> bool:
+        """Whether ended tasks should be settled now rather than wait for more (the lock held):
+        nothing else runs, or enough ended to make the commit worth it."""
+        return self._busy == 0 or len(self._ended) >= self._flush_at or self._stopping.is_set()
 
     def _has_ended(self) -> bool:
         with self._lock:
@@ -382,36 +409,32 @@ class WorkerPool(QObject):
         if recovered:
             log.warning("recovered %d tasks whose worker stopped renewing its lease: %s", len(recovered), recovered)
 
-    def _fill(self) -> bool:
-        """Claim a task per free slot, in one transaction. True when the queue had fewer to give
-        than there were free slots (nothing more to run now)."""
-        free = self.settings.concurrency - self._busy
-        if free <= 0 or self._stopping.is_set():
-            return False
-        claims = self.service.dequeue_many(self.worker_id, free, agents=self.agents, lease_s=self.settings.lease_s)
-        for claim in claims:
-            self._hand_out(claim)
-        return len(claims) < free
-
-    def _hand_out(self, claim: Claim) -> None:
-        running, kind, config, error = self._prepare(claim)
-        with self._lock:
-            self._running[claim.id] = running
-            if kind is not None:
-                self._ready.append(_Work(running, kind, config))
-                self._busy += 1
-                start_slot = self._slots < min(self.settings.concurrency, self._busy)
-                if start_slot:
-                    self._slots += 1
-                self._work_ready.notify()
-        if kind is None:
-            log.error("task %s: %s", claim.id, error)
-            self._end(running, Settlement.fail(claim.id, claim.token, error))
+    def _hand_out(self, claims: list[Claim]) -> None:
+        """Queue claimed tasks for the slots (starting slots as needed), in one go."""
+        if not claims:
             return
-        if start_slot:
+        prepared = [self._prepare(claim) for claim in claims]
+        unrunnable = []
+        with self._lock:
+            for running, kind, config, error in prepared:
+                self._running[running.task.id] = running
+                if kind is None:
+                    unrunnable.append((running, error))
+                else:
+                    self._ready.append(_Work(running, kind, config))
+                    self._busy += 1
+            new_slots = max(0, min(self.settings.concurrency, self._busy) - self._slots)
+            self._slots += new_slots
+            self._work_ready.notify(len(prepared))
+        for running, error in unrunnable:
+            log.error("task %s: %s", running.task.id, error)
+            self._end(running, Settlement.fail(running.task.id, running.token, error))
+        for _ in range(new_slots):
             self._threads.start(_Slot(self))
         if self.isSignalConnected(self._started_signal):  # a signal costs microseconds even unheard
-            self.task_started.emit(claim.task)
+            for running, kind, _config, _error in prepared:
+                if kind is not None:
+                    self.task_started.emit(running.task)
 
     def _agent(self, name: str) -> Agent:
         """The agent's definition, cached for a moment: a busy pool runs many tasks per agent."""
@@ -448,8 +471,13 @@ class WorkerPool(QObject):
         ctx.on_progress = on_progress
         return running, kind, (agent.config if agent else {}), error
 
-    def _heartbeat(self) -> None:
+    def _heartbeat(self, beat_every: float) -> None:
+        """Renew the leases of the tasks claimed at least `beat_every` ago (younger ones are still
+        well within the lease they were claimed with: run-ahead claims many short ones)."""
+        now = time.monotonic()
         for running in self.running_tasks():
+            if now - running.claimed < beat_every:
+                continue
             task = running.task
             percent, message = running.progress
             try:
@@ -486,14 +514,21 @@ class WorkerPool(QObject):
                 self._threads.releaseThread()
                 self._end(running, settlement)
 
-    def _end(self, running: RunningTask, settlement: Settlement | None) -> None:
-        """Queue an attempt's outcome for the next batch (None: dropped, just forget the task)."""
+    def _end(self, running: RunningTask, settlement: Settlement | None, duration_s: float | None = None) -> None:
+        """Queue an attempt's outcome for the next batch (None: dropped, just forget the task), and
+        wake the dispatcher when it should settle: at the first outcome of a batch (it lingers a
+        moment for more) and when the batch is due (see _pass_due), not at every one."""
         with self._lock:
+            if duration_s is not None:
+                mean = self._mean_duration_s
+                self._mean_duration_s = duration_s if mean is None else mean + DURATION_WEIGHT * (duration_s - mean)
             if settlement is None:
                 self._running.pop(running.task.id, None)
             else:
                 self._ended.append(settlement)
-        self._wake.set()
+            wake = len(self._ended) <= 1 or self._pass_due()
+        if wake:
+            self._wake.set()
 
     def _settle_ended(self) -> None:
         """Settle every ended attempt in one transaction, then announce them (on stop)."""
@@ -544,14 +579,25 @@ class WorkerPool(QObject):
                 log.exception("could not save the outcome of ended tasks; their leases will expire")
                 return
 
-    def _release_waiting(self) -> None:
+    def _release_waiting(self, reason: str = "worker shut down") -> None:
+        """Give back the claimed tasks no slot has started (settled at the next pass or flush)."""
         with self._lock:
             waiting = list(self._ready)
             self._ready.clear()
             self._busy -= len(waiting)
         for work in waiting:
-            self._end(work.running, release(work.running))
-        self._flush()
+            self._end(work.running, release(work.running, reason))
+
+    def _give_back_stale(self) -> None:
+        """Give back the claimed tasks that have waited GIVE_BACK_AFTER_S for a slot (run-ahead
+        claimed them, then the slots got held up by long tasks), so that another worker may run
+        them; and claim no more ahead until tasks end again."""
+        with self._lock:
+            if not self._ready or time.monotonic() - self._ready[0].running.claimed < GIVE_BACK_AFTER_S:
+                return
+            self._mean_duration_s = None
+        log.info("giving back tasks that waited over %g s for a free slot", GIVE_BACK_AFTER_S)
+        self._release_waiting("given back unstarted: this worker's slots were busy")
 
     # -- pool threads -----------------------------------------------------------------------
 
@@ -567,6 +613,7 @@ class WorkerPool(QObject):
                     return
                 work = self._ready.popleft()
             running = work.running
+            running.started = started = time.monotonic()  # its timeout counts from now, not from its claim
             try:
                 settlement = execute(running, work.kind, work.config, self.workspaces)
             except Exception:  # noqa: BLE001 - execute catches the action's errors; this is a bug
@@ -579,7 +626,7 @@ class WorkerPool(QObject):
                 return
             with self._lock:
                 self._busy -= 1
-            self._end(running, settlement)
+            self._end(running, settlement, time.monotonic() - started)
 
     def _wait_idle(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

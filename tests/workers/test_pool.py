@@ -241,8 +241,12 @@ def test_maintenance_runs_at_start_on_a_machine_booted_a_second_ago(
     lost = queue.dequeue("dead-worker", lease_s=0.01)  # its worker dies: the lease lapses
     assert lost is not None and lost.task.lease_expires_at is not None
     expired = lost.task.lease_expires_at.timestamp()
-    qtbot.waitUntil(lambda: time.time() > expired + 0.02)  # also: `old` finished over 0.01 s ago
-    pool = make_pool(retention_days=0.01 / 86_400, monotonic=lambda: 1.0)
+    # Retention of 1 s: `old` is past it, `crashed` (failed by the rescue at start) is not, however
+    # slowly the machine runs the next lines.
+    finished = queue.get(old.id).finished_at
+    assert finished is not None
+    qtbot.waitUntil(lambda: time.time() > max(expired, finished.timestamp() + 1.0), timeout=5_000)
+    pool = make_pool(retention_days=1.0 / 86_400, monotonic=lambda: 1.0)
     pool.start()
     qtbot.waitUntil(lambda: queue.get(crashed.id).status is TaskStatus.FAILED, timeout=5_000)
     assert [a.outcome for a in queue.attempts(crashed.id)] == ["lost"]
