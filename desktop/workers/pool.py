@@ -142,6 +142,7 @@ class WorkerPool(QObject):
         self._flush_at = 1  # ended tasks that make the next pass worth its commit (see _pass)
         self._slots = 0  # slots started and not yet ended
         self._agents: dict[str, tuple[Agent, float]] = {}
+        self._timeouts: dict[tuple[str, float | None], float] = {}  # (agent, task's own) -> seconds, with _agents
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
@@ -175,6 +176,7 @@ class WorkerPool(QObject):
     def apply_settings(self, settings: Settings) -> None:
         """Use new settings at once: concurrency, default timeout, polling, lease, grace period."""
         self.settings = settings.validate()
+        self._timeouts = {}  # the profile's default timeout may have changed
         self._threads.setMaxThreadCount(settings.concurrency)
         with self._work_ready:
             self._work_ready.notify_all()  # slots above a lowered concurrency end
@@ -443,7 +445,22 @@ class WorkerPool(QObject):
         if cached is None or now - cached[1] > AGENT_CACHE_S:
             cached = (self.service.get_agent(name), now)
             self._agents[name] = cached
+            self._timeouts = {key: value for key, value in self._timeouts.items() if key[0] != name}
         return cached[0]
+
+    def _timeout(self, task: Task, agent: Agent | None, kind: AgentKind | None) -> float:
+        """The attempt's timeout (see attempt_timeout), kept with the agent's cached definition."""
+        key = (task.agent, task.timeout_s)
+        seconds = self._timeouts.get(key) if agent is not None else None
+        if seconds is None:
+            seconds = attempt_timeout(
+                task_timeout_s=task.timeout_s, agent_timeout_s=agent.timeout_s if agent else None,
+                config=agent.config if agent else None, kind=kind, profile_timeout_s=self.settings.timeout_s,
+                profile=self.settings.profile,
+            ).seconds
+            if agent is not None:
+                self._timeouts[key] = seconds
+        return seconds
 
     def _prepare(self, claim: Claim) -> tuple[RunningTask, AgentKind | None, dict[str, Any], str]:
         task = claim.task
@@ -455,11 +472,7 @@ class WorkerPool(QObject):
         else:
             kind = self.kinds.get(agent.kind)
             error = f"agent kind {agent.kind!r} is not installed on worker {self.worker_id}"
-        timeout = attempt_timeout(
-            task_timeout_s=task.timeout_s, agent_timeout_s=agent.timeout_s if agent else None,
-            config=agent.config if agent else None, kind=kind, profile_timeout_s=self.settings.timeout_s,
-            profile=self.settings.profile,
-        ).seconds
+        timeout = self._timeout(task, agent, kind)
         log_path = None if self.output_dir is None else self.output_dir / f"task-{task.id}.log"
         ctx = TaskContext(task=task, timeout_s=timeout, log_path=log_path)
         running = RunningTask(task=task, token=claim.token, ctx=ctx, timeout_s=timeout)
