@@ -560,8 +560,7 @@ class WorkerPool(QObject):
     def _announce(self, batch: list[Settlement], results: list[Task | int | AgentQueueError]) -> None:
         """Tell the window what the committed batch did; an outcome the queue refused (a result
         too big, say) comes back as a failure for the next batch."""
-        refused = []
-        announce = self.isSignalConnected(self._finished_signal)
+        refused, settled = [], []
         for settlement, result in zip(batch, results, strict=True):
             if isinstance(result, TaskValidationError) and settlement.outcome != "failed":
                 refused.append(
@@ -570,18 +569,20 @@ class WorkerPool(QObject):
                         retryable=False, output_tail=settlement.output_tail,
                     )
                 )
-                continue
-            with self._lock:
-                self._running.pop(settlement.task_id, None)
+            else:
+                settled.append((settlement.task_id, result))
+        with self._lock:  # once for the batch: slots take the same lock for every task
+            for task_id, _result in settled:
+                self._running.pop(task_id, None)
+            self._ended.extend(refused)
+        announce = self.isSignalConnected(self._finished_signal)
+        for task_id, result in settled:
             if isinstance(result, LeaseLostError):
-                log.warning("task %s: the lease was lost (recovered by another worker); outcome dropped", settlement.task_id)
+                log.warning("task %s: the lease was lost (recovered by another worker); outcome dropped", task_id)
             elif isinstance(result, AgentQueueError):
-                log.error("task %s: its outcome could not be saved: %s", settlement.task_id, result)
+                log.error("task %s: its outcome could not be saved: %s", task_id, result)
             elif announce and isinstance(result, Task):
                 self.task_finished.emit(result)
-        if refused:
-            with self._lock:
-                self._ended.extend(refused)
 
     def _flush(self) -> None:
         """Settle what ended, outside the dispatch loop (on stop)."""
