@@ -147,6 +147,15 @@ def give_up(running: RunningTask) -> Settlement | None:
     return Settlement.fail(running.task.id, running.token, error, output_tail=running.ctx.output_tail(), details=_details(running))
 
 
+def unstarted(running: RunningTask) -> Settlement | None:
+    """Give back a task whose action never began (see Settlement.unstarted); None if already decided."""
+    with running.lock:
+        if running.abandoned:
+            return None
+        running.abandoned = True
+    return Settlement.unstarted(running.task.id, running.token)
+
+
 def release(running: RunningTask, reason: str = "worker shut down") -> Settlement | None:
     """Give back a task whose action never started or ignored a stop; None if already decided."""
     with running.lock:

@@ -32,7 +32,7 @@ from desktop.config import Settings
 from desktop.errors import AgentQueueError, LeaseLostError
 from desktop.queue import Agent, Claim, Settlement, Task, TaskQueueService, TaskValidationError
 from desktop.queue.backends import ChangeWatcher
-from desktop.workers.execution import RunningTask, StopReason, Workspaces, execute, give_up, release
+from desktop.workers.execution import RunningTask, StopReason, Workspaces, execute, give_up, release, unstarted
 from desktop.workers.timers import Every
 from desktop.workspaces.cleanup import WorkspacePruner
 from desktop.workspaces.task_runs import WorkspaceRunner
@@ -593,14 +593,16 @@ class WorkerPool(QObject):
                 log.exception("could not save the outcome of ended tasks; their leases will expire")
                 return
 
-    def _release_waiting(self, reason: str = "worker shut down") -> None:
-        """Give back the claimed tasks no slot has started (settled at the next pass or flush)."""
+    def _release_waiting(self, *, stale: bool = False) -> None:
+        """Give back the claimed tasks no slot has started (settled at the next pass or flush):
+        pending again, the attempt not counted; logged as interrupted at a shutdown, not logged
+        when they are given back `stale` (see _give_back_stale)."""
         with self._lock:
             waiting = list(self._ready)
             self._ready.clear()
             self._busy -= len(waiting)
         for work in waiting:
-            self._end(work.running, release(work.running, reason))
+            self._end(work.running, unstarted(work.running) if stale else release(work.running))
 
     def _give_back_stale(self) -> None:
         """Give back the claimed tasks that have waited GIVE_BACK_AFTER_S for a slot (run-ahead
@@ -611,7 +613,7 @@ class WorkerPool(QObject):
                 return
             self._mean_duration_s = None
         log.info("giving back tasks that waited over %g s for a free slot", GIVE_BACK_AFTER_S)
-        self._release_waiting("given back unstarted: this worker's slots were busy")
+        self._release_waiting(stale=True)
 
     # -- pool threads -----------------------------------------------------------------------
 
