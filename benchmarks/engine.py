@@ -14,6 +14,8 @@ back (ABAB...): the median ratio over the rounds is printed with its range and t
 - enqueue_many (batches of 10,000) vs a bare batched sqlite3 insert into the minimal table.
   Target >= 0.25x.
 - claim latency (p50 of single dequeues) at 1,000,000 finished rows vs at 1,000. Target <= 1.5x.
+- stats() (p50) at 1,000,000 finished tasks (and their attempts, over 30 days) vs at 1,000: it
+  reads the count and attempt-ledger tables, never the finished rows. Target <= 1.5x.
 
 The PostgreSQL section runs on --postgres URL, else AGENTQ_TEST_POSTGRES_URL, else on a throwaway
 cluster (scripts/postgres-test-cluster.sh, stock durability settings) when PostgreSQL is installed.
@@ -105,7 +107,8 @@ def bench_enqueue(folder: Path, count: int) -> tuple[float, float]:
     return single, bulk
 
 
-def claim_latency_ms(folder: Path, finished_rows: int, label: str, samples: int = 500) -> float:
+def latency_ms(folder: Path, finished_rows: int, label: str, samples: int = 500) -> tuple[float, float]:
+    """p50 of a single dequeue, and of stats(), on a queue holding `finished_rows` finished tasks."""
     name = f"latency-{label}.db"
     fresh(folder, name).close()
     add_finished_rows(folder / name, finished_rows)
@@ -118,20 +121,35 @@ def claim_latency_ms(folder: Path, finished_rows: int, label: str, samples: int 
         times.append(time.perf_counter() - start)
         assert claimed is not None
         service.complete(claimed.id, claimed.token)
+    stats_times = []
+    for _ in range(samples // 5):
+        start = time.perf_counter()
+        stats = service.stats()
+        stats_times.append(time.perf_counter() - start)
+    assert stats.processed == finished_rows + samples, (stats.processed, finished_rows)
     service.close()
-    return statistics.median(times) * 1000
+    return statistics.median(times) * 1000, statistics.median(stats_times) * 1000
 
 
 def add_finished_rows(path: Path, count: int) -> None:
-    """Fill a queue with `count` completed tasks quickly, through sqlite3 (the counts follow by trigger)."""
+    """Fill a queue with `count` finished tasks (one in ten failed) over the 30 days before
+    yesterday, each with its attempt, quickly through sqlite3 (the task counts and the attempt
+    ledger follow by trigger, as for any writer)."""
     conn = sqlite3.connect(path)
-    now = time.time() - 86_400
-    rows = (("noop", '{"n":1}', 3, "completed", now, now, now, now, 1, 3, 60.0, 3600.0, 100, 0) for _ in range(count))
+    start, step = time.time() - 31 * 86_400, 30 * 86_400 / max(count, 1)
+    rows = (
+        ("noop", '{"n":1}', 3, "failed" if i % 10 == 0 else "completed", t, t, t, t + 0.5, 1, 3, 60.0, 3600.0, 100, 0)
+        for i, t in ((i, start + i * step) for i in range(count))
+    )
     conn.executemany(
         "INSERT INTO tasks (agent, payload, priority, status, scheduled_for, created_at, started_at, "
         "finished_at, attempts, max_retries, retry_base_s, retry_cap_s, progress, cancel_requested) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
+    )
+    conn.execute(
+        "INSERT INTO task_attempts (task_id, number, worker_id, started_at, finished_at, duration_ms, outcome) "
+        "SELECT id, 1, 'bench', started_at, finished_at, 500, status FROM tasks"
     )
     conn.commit()
     conn.execute("ANALYZE")
@@ -201,13 +219,14 @@ def bare_insert_engine_table(folder: Path) -> float:
     return rate(50_000, elapsed)
 
 
-def plain_loop(conn: sqlite3.Connection, table: str, ready: str) -> int:
+def plain_loop(conn: sqlite3.Connection, table: str, ready: str, order: str = "priority DESC, scheduled_for, id") -> int:
     """One task per transaction: claim with UPDATE ... WHERE id = (SELECT ... LIMIT 1) RETURNING,
-    then complete with a second UPDATE. Returns how many it ran."""
+    then complete with a second UPDATE. Returns how many it ran. `order` is the claim order, the
+    columns of the table's ready index."""
     claim = (
         f"UPDATE {table} SET status = 'running', lease_owner = ?, lease_token = ?, lease_expires_at = ?, "
         f"started_at = ? WHERE id = (SELECT id FROM {table} WHERE {ready} AND scheduled_for <= ? "
-        "ORDER BY priority DESC, scheduled_for, id LIMIT 1) RETURNING id, payload"
+        f"ORDER BY {order} LIMIT 1) RETURNING id, payload"
     )
     complete = (
         f"UPDATE {table} SET status = 'completed', finished_at = ?, result = 'null', lease_owner = NULL, "
@@ -251,7 +270,7 @@ def plain_on_engine_schema(folder: Path, count: int) -> float:
     service.close()
     conn = plain_connection(folder / "plain-engine.db")
     start = time.perf_counter()
-    done = plain_loop(conn, "tasks", "status IN ('pending', 'retrying')")
+    done = plain_loop(conn, "tasks", "status IN ('pending', 'retrying')", "priority DESC, sort_order, scheduled_for, id")
     elapsed = time.perf_counter() - start
     conn.close()
     assert done == count
@@ -288,8 +307,8 @@ def sqlite_section(args: argparse.Namespace) -> None:
                 flush=True,
             )
         folder = Path(tmp)
-        small = claim_latency_ms(folder, 1_000, "small")
-        big = claim_latency_ms(folder, args.big_rows, "big")
+        small, stats_small = latency_ms(folder, 1_000, "small")
+        big, stats_big = latency_ms(folder, args.big_rows, "big")
     print("peer: the plain loop, one task per transaction, on a minimal jobs table")
     print(f"plain loop on the engine's tasks table          {spread(ratios['schema'])} the peer")
     print(f"engine claim+complete, batches of {args.batch:<5}         {spread(ratios['batched'])} the peer   target >= 1.0x")
@@ -302,6 +321,11 @@ def sqlite_section(args: argparse.Namespace) -> None:
     print(f"claim latency, 1,000 finished rows    {small:10.3f} ms (p50)")
     print(
         f"claim latency, {args.big_rows:,} finished rows {big:8.3f} ms (p50)   {big / small:.2f}x   target <= 1.5x"
+    )
+    print(f"stats(), 1,000 finished tasks         {stats_small:10.3f} ms (p50)")
+    print(
+        f"stats(), {args.big_rows:,} finished tasks   {stats_big:8.3f} ms (p50)   {stats_big / stats_small:.2f}x"
+        "   target <= 1.5x"
     )
     print(load())
 

@@ -15,6 +15,7 @@ import inspect
 import json
 import logging
 import os
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+DEFAULT_API_PORT = 8765
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a worker pool and the window need to know; see PROFILES for the defaults."""
@@ -45,9 +49,14 @@ class Settings:
     lease_s: float = 60.0
     shutdown_grace_s: float = 10.0
     retention_days: float = 30.0
+    archive: bool = False  # retention writes finished tasks to the archive folder before deleting them
+    api_enabled: bool = False  # the window serves the HTTP API on loopback (agentq serve does it headless)
+    api_port: int = DEFAULT_API_PORT
     log_level: str = "INFO"
     database_url: str | None = None
     start_minimized: bool = False
+    editor_command: str = ""  # opens a task's worktree: "code {path}" ({path} appended if absent); "" uses $VISUAL
+    terminal_command: str = ""  # "" opens the system's usual terminal in the worktree
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.max_retries, self.retry_base_s, self.retry_cap_s)
@@ -63,10 +72,23 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise TaskValidationError(name, f"must be a number, 0 or more (got {value!r})")
+        for name in ("archive", "api_enabled", "start_minimized"):
+            if not isinstance(getattr(self, name), bool):
+                raise TaskValidationError(name, f"must be true or false (got {getattr(self, name)!r})")
+        if isinstance(self.api_port, bool) or not isinstance(self.api_port, int) or not 0 <= self.api_port <= 65_535:
+            raise TaskValidationError("api_port", f"must be a port from 0 to 65535 (got {self.api_port!r})")
         if not isinstance(self.concurrency, int):
             raise TaskValidationError("concurrency", "must be a whole number")
         if self.profile not in PROFILES:
             raise TaskValidationError("profile", f"must be one of {', '.join(PROFILES)}")
+        for name in ("editor_command", "terminal_command"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TaskValidationError(name, f"must be a command line as text (got {value!r})")
+            try:
+                shlex.split(value)
+            except ValueError as exc:
+                raise TaskValidationError(name, f"cannot be read as a command: {exc}") from None
         if logging.getLevelName(str(self.log_level).upper()) == f"Level {str(self.log_level).upper()}":
             raise TaskValidationError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
         return self

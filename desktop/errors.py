@@ -21,6 +21,10 @@ class TaskValidationError(AgentQueueError, ValueError):
         self.rule = rule
 
 
+class QueueFullError(TaskValidationError):
+    """An enqueue would take an agent past its max_pending waiting tasks (backpressure; HTTP 429)."""
+
+
 class NotFoundError(AgentQueueError, LookupError):
     """A task or agent named by the caller does not exist."""
 

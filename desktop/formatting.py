@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Any
 
 from desktop.queue import Attempt, QueueStats, Task, TaskQueueService
@@ -24,6 +25,8 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
+    if isinstance(value, PurePath):
+        return str(value)
     return value
 
 
@@ -60,18 +63,28 @@ def short(text: str | None, width: int = 60) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def task_table(tasks: Sequence[Task]) -> str:
+def task_table(tasks: Sequence[Task], waiting: Mapping[int, str] | None = None, *, wide: bool = False) -> str:
+    """Tasks one a line; with `waiting` (TaskQueueService.wait_reasons), why each waiting one
+    waits. Long texts are cut to fit a terminal unless `wide`."""
+    waiting = waiting or {}
+
+    def cut(text: str | None, limit: int) -> str:
+        return (text or "").replace("\n", " ") if wide else short(text, limit)
+
     return table(
-        ("ID", "STATUS", "PRI", "AGENT", "TRIES", "SCHEDULED", "FINISHED", "LAST ERROR"),
+        ("ID", "STATUS", "PRI", "AGENT", "TRIES", "SCHEDULED", "FINISHED", "WAITING", "LAST ERROR"),
         (
             (t.id, t.status.value, t.priority, t.agent, t.attempts, when(t.scheduled_for), when(t.finished_at),
-             short(t.last_error, 50))
+             cut(waiting.get(t.id), 40) or "-", cut(t.last_error, 40))
             for t in tasks
         ),
     )
 
 
-def task_details(task: Task, attempts: Sequence[Attempt], depends_on: Sequence[int]) -> str:
+def task_details(
+    task: Task, attempts: Sequence[Attempt], depends_on: Sequence[int], waiting: str | None = None
+) -> str:
+    """`agentq show`: the task, why it waits (TaskQueueService.wait_reasons), every attempt."""
     lines = [
         f"Task {task.id}  [{task.status.value}]  agent {task.agent}  priority {task.priority}",
         f"  created    {when(task.created_at)}   scheduled {when(task.scheduled_for)}",
@@ -79,6 +92,7 @@ def task_details(task: Task, attempts: Sequence[Attempt], depends_on: Sequence[i
         f"  attempts   {task.attempts} (max retries {task.max_retries})",
     ]
     for label, value in (
+        ("waiting", waiting),
         ("type", task.task_type), ("lock key", task.lock_key), ("unique key", task.unique_key),
         ("timeout", f"{task.timeout_s:g} s" if task.timeout_s else None), ("worker", task.lease_owner),
         ("depends on", ", ".join(map(str, depends_on)) or None), ("notify", task.notify_url),
@@ -113,7 +127,10 @@ def stats_text(stats: QueueStats) -> str:
     lines = [f"Queue {'PAUSED' if stats.paused else 'running'}  ({stats.total} tasks)"]
     lines += [f"  {status:<10} {count}" for status, count in stats.by_status.items()]
     rate = "-" if stats.success_rate is None else f"{stats.success_rate:.1%}"
+    overall = "-" if stats.overall_success_rate is None else f"{stats.overall_success_rate:.1%}"
     lines += [
+        f"Attempts (all time, kept through cleanup): {stats.processed:,} processed, {stats.succeeded:,} succeeded, "
+        f"{stats.failed:,} failed, success {overall}",
         f"Last hour: {stats.throughput_last_hour} completed ({stats.throughput_last_minute} in the last minute), "
         f"success {rate}, average wait {seconds(stats.avg_wait_s)}, run {seconds(stats.avg_run_s)}",
         f"Last finished: {when(stats.last_finished_at)}",
@@ -146,6 +163,11 @@ def metrics(service: TaskQueueService) -> str:
     for agent, (count, seconds) in sorted(by_agent.items()):
         out.append(f'agentq_attempt_duration_seconds_sum{{agent="{_label(agent)}"}} {seconds:.3f}')
         out.append(f'agentq_attempt_duration_seconds_count{{agent="{_label(agent)}"}} {count}')
+    costs = service.ledger(1).by_agent
+    if costs:
+        out += ["# HELP agentq_cost_usd_total What agents' attempts cost (US dollars).",
+                "# TYPE agentq_cost_usd_total counter"]
+        out += [f'agentq_cost_usd_total{{agent="{_label(line.key)}"}} {line.cost_usd:.6f}' for line in costs]
     out += [
         "# HELP agentq_queue_paused 1 while the whole queue is paused.",
         "# TYPE agentq_queue_paused gauge",
@@ -169,3 +191,15 @@ def _label(value: str) -> str:
 
 def _indent(text: str, spaces: int = 2) -> str:
     return "\n".join(" " * spaces + line for line in text.splitlines())
+
+
+def id_ranges(ids: Sequence[int], most: int = 5) -> str:
+    """1, 2, 3, 7 -> '1–3, 7' (at most `most` runs, then '…')."""
+    runs: list[list[int]] = []
+    for number in ids:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    parts = [str(a) if a == b else f"{a}–{b}" for a, b in runs[:most]]
+    return ", ".join(parts) + (", …" if len(runs) > most else "")

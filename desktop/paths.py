@@ -32,6 +32,11 @@ def config_dir() -> Path:
     return _private(os.environ.get("AGENTQ_CONFIG_DIR") or _dirs.user_config_dir)
 
 
+def archive_dir() -> Path:
+    """Where retention archives finished tasks (gzip JSON Lines) before deleting them."""
+    return data_dir() / "archive"
+
+
 def default_database_url() -> str:
     """AGENTQ_DATABASE_URL, or queue.db in the user data folder."""
     return os.environ.get("AGENTQ_DATABASE_URL") or f"sqlite:///{data_dir() / 'queue.db'}"

@@ -55,6 +55,17 @@ def test_bad_settings_name_the_setting(tmp_path: Path, caplog: pytest.LogCapture
     assert "colour" in caplog.text
 
 
+def test_the_editor_command_must_read_as_a_command_and_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"editor_command": "code --new-window '{path}"}))
+    with pytest.raises(TaskValidationError, match="cannot be read as a command") as error:
+        load_settings(path=path)
+    assert error.value.field == "editor_command"
+    chosen = dataclasses.replace(PROFILES["development"], editor_command="code {path}", terminal_command="kitty")
+    save_settings(chosen, path)
+    assert load_settings(path=path) == chosen
+
+
 def test_with_retry_retries_with_backoff_and_logs_each_try(caplog: pytest.LogCaptureFixture) -> None:
     calls: list[float] = []
     waits: list[float] = []

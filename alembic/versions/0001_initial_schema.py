@@ -10,6 +10,7 @@ Written out in full (not create_all) so that later model changes never alter thi
 from __future__ import annotations
 
 import sqlalchemy as sa
+
 from alembic import op
 
 READY = "status IN ('pending', 'retrying')"

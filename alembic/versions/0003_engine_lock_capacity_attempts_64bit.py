@@ -18,8 +18,8 @@ Create Date: 2026-12-01
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 
+from alembic import op
 from desktop.queue.backends import backend_for
 
 STATUSES = ("pending", "blocked", "running", "retrying", "completed", "failed", "cancelled")

@@ -26,12 +26,19 @@ from starlette.middleware.cors import CORSMiddleware
 from desktop import __version__, formatting
 from desktop.api.binding import is_loopback
 from desktop.api.credentials import HookSecrets, TokenStore
-from desktop.api.health import health
+from desktop.api.health import health, worker_json
 from desktop.api.limits import MAX_BODY_BYTES, BodyLimit, BodyTooLarge
 from desktop.api.tracking import InsertedTasks
 from desktop.api.webhooks import SIGNATURE_HEADER, SecretUnavailable, hook_secret, signed_by
 from desktop.config import Settings
-from desktop.errors import DatabaseFileError, LeaseLostError, NotFoundError, TaskStateError, TaskValidationError
+from desktop.errors import (
+    DatabaseFileError,
+    LeaseLostError,
+    NotFoundError,
+    QueueFullError,
+    TaskStateError,
+    TaskValidationError,
+)
 from desktop.queue import Task, TaskQueueService, TaskStatus
 from desktop.queue import hooks as hook_store
 from desktop.queue import validation as check
@@ -46,7 +53,7 @@ TaskId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a task id")]
 _JSON_SCHEMA_TYPES: dict[str, dict[str, Any]] = {
     "str": {"type": "string"}, "int": {"type": "integer"}, "float": {"type": "number"}, "json": {},
     "datetime": {"type": "string", "format": "date-time"}, "url": {"type": "string", "format": "uri"},
-    "ids": {"type": "array", "items": {"type": "integer"}},
+    "ids": {"type": "array", "items": {"type": "integer"}}, "bool": {"type": "boolean"},
 }
 # The request body's schema, from the one description of a new task the service validates with.
 _TASK_FIELDS = {
@@ -165,7 +172,8 @@ def create_app(
         )
         return [task_json(t) for t in tasks]
 
-    @api.get("/tasks/{task_id}", tags=["tasks"], summary="A task with its attempts and dependencies")
+    @api.get("/tasks/{task_id}", tags=["tasks"],
+             summary="A task with its attempts, dependencies and, while it waits, why")
     async def get_task(task_id: TaskId) -> dict[str, Any]:
         def read() -> dict[str, Any]:
             task = service.get(task_id)
@@ -173,6 +181,7 @@ def create_app(
                 "task": task_json(task),
                 "attempts": formatting.to_jsonable(service.attempts(task_id)),
                 "depends_on": service.dependencies(task_id),
+                "waiting": service.wait_reasons([task]).get(task_id),
             }
 
         return await run_in_threadpool(read)
@@ -184,6 +193,57 @@ def create_app(
         if not isinstance(body, dict) or set(body) - {"payload"}:
             raise TaskValidationError("body", 'must be empty or {"payload": ...}')
         return task_json(await run_in_threadpool(service.retry, task_id, **body))
+
+    @api.post("/tasks/retry", tags=["tasks"],
+              summary='Retry every task that matches: body {"status": ["failed"], "agent": NAME}')
+    async def retry_matching(request: Request) -> dict[str, Any]:
+        body = await _json_body(request, optional=True)
+        if not isinstance(body, dict) or set(body) - {"status", "agent"}:
+            raise TaskValidationError("body", 'must be empty or {"status": [...], "agent": NAME}')
+        status = body.get("status", "failed")
+        if not isinstance(status, (str, list)) or not status:
+            raise TaskValidationError("status", "must be a status or a list of them")
+        report = await run_in_threadpool(service.retry_matching, status, body.get("agent"))
+        return {"retried": [task_json(t) for t in report.retried],
+                "refused": [{"id": i, "detail": why} for i, why in report.refused.items()]}
+
+    @api.post("/tasks/{task_id}/process", tags=["tasks"],
+              summary="Run a waiting task next: ready now, priority 5, ahead of every other ready task")
+    async def process(task_id: TaskId) -> dict[str, Any]:
+        task = await run_in_threadpool(service.run_now, task_id)
+        if pool is not None:
+            pool.wake()
+        return task_json(task)
+
+    @api.post("/tasks/{task_id}/priority", tags=["tasks"], summary='Change a waiting task\'s priority: {"priority": 1-5}')
+    async def set_priority(task_id: TaskId, request: Request) -> dict[str, Any]:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or set(body) != {"priority"}:
+            raise TaskValidationError("body", 'must be {"priority": N}')
+        return task_json(await run_in_threadpool(service.set_priority, task_id, body["priority"]))
+
+    @api.post("/tasks/{task_id}/move", tags=["tasks"],
+              summary='First or last among the ready tasks of its priority: {"position": "top" | "bottom"}')
+    async def move(task_id: TaskId, request: Request) -> dict[str, Any]:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or body.get("position") not in ("top", "bottom") or len(body) != 1:
+            raise TaskValidationError("position", 'must be "top" or "bottom" (body {"position": "top"})')
+        return task_json(await run_in_threadpool(functools.partial(service.move, task_id, top=body["position"] == "top")))
+
+    @api.post("/tasks/{task_id}/backlog", tags=["tasks"], summary="Keep a waiting task out of the queue until released")
+    async def backlog(task_id: TaskId) -> dict[str, Any]:
+        return task_json(await run_in_threadpool(service.backlog, task_id))
+
+    @api.post("/tasks/{task_id}/release", tags=["tasks"], summary="Put a backlogged task back in the queue")
+    async def release(task_id: TaskId) -> dict[str, Any]:
+        task = await run_in_threadpool(service.release_backlogged, task_id)
+        if pool is not None:
+            pool.wake()
+        return task_json(task)
+
+    @api.get("/workers", tags=["status"], summary="Worker pools: live, gone (not seen for three lease periods), stopped")
+    async def workers() -> list[dict[str, Any]]:
+        return [worker_json(w) for w in await run_in_threadpool(service.workers)]
 
     @api.post("/tasks/{task_id}/cancel", tags=["tasks"], summary="Cancel a task (a running one is asked to stop)")
     async def cancel(task_id: TaskId) -> dict[str, Any]:
@@ -298,6 +358,10 @@ def _error_handlers(app: FastAPI) -> None:
         field = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
         rule = str(first.get("msg", "is not valid"))
         return JSONResponse({"detail": f"{field}: {rule}", "field": field, "rule": rule}, status_code=422)
+
+    @app.exception_handler(QueueFullError)
+    async def full(_request: Request, exc: QueueFullError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "field": exc.field, "rule": exc.rule}, status_code=429)
 
     for error, status in _STATUS_OF.items():
         app.add_exception_handler(error, functools.partial(_problem, status))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import ipaddress
 import socket
 
+from desktop.config import DEFAULT_API_PORT
 from desktop.errors import AgentQueueError, TaskValidationError
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
+DEFAULT_PORT = DEFAULT_API_PORT
 BACKLOG = 2048  # uvicorn's default
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from desktop.config import Settings
-from desktop.queue import TaskQueueService
+from desktop.queue import TaskQueueService, Worker
 
 if TYPE_CHECKING:
     from desktop.workers.pool import WorkerPool
@@ -64,12 +62,13 @@ def health(service: TaskQueueService, settings: Settings, pool: WorkerPool | Non
     if problem is not None:
         body["reason"] = problem
     if stats is not None:
-        succeeded, failed = stats.by_status.get("completed", 0), stats.by_status.get("failed", 0)
+        # Attempts over all time (the attempt ledger): a retried failure stays counted, and
+        # cleanup lowers nothing.
         body["stats"] = {
-            "tasksProcessed": succeeded + failed,
-            "tasksSucceeded": succeeded,
-            "tasksFailed": failed,
-            "successRate": succeeded / (succeeded + failed) if succeeded + failed else None,
+            "tasksProcessed": stats.processed,
+            "tasksSucceeded": stats.succeeded,
+            "tasksFailed": stats.failed,
+            "successRate": stats.overall_success_rate,
             "lastProcessedAt": stats.last_finished_at.isoformat() if stats.last_finished_at else None,
         }
     current = pool.settings if pool is not None else settings
@@ -79,17 +78,29 @@ def health(service: TaskQueueService, settings: Settings, pool: WorkerPool | Non
         "maxTasksPerPoll": current.concurrency,
         "queuePaused": None if stats is None else stats.paused,
     }
-    body["workers"] = [] if pool is None else [_worker(pool)]
+    body["workers"] = [] if problem is not None else _workers(service)
     return (200 if problem is None else 503), body
 
 
-def _worker(pool: WorkerPool) -> dict[str, Any]:
-    running = sorted(r.task.id for r in pool.running_tasks())
+def _workers(service: TaskQueueService) -> list[dict[str, Any]]:
+    try:
+        return [worker_json(w) for w in service.workers()]
+    except Exception as exc:  # noqa: BLE001 - as above: the health answer still comes
+        log.warning("health: reading the worker roster failed: %s", exc)
+        return []
+
+
+def worker_json(worker: Worker) -> dict[str, Any]:
+    """A roster row as the API shows it (camelCase, like the rest of /health)."""
     return {
-        "id": pool.worker_id,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "state": "running" if pool.is_running else "stopped",
-        "concurrency": pool.settings.concurrency,
-        "runningTasks": running,
+        "id": worker.id,
+        "host": worker.host,
+        "pid": worker.pid,
+        "state": worker.state,
+        "startedAt": worker.started_at.isoformat(),
+        "lastSeenAt": worker.last_seen_at.isoformat(),
+        "concurrency": worker.concurrency,
+        "running": worker.running,
+        "completed": worker.completed,
+        "failed": worker.failed,
     }

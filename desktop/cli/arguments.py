@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import time
+from datetime import datetime
 from typing import Any, NoReturn
 
 from desktop import __version__
@@ -20,6 +22,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_ID = 2**63 - 1  # SQLite's largest integer
+RETRYABLE_STATUSES = ("failed", "cancelled", "retrying")
 NO_JSON = frozenset({"worker", "serve", "metrics", "install-desktop-entry"})
 
 
@@ -32,6 +35,19 @@ def duration(text: str) -> float:
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90s, 15m, 12h or 30d")
     return float(match[1]) * _UNITS[match[2]]
+
+
+def since_time(text: str) -> float:
+    """An ISO 8601 date or time (local unless it has an offset), or an age such as 7d: epoch seconds."""
+    try:
+        return time.time() - duration(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time, nor an age such as 7d") from None
+    return (value if value.tzinfo else value.astimezone()).timestamp()
 
 
 def json_value(text: str) -> Any:
@@ -57,6 +73,14 @@ def task_id(text: str) -> int:
 
 def positive_int(text: str) -> int:
     return _whole(text, 1, MAX_ID, "must be 1 or more")
+
+
+def priority_number(text: str) -> int:
+    return _whole(text, 1, 5, "a priority is 1 (low) to 5 (runs first)")
+
+
+def max_pending_number(text: str) -> int:
+    return _whole(text, 0, MAX_ID, "0 (no limit) or more")
 
 
 def port_number(text: str) -> int:
@@ -121,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = command("worker", "run tasks until stopped (SIGTERM/SIGINT stop gracefully)")
     _pool_options(worker)
     worker.add_argument("--agents", help="only these agents, comma-separated")
-    worker.add_argument("--worker-id", help="name shown in the action log (default: host:pid:random)")
+    worker.add_argument("--task-types", metavar="TYPES",
+                        help="only tasks with one of these task types (enqueue --type), comma-separated")
+    worker.add_argument("--worker-id", help="its name in `agentq workers` and the action log (default: host:pid:random)")
     worker.add_argument("--burst", action="store_true",
                         help="run what is there, then exit (exit 1 with a message if the queue is paused)")
     worker.add_argument("--grace", type=duration, help="time running tasks get to finish on shutdown, e.g. 30s")
@@ -155,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--timeout", dest="timeout_s", type=duration, help="stop an attempt after this, e.g. 10m")
     enqueue.add_argument("--type", dest="task_type", help="a label of your own for the task")
     enqueue.add_argument("--notify-url", help="webhook told when the task completes or fails for good")
+    enqueue.add_argument("--backlog", action="store_true",
+                         help="keep it in the backlog: not run until released (agentq release ID)")
     enqueue.add_argument("--file", help="JSON Lines of enqueue arguments ('-' for stdin); all or nothing")
 
     listing = command("list", "list tasks, newest first")
@@ -163,12 +191,33 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--agent", help="only this agent's tasks")
     listing.add_argument("--search", help="text in the payload, error, agent, type or lock key; or an id")
     listing.add_argument("--limit", type=positive_int, default=50, help="at most this many (default 50)")
+    listing.add_argument("--wide", action="store_true", help="why each task waits, and its last error, in full")
 
     show = command("show", "a task with its payload, result and every attempt")
     show.add_argument("id", type=task_id, help="task id")
 
-    for name, text in (("retry", "run failed, cancelled or retrying tasks again now"), ("cancel", "cancel tasks")):
+    retry = command("retry", "run failed, cancelled or retrying tasks again now: by id, or all that match")
+    retry.add_argument("ids", type=task_id, nargs="*", metavar="ID", help="task ids (or use --status / --agent)")
+    retry.add_argument("--status", action="append", choices=RETRYABLE_STATUSES,
+                       help="retry every task in this status (repeat for several; default with --agent: failed)")
+    retry.add_argument("--agent", help="retry every failed (or --status) task of this agent")
+    retry.add_argument("--payload", type=json_value, metavar="JSON", help="retry one task ID with this payload instead")
+    command("cancel", "cancel tasks").add_argument("ids", type=task_id, nargs="+", metavar="ID", help="task ids")
+
+    command("run", "run a waiting task next: ready now, priority 5, ahead of every other").add_argument(
+        "id", type=task_id, help="task id")
+    priority = command("priority", "change the priority of a waiting task")
+    priority.add_argument("id", type=task_id, help="task id")
+    priority.add_argument("priority", type=priority_number, help="1 (low) to 5 (runs first)")
+    move = command("move", "move a waiting task first or last among the ready tasks of its priority")
+    move.add_argument("id", type=task_id, help="task id")
+    where = move.add_mutually_exclusive_group(required=True)
+    where.add_argument("--top", action="store_true", help="first of its priority")
+    where.add_argument("--bottom", action="store_true", help="last of its priority")
+    for name, text in (("backlog", "keep waiting tasks out of the queue until released"),
+                       ("release", "put backlogged tasks back in the queue")):
         command(name, text).add_argument("ids", type=task_id, nargs="+", metavar="ID", help="task ids")
+    command("workers", "worker pools: live, gone (not seen for three lease periods) or stopped")
 
     for name, text in (("pause", "stop new claims (running tasks finish)"), ("resume", "resume claiming")):
         command(name, f"{text}: the whole queue, or one agent").add_argument("--agent", help="only this agent")
@@ -194,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--retry-base", dest="retry_base_s", type=duration, help="first backoff, doubled each retry")
         cmd.add_argument("--retry-cap", dest="retry_cap_s", type=duration, help="longest backoff")
         cmd.add_argument("--notify-url", help="webhook told when its tasks complete or fail for good")
+        cmd.add_argument("--escalate-priority", action=argparse.BooleanOptionalAction, default=None,
+                         help="each automatic retry of its tasks one priority level higher, up to 5")
+        cmd.add_argument("--max-pending", type=max_pending_number, metavar="N",
+                         help="refuse an enqueue past N waiting tasks of this agent (0: no limit)")
         coding_agent_options(cmd)
     remove = agent_sub.add_parser("remove", help="delete an agent (its history stays)", parents=[with_json])
     remove.add_argument("name", help="agent name")
@@ -244,6 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
     command("locks", "lock keys held now, with task and age")
     cleanup = command("cleanup", "delete finished tasks older than a retention period")
     cleanup.add_argument("--older-than", type=duration, required=True, help="e.g. 30d")
+    cleanup.add_argument("--archive", action="store_true",
+                         help="write them (with their attempts) to the archive folder before deleting them")
+    archive = command("archive", "finished tasks that retention archived (gzip JSON Lines in the data folder)")
+    archive_sub = archive.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    archive_sub.add_parser("list", help="the archive's files, with their size and tasks", parents=[with_json])
+    export = archive_sub.add_parser("export", help="every archived task once, as JSON Lines on stdout",
+                                    parents=[without_json])
+    export.add_argument("--since", type=since_time, metavar="WHEN",
+                        help="only tasks finished since then: an ISO 8601 date or time, or an age such as 7d")
+    export.add_argument("--agent", help="only this agent's tasks")
     command("metrics", "counters and gauges in the Prometheus text format")
     desktop_entry = command("install-desktop-entry", "add Agent Queue to the applications menu")
     desktop_entry.add_argument("--uninstall", action="store_true", help="remove it again")

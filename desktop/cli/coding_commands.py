@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from desktop import formatting
 from desktop.agents.timeouts import attempt_timeout
 from desktop.errors import NotFoundError, TaskValidationError
-from desktop.queue import Agent, Attempt, Ledger, LedgerLine, Repo, Task, TaskStatus, WorkspaceRecord
+from desktop.queue import Agent, Ledger, LedgerLine, Repo, Task, WorkspaceRecord
 
 if TYPE_CHECKING:
     from desktop.queue import TaskQueueService
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 PRESET_OPTIONS = (("model", "model"), ("max_turns", "max_turns"), ("max_budget_usd", "max_budget_usd"),
                   ("extra_arg", "extra_args"), ("cli", "cli"))
 _SECRET_KEYS = ("env", "headers")
-_WAITING = (TaskStatus.PENDING, TaskStatus.RETRYING, TaskStatus.BLOCKED)
 
 
 class CodingCommands:
@@ -211,38 +210,9 @@ class CodingCommands:
             raise TaskValidationError("payload", "must be a JSON object to take --prompt as its prompt")
         return {**(a.payload or {}), "prompt": a.prompt}
 
-    def coding_facts(self, task: Task, attempts: list[Attempt]) -> dict[str, Any]:
-        """What `show` adds for a coding task: its workspace and changes, cost and tokens, session."""
-        facts: dict[str, Any] = {}
-        record = self.service.task_workspace(task.id)
-        costed = [t for t in attempts if t.cost_usd is not None or t.input_tokens is not None]
-        sessions = [t.details["session_id"] for t in attempts if t.details.get("session_id")]
-        if record is None and not costed and not sessions:
-            return facts
-        summary = (record.summary if record else None) or {}
-        facts.update(
-            branch=record.branch if record else None, worktree=record.path if record else None,
-            base_commit=(record.base_commit if record else None), head_commit=summary.get("head_commit"),
-            files_changed=summary.get("files_changed"), commits=summary.get("commits"),
-            uncommitted=summary.get("uncommitted"), pr_url=summary.get("pr_url"),
-            cost_usd=round(sum(t.cost_usd or 0.0 for t in attempts), 6) if costed else None,
-            input_tokens=sum(t.input_tokens or 0 for t in attempts) if costed else None,
-            output_tokens=sum(t.output_tokens or 0 for t in attempts) if costed else None,
-            session_id=sessions[-1] if sessions else None,
-        )
-        return facts
-
     def waiting_reason(self, task: Task) -> str | None:
-        """Why a task that could run does not: its agent is paused (by the user or a budget)."""
-        if task.status not in _WAITING:
-            return None
-        try:
-            agent = self.service.get_agent(task.agent)
-        except NotFoundError:
-            return None
-        if not agent.paused:
-            return None
-        return f"agent {agent.name} is paused" + (f": {agent.pause_reason}" if agent.pause_reason else "")
+        """Why a pending, blocked or retrying task is not running (the engine's words)."""
+        return self.service.wait_reasons([task]).get(task.id)
 
 
 def agent_state(agent: Agent) -> str:
@@ -252,11 +222,9 @@ def agent_state(agent: Agent) -> str:
     return f"paused: {agent.pause_reason}" if agent.pause_reason else "paused"
 
 
-def coding_text(facts: dict[str, Any], waiting: str | None) -> str:
+def coding_text(facts: dict[str, Any]) -> str:
     """The lines `agentq show` adds for a coding task."""
     lines = []
-    if waiting:
-        lines.append(f"  waiting    {waiting}")
     if facts:
         lines += ["", "Coding:"]
         files = facts.get("files_changed") or []
@@ -284,12 +252,21 @@ def coding_text(facts: dict[str, Any], waiting: str | None) -> str:
 def ledger_text(ledger: Ledger) -> str:
     if not (ledger.by_agent or ledger.by_repo or ledger.by_day):
         return ""
-    out = ["", "Cost and tokens (attempts that reported them):"]
-    for title, lines in (("agent", ledger.by_agent), ("repository", ledger.by_repo), ("day", ledger.by_day)):
+    out = ["", "Cost and tokens (all time; today and the last 7 days per agent and repository):"]
+    for title, lines in (("agent", ledger.by_agent), ("repository", ledger.by_repo)):
         if lines:
-            out.append(formatting.table((title.upper(), "ATTEMPTS", "COST", "TOKENS IN", "TOKENS OUT"),
-                                        (_ledger_row(line) for line in lines)))
+            out.append(formatting.table(
+                (title.upper(), "TODAY", "7 DAYS", "ATTEMPTS", "COST", "TOKENS IN", "TOKENS OUT"),
+                ((line.key, _usd(line.today_usd), _usd(line.week_usd), *_ledger_row(line)[1:]) for line in lines),
+            ))
+    if ledger.by_day:
+        out.append(formatting.table(("DAY", "ATTEMPTS", "COST", "TOKENS IN", "TOKENS OUT"),
+                                    (_ledger_row(line) for line in ledger.by_day)))
     return "\n".join(out)
+
+
+def _usd(value: float) -> str:
+    return f"${value:.2f}"
 
 
 def _ledger_row(line: LedgerLine) -> tuple[Any, ...]:
@@ -342,6 +319,10 @@ def _agent_text(agent: Agent, config: Any, timeout: str, installed: bool, spent:
         lines.append(f"  daily budget ${agent.daily_budget_usd:.2f} (spent today ${spent or 0.0:.2f})")
     if agent.notify_url:
         lines.append(f"  notify       {agent.notify_url}")
+    if agent.escalate_priority:
+        lines.append("  retries      each one priority level higher (up to 5)")
+    if agent.max_pending is not None:
+        lines.append(f"  max pending  {agent.max_pending} waiting tasks (enqueueing past it is refused)")
     return "\n".join(lines)
 
 

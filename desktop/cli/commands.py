@@ -11,17 +11,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from desktop import formatting
+from desktop import formatting, paths
 from desktop.cli.api_commands import ApiCommands
 from desktop.cli.coding_commands import CodingCommands, agent_state, coding_text, ledger_text
+from desktop.cli.queue_commands import QueueCommands, processing_text
 from desktop.config import load_settings
 from desktop.errors import NotFoundError, TaskStateError, TaskValidationError
 from desktop.queue import Task, TaskQueueService
+from desktop.queue.archive import Archive
+from desktop.queue.types import UNFINISHED_STATUSES
 
 log = logging.getLogger(__name__)
 
 
-class Cli(ApiCommands, CodingCommands):
+class Cli(ApiCommands, CodingCommands, QueueCommands):
     """Runs one parsed command against the queue."""
 
     def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
@@ -79,7 +82,7 @@ class Cli(ApiCommands, CodingCommands):
                 a.agent, self.task_payload(), priority=a.priority, scheduled_for=when,
                 lock_key=a.lock_key, repo=a.repo, follow_up_of=a.follow_up, unique_key=a.unique_key,
                 depends_on=a.depends_on, max_retries=a.max_retries, timeout_s=a.timeout_s,
-                task_type=a.task_type, notify_url=a.notify_url, created_by="cli",
+                task_type=a.task_type, notify_url=a.notify_url, backlog=a.backlog, created_by="cli",
             )
         if task.id in new:
             self.emit([task], lambda: f"enqueued task {task.id} ({task.status.value})")
@@ -93,16 +96,19 @@ class Cli(ApiCommands, CodingCommands):
     def cmd_list(self) -> int:
         a = self.args
         tasks = self.service.list_tasks(status=a.status, agent=a.agent, search=a.search, limit=a.limit)
-        self.emit(tasks, lambda: formatting.task_table(tasks) if tasks else "no tasks")
+        self.emit(tasks, lambda: formatting.task_table(tasks, self.service.wait_reasons(tasks), wide=a.wide)
+                  if tasks else "no tasks")
         return 0
 
     def cmd_show(self) -> int:
+        from desktop.workspaces.review import coding_facts
+
         task = self.service.get(self.args.id)
         attempts = self.service.attempts(task.id)
         deps = self.service.dependencies(task.id)
-        facts, waiting = self.coding_facts(task, attempts), self.waiting_reason(task)
+        facts, waiting = coding_facts(self.service, task, attempts), self.waiting_reason(task)
         value = {"task": task, "attempts": attempts, "depends_on": deps, **facts, "waiting": waiting}
-        self.emit(value, lambda: formatting.task_details(task, attempts, deps) + coding_text(facts, waiting))
+        self.emit(value, lambda: formatting.task_details(task, attempts, deps, waiting) + coding_text(facts))
         return 0
 
     def _each(self, action: Callable[[int], Task], describe: Callable[[Task], str]) -> int:
@@ -117,9 +123,6 @@ class Cli(ApiCommands, CodingCommands):
                 refused += 1
         self.emit(done, lambda: "\n".join(describe(t) for t in done))
         return 1 if refused else 0
-
-    def cmd_retry(self) -> int:
-        return self._each(self.service.retry, lambda t: f"task {t.id} is {t.status.value} again")
 
     def cmd_cancel(self) -> int:
         return self._each(
@@ -140,9 +143,13 @@ class Cli(ApiCommands, CodingCommands):
         return 0
 
     def cmd_stats(self) -> int:
-        stats, ledger = self.service.stats(), self.service.ledger()
-        value = {**formatting.to_jsonable(stats), "ledger": ledger}
-        self.emit(value, lambda: formatting.stats_text(stats) + ledger_text(ledger))
+        stats, ledger, workers = self.service.stats(), self.service.ledger(), self.service.workers()
+        live = sum(w.state == "live" for w in workers)
+        value = {**formatting.to_jsonable(stats), "ledger": ledger, "processing": live > 0 and not stats.paused,
+                 "live_workers": live}
+        self.emit(value, lambda: "\n".join(
+            (formatting.stats_text(stats), processing_text(workers, stats.paused))
+        ) + ledger_text(ledger))
         return 0
 
     def cmd_agents(self) -> int:
@@ -174,9 +181,11 @@ class Cli(ApiCommands, CodingCommands):
         fields = {
             k: getattr(a, k)
             for k in ("concurrency", "timeout_s", "max_retries", "retry_base_s", "retry_cap_s", "notify_url",
-                      "daily_budget_usd")
+                      "daily_budget_usd", "escalate_priority", "max_pending")
             if getattr(a, k) is not None
         }
+        if fields.get("max_pending") == 0:
+            fields["max_pending"] = None  # 0: no limit
         config = self.preset_config(None if action == "add" else svc.get_agent(a.name).config)
         if config is not None:
             fields["config"] = config
@@ -199,8 +208,7 @@ class Cli(ApiCommands, CodingCommands):
         try:
             self.service.remove_agent(name, cancel_tasks=cancel_tasks)
         except TaskStateError as exc:
-            unfinished = ("pending", "blocked", "retrying", "running")
-            count = self.service.count_tasks(status=unfinished, agent=name)
+            count = self.service.count_tasks(status=[s.value for s in UNFINISHED_STATUSES], agent=name)
             if cancel_tasks or not count:
                 raise
             raise TaskStateError(
@@ -241,9 +249,27 @@ class Cli(ApiCommands, CodingCommands):
         return 0
 
     def cmd_cleanup(self) -> int:
-        deleted = self.service.cleanup(self.args.older_than)
-        self.emit({"deleted": deleted},
-                  lambda: f"deleted {deleted} finished tasks older than {timedelta(seconds=self.args.older_than)}")
+        archive = Archive(paths.archive_dir()) if self.args.archive else None
+        deleted = self.service.cleanup(self.args.older_than, archive=archive)
+        done = f"archived (in {archive.folder}) and deleted" if archive else "deleted"
+        self.emit({"deleted": deleted, "archived": archive is not None},
+                  lambda: f"{done} {deleted} finished tasks older than {timedelta(seconds=self.args.older_than)}")
+        return 0
+
+    def cmd_archive(self) -> int:
+        a, archive = self.args, Archive(paths.archive_dir())
+        if a.action == "export":
+            for record in archive.export(since=a.since, agent=a.agent):
+                self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            return 0
+        files = archive.files()
+        self.emit(files, lambda: formatting.table(
+            ("FILE", "TASKS", "BYTES", "WRITTEN"),
+            ((f.path.name, f.tasks, f"{f.size:,}", formatting.when(f.created)) for f in files),
+        ) + f"\n(in {archive.folder})" if files else (
+            f"the archive is empty ({archive.folder}); archive with: agentq cleanup --older-than 30d --archive, "
+            'or the setting "archive": true'
+        ))
         return 0
 
     def cmd_metrics(self) -> int:
@@ -265,8 +291,8 @@ class Cli(ApiCommands, CodingCommands):
             log.warning("the queue is paused: waiting until it is resumed (agentq resume)")
         return run_worker(
             self.service, load_settings(), **self._pool_options(),
-            agents=[n.strip() for n in a.agents.split(",")] if a.agents else None,
-            worker_id=a.worker_id, burst=a.burst, grace_s=a.grace,
+            agents=_names(a.agents, "agents"),
+            task_types=_names(a.task_types, "task-types"), worker_id=a.worker_id, burst=a.burst, grace_s=a.grace,
         )
 
     def cmd_install_desktop_entry(self) -> int:
@@ -286,22 +312,20 @@ def _batch_summary(tasks: Sequence[Task], new: set[int]) -> str:
         return "nothing to enqueue: the input has no tasks"
     text = f"enqueued {len(added):,} task{'s' if len(added) != 1 else ''}"
     if added:
-        text += f" (id{'s' if len(added) != 1 else ''} {_id_ranges(added)})"
+        text += f" (id{'s' if len(added) != 1 else ''} {formatting.id_ranges(added)})"
     if existing:
-        text += f"; {len(existing):,} already existed with the same unique key ({_id_ranges(sorted(set(existing)))})"
+        text += f"; {len(existing):,} already existed with the same unique key ({formatting.id_ranges(sorted(set(existing)))})"
     return text
 
 
-def _id_ranges(ids: Sequence[int], most: int = 5) -> str:
-    """1, 2, 3, 7 -> '1–3, 7' (at most `most` runs, then '…')."""
-    runs: list[list[int]] = []
-    for number in ids:
-        if runs and number == runs[-1][1] + 1:
-            runs[-1][1] = number
-        else:
-            runs.append([number, number])
-    parts = [str(a) if a == b else f"{a}–{b}" for a, b in runs[:most]]
-    return ", ".join(parts) + (", …" if len(runs) > most else "")
+def _names(text: str | None, option: str) -> list[str] | None:
+    """A comma-separated option as a list of names (None when not given)."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise TaskValidationError(option, "name at least one, separated by commas")
+    return names
 
 
 def _json_lines(lines: Iterable[str]) -> Iterable[dict[str, Any]]:

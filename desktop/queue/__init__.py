@@ -14,6 +14,7 @@ from desktop.queue.lock_keys import repo_lock_key
 from desktop.queue.new_task import TASK_FIELDS, TaskField
 from desktop.queue.reads import SORT_COLUMNS
 from desktop.queue.retry import RetryPolicy
+from desktop.queue.roster import Beat
 from desktop.queue.service import DEFAULT_LEASE_S, TaskQueueService
 from desktop.queue.types import (
     Agent,
@@ -28,12 +29,13 @@ from desktop.queue.types import (
     Task,
     TaskPage,
     TaskStatus,
+    Worker,
     WorkspaceRecord,
 )
 
 __all__ = [
-    "DEFAULT_LEASE_S", "SORT_COLUMNS", "TASK_FIELDS", "Agent", "Attempt", "Claim", "DatabaseFileError",
+    "DEFAULT_LEASE_S", "SORT_COLUMNS", "TASK_FIELDS", "Agent", "Attempt", "Beat", "Claim", "DatabaseFileError",
     "LeaseLostError", "Ledger", "LedgerLine", "LockInfo", "NotFoundError", "QueueStats", "Repo", "RetryPolicy",
     "Settlement", "Task", "TaskField", "TaskPage",
-    "TaskQueueService", "TaskStateError", "TaskStatus", "TaskValidationError", "WorkspaceRecord", "repo_lock_key",
+    "TaskQueueService", "TaskStateError", "TaskStatus", "TaskValidationError", "Worker", "WorkspaceRecord", "repo_lock_key",
 ]

@@ -22,7 +22,7 @@ AgentValidator = Callable[[str, dict[str, Any]], None]
 _AGENT_FIELDS = frozenset(
     {
         "kind", "config", "concurrency", "timeout_s", "max_retries", "retry_base_s", "retry_cap_s",
-        "paused", "notify_url", "daily_budget_usd",
+        "paused", "notify_url", "daily_budget_usd", "escalate_priority", "max_pending",
     }
 )
 
@@ -50,6 +50,8 @@ class Agents:
         paused: bool = False,
         notify_url: str | None = None,
         daily_budget_usd: float | None = None,
+        escalate_priority: bool = False,
+        max_pending: int | None = None,
     ) -> Agent:
         """Define an agent. Its config is checked by `validate_agent` (the agent kinds) if set."""
         values = self._agent_values(
@@ -57,7 +59,8 @@ class Agents:
                 "kind": kind, "config": config, "concurrency": concurrency, "timeout_s": timeout_s,
                 "max_retries": max_retries, "retry_base_s": retry_base_s,
                 "retry_cap_s": retry_cap_s, "paused": paused, "notify_url": notify_url,
-                "daily_budget_usd": daily_budget_usd,
+                "daily_budget_usd": daily_budget_usd, "escalate_priority": escalate_priority,
+                "max_pending": max_pending,
             }
         )
         now = self.store.clock()
@@ -94,6 +97,10 @@ class Agents:
             values.update(pause_reason=None, paused_until=None)  # a user's pause or resume has no end
         if "daily_budget_usd" in fields:
             values["daily_budget_usd"] = check.dollars("daily_budget_usd", fields["daily_budget_usd"])
+        if "escalate_priority" in fields:
+            values["escalate_priority"] = check.flag("escalate_priority", fields["escalate_priority"])
+        if "max_pending" in fields:
+            values["max_pending"] = check.max_pending("max_pending", fields["max_pending"])
         if "notify_url" in fields:
             values["notify_url"] = check.url("notify_url", fields["notify_url"])
         if self.validate_agent is not None and ("kind" in fields or "config" in fields):

@@ -16,11 +16,12 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import case, func, select, text, update
 
+from desktop.queue.backends import HOUR_S
 from desktop.queue.models import LEDGER
 from desktop.queue.store import Store
-from desktop.queue.tables import A, G, T
+from desktop.queue.tables import A, G, L, T
 from desktop.queue.types import Ledger, LedgerLine
 
 log = logging.getLogger(__name__)
@@ -92,36 +93,49 @@ def _spent_since(conn: Any, start: float, agents: list[str]) -> dict[str, float]
 
 
 def ledger(store: Store, now: float, days: int = LEDGER_DAYS) -> Ledger:
-    """Attempts, cost and tokens per agent and per repository over the retained history, and per
-    local day over the last `days` days (today included)."""
-    sums = (func.count(), func.sum(A.c.cost_usd), func.sum(A.c.input_tokens), func.sum(A.c.output_tokens))
-    start = local_midnight(now, 1 - days)
+    """Attempts, cost and tokens per agent and per repository over all time, with the cost of
+    today and of the last `days` local days, and per local day over those days; from the attempt
+    ledger (hourly totals that cleanup never lowers), counting the totals that reported a cost or
+    tokens. Days begin at the local midnight's hour (in a
+    time zone half an hour off UTC, the half hour before midnight counts in the new day)."""
+    today = _hour(local_midnight(now))
+    start = _hour(local_midnight(now, 1 - days))
+    sums = (func.sum(L.c.attempts), func.sum(L.c.cost_usd), func.sum(L.c.input_tokens), func.sum(L.c.output_tokens))
+    recent = (
+        func.sum(case((L.c.bucket >= today, L.c.cost_usd), else_=0.0)),
+        func.sum(case((L.c.bucket >= start, L.c.cost_usd), else_=0.0)),
+    )
+    reported = (L.c.cost_usd > 0) | (L.c.input_tokens > 0)
     with store.read() as conn:
         per_agent = conn.execute(
-            select(T.c.agent, *sums).select_from(A).join(T, T.c.id == A.c.task_id)
-            .where(_REPORTED).group_by(T.c.agent).order_by(T.c.agent)
+            select(L.c.agent, *sums, *recent).where(reported).group_by(L.c.agent).order_by(L.c.agent)
         ).all()
         per_repo = conn.execute(
-            select(T.c.repo, *sums).select_from(A).join(T, T.c.id == A.c.task_id)
-            .where(_REPORTED, T.c.repo.is_not(None)).group_by(T.c.repo).order_by(T.c.repo)
+            select(L.c.repo, *sums, *recent).where(reported, L.c.repo != "").group_by(L.c.repo).order_by(L.c.repo)
         ).all()
-        recent = conn.execute(
-            select(A.c.finished_at, A.c.cost_usd, A.c.input_tokens, A.c.output_tokens)
-            .where(_REPORTED, A.c.finished_at >= start)
+        hours = conn.execute(
+            select(L.c.bucket, *sums).where(reported, L.c.bucket >= start).group_by(L.c.bucket)
         ).all()
     days_seen: dict[date, list[float]] = defaultdict(lambda: [0, 0.0, 0, 0])
-    for finished_at, cost, tokens_in, tokens_out in recent:
-        line = days_seen[date.fromtimestamp(finished_at)]
-        line[0] += 1
-        line[1] += cost or 0.0
-        line[2] += tokens_in or 0
-        line[3] += tokens_out or 0
+    for bucket, *values in hours:
+        line = days_seen[date.fromtimestamp(max(bucket, local_midnight(bucket + HOUR_S - 1)))]
+        for n, value in enumerate(values):
+            line[n] += value or 0
     return Ledger(
-        by_agent=[_line(key, *values) for key, *values in per_agent],
-        by_repo=[_line(key, *values) for key, *values in per_repo],
+        by_agent=[_line(*row) for row in per_agent],
+        by_repo=[_line(*row) for row in per_repo],
         by_day=[_line(day.isoformat(), *values) for day, values in sorted(days_seen.items())],
     )
 
 
-def _line(key: str, attempts: Any, cost: Any, tokens_in: Any, tokens_out: Any) -> LedgerLine:
-    return LedgerLine(str(key), int(attempts), float(cost or 0.0), int(tokens_in or 0), int(tokens_out or 0))
+def _hour(moment: float) -> int:
+    return int(moment // HOUR_S * HOUR_S)
+
+
+def _line(
+    key: str, attempts: Any, cost: Any, tokens_in: Any, tokens_out: Any, today: Any = 0.0, week: Any = 0.0
+) -> LedgerLine:
+    return LedgerLine(
+        str(key), int(attempts), float(cost or 0.0), int(tokens_in or 0), int(tokens_out or 0),
+        float(today or 0.0), float(week or 0.0),
+    )

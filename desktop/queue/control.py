@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from desktop.errors import NotFoundError, TaskStateError
+from desktop.errors import NotFoundError, TaskStateError, TaskValidationError
 from desktop.queue import validation as check
 from desktop.queue.reads import get_task
 from desktop.queue.settling import Settler
@@ -18,6 +19,15 @@ from desktop.queue.tables import D, G, S, T
 from desktop.queue.types import FINISHED_STATUSES, Task, TaskStatus
 
 _UNCHANGED: Any = object()
+RETRYABLE = (TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.RETRYING)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryReport:
+    """What retry_matching did: the tasks retried, and why each refused one was."""
+
+    retried: list[Task]
+    refused: dict[int, str]
 
 
 class Control:
@@ -31,7 +41,7 @@ class Control:
     def cancel(self, task_id: int) -> Task:
         """Cancel a pending, retrying or blocked task now; flag a running one for its worker to stop."""
         with self.store.write() as conn:
-            status = _locked_status(conn, task_id)
+            status = locked_status(conn, task_id)
             if status == TaskStatus.RUNNING:
                 conn.execute(update(T).where(T.c.id == task_id).values(cancel_requested=True))
                 self.store.notify(conn)  # its worker, maybe on another host, stops it now
@@ -49,7 +59,7 @@ class Control:
             # Lock them all at once, in id order: two overlapping cancel_many never deadlock.
             conn.execute(select(T.c.id).where(T.c.id.in_(ids)).order_by(T.c.id).with_for_update()).all()
             for task_id in ids:
-                status = _locked_status(conn, task_id)
+                status = locked_status(conn, task_id)
                 if status in FINISHED_STATUSES:
                     continue
                 if status == TaskStatus.RUNNING:
@@ -69,11 +79,16 @@ class Control:
         if payload is not _UNCHANGED:
             values["payload"] = check.json_text("payload", payload, self.store.max_payload_bytes)
         with self.store.write() as conn:
-            status = _locked_status(conn, task_id)
-            if status not in (TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.RETRYING):
+            status = locked_status(conn, task_id)
+            if status not in RETRYABLE:
                 raise TaskStateError(
                     f"task {task_id} is {status}; only failed, cancelled or retrying tasks can be retried"
                 )
+            if payload is not _UNCHANGED:  # the kind's rules too, as enqueue checks them
+                agent, repo = conn.execute(select(T.c.agent, T.c.repo).where(T.c.id == task_id)).one()
+                kind = conn.execute(select(G.c.kind).where(G.c.name == agent)).scalar()
+                if kind is not None:
+                    self.settler.enqueuer.check_payload(kind, payload, repo)
             deps = conn.execute(
                 select(T.c.id, T.c.status)
                 .join(D, D.c.depends_on_id == T.c.id)
@@ -108,6 +123,32 @@ class Control:
                 ) from exc
             self.store.notify(conn)
             return get_task(conn, task_id)
+
+    def retry_matching(self, status: str | Iterable[str] = "failed", agent: str | None = None) -> RetryReport:
+        """Retry every task in `status` (failed, cancelled or retrying) of `agent`, or of every
+        agent. Each is retried in its own transaction, as `retry` does; one that cannot be (its
+        dependency failed, say) is reported and the others go on."""
+        statuses = [status] if isinstance(status, str) else list(status)
+        for value in statuses:
+            if value not in {s.value for s in RETRYABLE}:
+                raise TaskValidationError(
+                    "status", f"must be failed, cancelled or retrying: only those can be retried (got {value!r})"
+                )
+        if agent is not None:
+            check.label("agent", agent)
+        with self.store.read() as conn:
+            query = select(T.c.id).where(T.c.status.in_(statuses)).order_by(T.c.id)
+            if agent is not None:
+                query = query.where(T.c.agent == agent)
+            ids = list(conn.execute(query).scalars())
+        retried: list[Task] = []
+        refused: dict[int, str] = {}
+        for task_id in ids:
+            try:
+                retried.append(self.retry(task_id))
+            except (NotFoundError, TaskStateError) as exc:  # changed meanwhile, or cannot run
+                refused[task_id] = str(exc)
+        return RetryReport(retried, refused)
 
     def delete_tasks(self, ids: Iterable[int]) -> int:
         """Delete finished tasks (and their action log); unfinished ones are refused as a whole."""
@@ -165,7 +206,7 @@ class Control:
         return bool(paused)
 
 
-def _locked_status(conn: Connection, task_id: int) -> TaskStatus:
+def locked_status(conn: Connection, task_id: int) -> TaskStatus:
     """The task's status, row-locked for the write that depends on it (no claim slips in)."""
     status = conn.execute(select(T.c.status).where(T.c.id == task_id).with_for_update()).scalar()
     if status is None:

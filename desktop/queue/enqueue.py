@@ -9,14 +9,15 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from desktop.errors import TaskValidationError
+from desktop.errors import QueueFullError, TaskValidationError
 from desktop.queue import validation as check
 from desktop.queue.events import Signal
 from desktop.queue.new_task import NewTask, new_task, new_tasks
+from desktop.queue.reads import backlogged_counts
 from desktop.queue.repos import task_repos
 from desktop.queue.rows import task_from_row
 from desktop.queue.store import Store
-from desktop.queue.tables import FINISHED, D, G, T
+from desktop.queue.tables import FINISHED, C, D, G, T
 from desktop.queue.types import Repo, Task, TaskStatus
 
 # A kind's check of a new task's payload: (payload, the task's repository name or None) -> None,
@@ -84,12 +85,13 @@ class Enqueuer:
             for r in conn.execute(
                 select(
                     G.c.name, G.c.kind, G.c.timeout_s, G.c.max_retries, G.c.retry_base_s, G.c.retry_cap_s,
-                    G.c.notify_url,
+                    G.c.notify_url, G.c.max_pending,
                 )
                 .where(G.c.name.in_({i.agent for i in items}))
                 .with_for_update(read=True, key_share=True)  # remove_agent waits for us
             )
         }
+        room = _pending_room(conn, [a for a in agents.values() if a.max_pending is not None])
         repos = task_repos(conn, items, batch=batch)
         payload_checks: dict[str, PayloadCheck | None] = {}
         dep_status = _dependency_statuses(conn, {d for i in items for d in i.depends_on})
@@ -115,6 +117,17 @@ class Enqueuer:
                 results.append(pending_unique[key])
                 continue
             status = _initial_status(prefix, item.depends_on, dep_status)
+            if item.backlog:
+                status = TaskStatus.BACKLOGGED.value
+            if item.agent in room:
+                room[item.agent] -= 1
+                if room[item.agent] < 0:
+                    raise QueueFullError(
+                        prefix + "agent",
+                        f"agent {item.agent!r} already has its limit of {agent.max_pending} waiting tasks "
+                        "(max_pending); nothing was enqueued. Wait for some to run, or raise the limit "
+                        f"(agentq agents update {item.agent} --max-pending N)",
+                    )
             if key is not None:
                 pending_unique[key] = len(rows)
             results.append(len(rows))
@@ -137,6 +150,31 @@ class Enqueuer:
         if inserted:
             self.store.notify(conn)
         return [inserted[e] if isinstance(e, int) else e for e in results], inserted
+
+    def check_payload(self, kind: str, payload: Any, repo: str | None) -> None:
+        """The agent kind's own rules for a payload, as at enqueue (a retry with a new payload)."""
+        check_payload = None if self.payload_rules is None else self.payload_rules(kind)
+        if check_payload is not None:
+            check_payload(payload, repo)
+
+
+def _pending_room(conn: Connection, limited: Sequence[Any]) -> dict[str, int]:
+    """How many more waiting tasks (pending, blocked, retrying, backlogged) each agent with a
+    max_pending may take. Its agent row is locked first (FOR NO KEY UPDATE on PostgreSQL; SQLite's
+    write lock already excludes every other writer), so concurrent enqueues of the agent count one
+    after the other and never pass the limit together."""
+    if not limited:
+        return {}
+    names = sorted(a.name for a in limited)
+    conn.execute(select(G.c.id).where(G.c.name.in_(names)).order_by(G.c.name).with_for_update(key_share=True)).all()
+    waiting = {name: 0 for name in names}
+    for name, count in conn.execute(
+        select(C.c.agent, C.c.pending + C.c.blocked + C.c.retrying).where(C.c.agent.in_(names))
+    ):
+        waiting[name] += int(count)
+    for _status, name, count in backlogged_counts(conn, names):
+        waiting[name] += count
+    return {a.name: a.max_pending - waiting[a.name] for a in limited}
 
 
 def _check_payload(check_payload: PayloadCheck | None, item: NewTask, repo: Repo | None, prefix: str) -> None:

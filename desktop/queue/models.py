@@ -31,7 +31,7 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 READY = "status IN ('pending', 'retrying')"
 RUNNING = "status = 'running'"
 NOT_RUNNING = "status != 'running'"
-UNFINISHED = "status IN ('pending', 'blocked', 'running', 'retrying')"
+UNFINISHED = "status NOT IN ('completed', 'failed', 'cancelled')"  # backlogged tasks too
 LEDGER = "cost_usd IS NOT NULL OR input_tokens IS NOT NULL"
 
 
@@ -60,6 +60,10 @@ class AgentRow(Base):
     daily_budget_usd: Mapped[float | None] = mapped_column(Float(53))
     pause_reason: Mapped[str | None] = mapped_column(String(500))
     paused_until: Mapped[float | None] = mapped_column(Timestamp)
+    # Each automatic retry one priority level higher (up to 5); at most `max_pending` waiting tasks
+    # (pending, blocked, retrying or backlogged): enqueueing past it is refused (backpressure).
+    escalate_priority: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    max_pending: Mapped[int | None] = mapped_column(Integer)
 
 
 class TaskRow(Base):
@@ -103,12 +107,15 @@ class TaskRow(Base):
     # session a follow-up continues.
     repo: Mapped[str | None] = mapped_column(String(100))
     follow_up_of: Mapped[int | None] = mapped_column(Id)
+    # The manual order within a priority (lower first; 0 unless moved to the top or bottom).
+    sort_order: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
     __table_args__ = (
         # Claim order: the scan stops at the first eligible row, whatever the finished rows.
         Index(
             "ix_tasks_ready",
             text("priority DESC"),
+            "sort_order",
             "scheduled_for",
             "id",
             sqlite_where=text(READY),
@@ -184,14 +191,16 @@ class AttemptRow(Base):
     pid: Mapped[int | None] = mapped_column(Integer)  # the program's process (group), when it had one
 
     __table_args__ = (
-        # The ledger (cost and tokens per agent, repository and day) and daily budgets read only
-        # the attempts that reported a cost or tokens: coding agents', not every attempt.
+        # Daily budgets read only the attempts that reported a cost or tokens: coding agents',
+        # not every attempt.
         Index(
             "ix_task_attempts_ledger",
             "finished_at",
             sqlite_where=text(LEDGER),
             postgresql_where=text(LEDGER),
         ),
+        # Attempts of the last hour (per-minute chart, last-hour rates), however their tasks ended.
+        Index("ix_task_attempts_finished_at", "finished_at"),
     )
 
 
@@ -349,3 +358,48 @@ class WorkspaceRow(Base):
     created_at: Mapped[float] = mapped_column(Timestamp)
     removed_at: Mapped[float | None] = mapped_column(Timestamp)
     summary: Mapped[str | None] = mapped_column(Text)
+
+
+class AttemptTotalRow(Base):
+    """Running totals of ended attempts per hour, agent, repository ('' for none) and outcome.
+
+    A trigger on task_attempts (made by the backend in migration 0006) adds each attempt as its
+    row is written, in the same transaction. Rows are never decreased nor deleted: retention and
+    `cleanup` remove attempts, not these totals, so counters read from them never go down.
+    `bucket` is the hour's start (epoch seconds), `last_at` the latest attempt end in it.
+    """
+
+    __tablename__ = "attempt_totals"
+
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    agent: Mapped[str] = mapped_column(String(100), primary_key=True)
+    repo: Mapped[str] = mapped_column(String(100), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    attempts: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    duration_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    cost_usd: Mapped[float] = mapped_column(Float(53), default=0.0, server_default=text("0"))
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    last_at: Mapped[float] = mapped_column(Timestamp)
+
+
+class WorkerRow(Base):
+    """A worker pool, as its heartbeats keep it: seen within three lease periods means live.
+
+    `running`, `completed` and `failed` are what the pool reported at its last heartbeat (its
+    counts since it started). `stopped_at` is set when it stops cleanly.
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[float] = mapped_column(Timestamp)
+    last_seen_at: Mapped[float] = mapped_column(Timestamp)
+    stopped_at: Mapped[float | None] = mapped_column(Timestamp)
+    lease_s: Mapped[float] = mapped_column(Float(53))
+    concurrency: Mapped[int] = mapped_column(Integer)
+    running: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    completed: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    failed: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))

@@ -23,7 +23,8 @@ class TaskField:
     """One thing a caller may say about a new task.
 
     `type` names the value's kind for people and command-line parsers: str, int, float (seconds
-    unless said otherwise), json, datetime (aware, or ISO 8601 with an offset), url, ids (task ids).
+    unless said otherwise), json, datetime (aware, or ISO 8601 with an offset), url, ids (task ids),
+    bool.
     `inherits` names the agent setting, then the retry policy setting, that a None takes.
     """
 
@@ -82,6 +83,10 @@ TASK_FIELDS: tuple[TaskField, ...] = (
         check.key,
     ),
     TaskField(
+        "backlog", "bool", False, "kept in the backlog, not run until released (agentq release ID)",
+        check.flag, column=False,
+    ),
+    TaskField(
         "follow_up_of", "int", None,
         "a task of a repository this one continues after it completes: its worktree, branch and session",
         check.task_id,
@@ -108,6 +113,10 @@ class NewTask:
         return self.values["unique_key"]  # type: ignore[no-any-return]
 
     @property
+    def backlog(self) -> bool:
+        return bool(self.values["backlog"])
+
+    @property
     def depends_on(self) -> tuple[int, ...]:
         return self.values["depends_on"]  # type: ignore[no-any-return]
 
@@ -126,7 +135,7 @@ class NewTask:
             row[field.name] = value
         if row["scheduled_for"] is None:
             row["scheduled_for"] = now
-        row.update(status=status, created_at=now, attempts=0, progress=0, cancel_requested=False)
+        row.update(status=status, created_at=now, attempts=0, progress=0, cancel_requested=False, sort_order=0)
         return row
 
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Connection, case, func, literal, or_, select, text, tuple_
 
 from desktop.errors import NotFoundError, TaskValidationError
+from desktop.queue import totals
 from desktop.queue import validation as check
+from desktop.queue.backends import STATUSES
 from desktop.queue.models import NOT_RUNNING, READY
 from desktop.queue.rows import attempt_from_row, running_attempt, task_from_row, to_datetime
 from desktop.queue.store import Store
@@ -69,7 +71,7 @@ class Reads:
             rows = conn.execute(
                 select(T)
                 .where(text(READY))
-                .order_by(T.c.scheduled_for > self.store.clock(), T.c.priority.desc(), T.c.scheduled_for, T.c.id)
+                .order_by(T.c.scheduled_for > self.store.clock(), T.c.priority.desc(), T.c.sort_order, T.c.scheduled_for, T.c.id)
                 .limit(limit)
             ).all()
         return [task_from_row(r._mapping) for r in rows]
@@ -152,80 +154,66 @@ class Reads:
         return attempts
 
     def throughput_series(self, minutes: int = 60) -> list[tuple[datetime, int, int]]:
-        """Per minute over the last `minutes`: (minute start, completed, failed), oldest first."""
-        now = self.store.clock()
-        start = (int(now) // 60 - minutes + 1) * 60
-        bucket = self.store.backend.minute_bucket(T.c.finished_at)
-        with self.store.read() as conn:
-            rows = conn.execute(
-                select(
-                    bucket,
-                    func.sum(_case(T.c.status == TaskStatus.COMPLETED.value, 1)),
-                    func.sum(_case(T.c.status == TaskStatus.FAILED.value, 1)),
-                )
-                .where(T.c.finished_at >= start)
-                .group_by(bucket)
-            ).all()
-        counts = {int(minute): (int(done or 0), int(failed or 0)) for minute, done, failed in rows}
-        series = []
-        for minute in range(start // 60, start // 60 + minutes):
-            done, failed = counts.get(minute, (0, 0))
-            series.append((datetime.fromtimestamp(minute * 60.0, UTC), done, failed))
-        return series
-
-    def attempt_totals(self) -> list[tuple[str, str, int, float]]:
-        """(agent, outcome, attempts, total seconds) over the whole action log, for metrics."""
-        with self.store.read() as conn:
-            rows = conn.execute(
-                select(T.c.agent, A.c.outcome, func.count(), func.coalesce(func.sum(A.c.duration_ms), 0))
-                .join(T, T.c.id == A.c.task_id)
-                .group_by(T.c.agent, A.c.outcome)
-                .order_by(T.c.agent, A.c.outcome)
-            ).all()
-        return [(agent, outcome, count, total_ms / 1000) for agent, outcome, count, total_ms in rows]
+        """Per minute over the last `minutes`: (minute start, succeeded, failed attempts), oldest first."""
+        return totals.series(self.store, 60.0, minutes)
 
     def stats(self) -> QueueStats:
-        """Counts by status and agent (kept by the database, so free at any size); wait, run time
-        and success rate over the last hour."""
+        """Counts by status and agent (kept by the database, so free at any size), attempts by
+        outcome over all time (the attempt ledger, as free); wait and run time of the tasks
+        finished in the last hour, success rate and throughput of its attempts."""
         now = self.store.clock()
-        done = T.c.status == TaskStatus.COMPLETED.value
         ended = T.c.status.in_([TaskStatus.COMPLETED.value, TaskStatus.FAILED.value])
         with self.store.read() as conn:
             counts = [
-                (status.value, row.agent, row._mapping[status.value])
+                (status, row.agent, row._mapping[status])
                 for row in conn.execute(select(C))
-                for status in TaskStatus
-                if row._mapping[status.value]
+                for status in STATUSES
+                if row._mapping[status]
             ]
-            window = conn.execute(
+            counts += backlogged_counts(conn)
+            avg_wait, avg_run = conn.execute(
                 select(
-                    func.sum(_case(done, 1)),
-                    func.sum(_case(and_(done, T.c.finished_at >= now - 60), 1)),
-                    func.sum(_case(ended, 1)),
                     func.avg(_case(ended, T.c.started_at - T.c.scheduled_for)),
                     func.avg(_case(ended, T.c.finished_at - T.c.started_at)),
                 ).where(T.c.finished_at >= now - 3600)
             ).one()
-            last = conn.execute(select(func.max(T.c.finished_at)).where(T.c.finished_at.is_not(None))).scalar()
+            attempts, last = totals.outcome_totals(conn)
+            hour = totals.recent_outcomes(conn, now - 3600)
+            minute = totals.recent_outcomes(conn, now - 60)
             paused = conn.execute(select(S.c.value).where(S.c.key == "paused")).scalar() == "1"
         by_status = {s.value: 0 for s in TaskStatus}
         by_agent: dict[str, dict[str, int]] = {}
         for status, agent, count in counts:
             by_status[status] = by_status.get(status, 0) + count
             by_agent.setdefault(agent, {})[status] = count
-        hour_done, minute_done, hour_ended, avg_wait, avg_run = window
+        hour_done = sum(hour.get(o, 0) for o in totals.SUCCEEDED)
+        hour_ended = hour_done + sum(hour.get(o, 0) for o in totals.FAILED)
         return QueueStats(
             by_status=by_status,
             by_agent=by_agent,
             avg_wait_s=None if avg_wait is None else max(0.0, float(avg_wait)),
             avg_run_s=None if avg_run is None else float(avg_run),
-            success_rate=(hour_done or 0) / hour_ended if hour_ended else None,
-            throughput_last_minute=int(minute_done or 0),
-            throughput_last_hour=int(hour_done or 0),
+            success_rate=hour_done / hour_ended if hour_ended else None,
+            throughput_last_minute=sum(minute.get(o, 0) for o in totals.SUCCEEDED),
+            throughput_last_hour=hour_done,
             last_finished_at=to_datetime(last),
             paused=paused,
             total=sum(by_status.values()),
+            attempts=attempts,
         )
+
+
+def backlogged_counts(conn: Connection, agents: Iterable[str] | None = None) -> list[tuple[str, str, int]]:
+    """("backlogged", agent, count) per agent with backlogged tasks. task_counts keeps the other
+    statuses; the backlog is counted here, from ix_tasks_status_id (it is rarely long)."""
+    query = (
+        select(T.c.agent, func.count())
+        .where(T.c.status == TaskStatus.BACKLOGGED.value, text(NOT_RUNNING))
+        .group_by(T.c.agent)
+    )
+    if agents is not None:
+        query = query.where(T.c.agent.in_(list(agents)))
+    return [(TaskStatus.BACKLOGGED.value, agent, int(count)) for agent, count in conn.execute(query)]
 
 
 def get_task(conn: Connection, task_id: int) -> Task:

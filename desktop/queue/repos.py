@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from desktop.errors import NotFoundError, TaskStateError, TaskValidationError
 from desktop.queue import validation as check
@@ -20,7 +20,7 @@ from desktop.queue.new_task import NewTask
 from desktop.queue.rows import repo_from_row
 from desktop.queue.store import Store
 from desktop.queue.tables import FINISHED, R, T
-from desktop.queue.types import REPO_MODES, Repo
+from desktop.queue.types import REPO_MODES, Repo, TaskStatus
 
 MAX_PATH_LENGTH = 1000
 MAX_SOURCE_LENGTH = 2000
@@ -85,6 +85,14 @@ class Repos:
     def list_repos(self) -> list[Repo]:
         with self.store.read() as conn:
             return [repo_from_row(r._mapping) for r in conn.execute(select(R).order_by(R.c.name))]
+
+    def waiting_counts(self) -> dict[str, int]:
+        """Per repository, its tasks not finished and not running (pending, retrying, blocked)."""
+        waiting = select(T.c.repo, func.count()).where(
+            T.c.repo.is_not(None), T.c.status.not_in((*FINISHED, TaskStatus.RUNNING.value))
+        ).group_by(T.c.repo)
+        with self.store.read() as conn:
+            return {repo: int(count) for repo, count in conn.execute(waiting)}
 
     def update_repo(self, name: str, **changes: Any) -> Repo:
         """Change a repository's settings; its lock key's capacity follows (running tasks go on)."""

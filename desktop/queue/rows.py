@@ -32,7 +32,7 @@ _TASK_FIELDS = (  # the order of the values below
     "id", "agent", "payload", "priority", "status", "scheduled_for", "created_at", "attempts", "max_retries",
     "retry_base_s", "retry_cap_s", "task_type", "lock_key", "unique_key", "timeout_s", "result", "last_error",
     "progress", "progress_message", "started_at", "finished_at", "lease_owner", "lease_expires_at",
-    "cancel_requested", "created_by", "notify_url", "repo", "follow_up_of",
+    "cancel_requested", "created_by", "notify_url", "repo", "follow_up_of", "sort_order",
 )
 if tuple(f.name for f in fields(Task)) != _TASK_FIELDS:  # a field added to Task must be added here too
     raise ImportError("desktop.queue.rows: _TASK_FIELDS no longer matches desktop.queue.types.Task")
@@ -71,6 +71,7 @@ def task_from_row(row: Row) -> Task:
         row["notify_url"],
         row["repo"],
         row["follow_up_of"],
+        row["sort_order"],
     )
     task = _new_task(Task)
     for set_slot, value in zip(_TASK_SLOTS, values, strict=True):
@@ -100,6 +101,8 @@ def agent_from_row(row: Row) -> Agent:
         daily_budget_usd=row["daily_budget_usd"],
         pause_reason=row["pause_reason"],
         paused_until=to_datetime(row["paused_until"]),
+        escalate_priority=bool(row["escalate_priority"]),
+        max_pending=row["max_pending"],
     )
 
 

@@ -5,12 +5,15 @@ The service is a facade. The work is done by small objects it composes, each own
     Enqueuer   adding tasks (enqueue.py), described by new_task.TASK_FIELDS
     Leases     claiming under a lease, heartbeats, settling attempts (leases.py)
     Settler    what an attempt's end does to its task, shared with the Rescuer (settling.py)
-    Control    cancel, retry, delete, pause and resume (control.py)
-    Reads      tasks, pages, the action log, statistics (reads.py)
+    Control    cancel, retry (one, or all that match), delete, pause and resume (control.py)
+    QueueOrder run now, priority, move to top or bottom, backlog and release (ordering.py)
+    Reads      tasks, pages, the action log, statistics (reads.py; the attempt ledger: totals.py)
+    wait_reasons   why waiting tasks are not running (waits.py)
     Locks      lock key capacities and holders (locks.py)
     Agents     agent definitions (agents.py)
     Schedules  cron schedules (schedules.py)
     Rescuer, Cleaner, Scheduler   the maintenance passes a worker pool drives (maintenance.py)
+    Roster     the worker pools, kept by their heartbeats (roster.py)
     Repos      repositories tasks work on, and a task's repo at enqueue (repos.py)
     WorkspaceRecords   the folders tasks worked in, their ports and change summaries (workspace_records.py)
     Budgets    agents' daily budgets (a maintenance pass too) and the cost ledger (budgets.py)
@@ -32,20 +35,24 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
+from desktop.queue import totals
 from desktop.queue import validation as check
 from desktop.queue.agents import Agents, AgentValidator
+from desktop.queue.archive import Archive
 from desktop.queue.backends import ChangeWatcher
 from desktop.queue.budgets import Budgets, ledger
-from desktop.queue.control import _UNCHANGED, Control
+from desktop.queue.control import _UNCHANGED, Control, RetryReport
 from desktop.queue.db import create_queue_engine, display_url, upgrade
 from desktop.queue.enqueue import NOTIFY_AGENT, Enqueuer, PayloadRules
 from desktop.queue.events import Signal
 from desktop.queue.leases import DEFAULT_LEASE_S, HOST, Leases, Settled
 from desktop.queue.locks import Locks
 from desktop.queue.maintenance import Cleaner, Rescuer, Scheduler
+from desktop.queue.ordering import QueueOrder
 from desktop.queue.reads import Reads
 from desktop.queue.repos import Repos
 from desktop.queue.retry import RetryPolicy
+from desktop.queue.roster import Beat, Roster
 from desktop.queue.schedules import Schedules
 from desktop.queue.settling import Settler
 from desktop.queue.store import Store, raise_storage_error
@@ -61,8 +68,10 @@ from desktop.queue.types import (
     Settlement,
     Task,
     TaskPage,
+    Worker,
     WorkspaceRecord,
 )
+from desktop.queue.waits import wait_reasons
 from desktop.queue.workspace_records import WorkspaceRecords
 
 __all__ = ["DEFAULT_LEASE_S", "NOTIFY_AGENT", "TaskQueueService"]
@@ -94,6 +103,8 @@ class TaskQueueService:
         self.settler = Settler(self.store, self.enqueuer)
         self.leases = Leases(self.store, self.settler)
         self.control = Control(self.store, self.settler)
+        self.order = QueueOrder(self.store)
+        self.roster = Roster(self.store)
         self.reads = Reads(self.store)
         self.lock_keys = Locks(self.store)
         self.agents = Agents(self.store, self.settler, validate_agent)
@@ -153,9 +164,10 @@ class TaskQueueService:
         """Something that tells, cheaply, whether another process changed the queue."""
         return self.store.backend.watcher(self.store.engine)
 
-    def cleaner(self, older_than: timedelta | float) -> Cleaner:
-        """The retention pass that deletes tasks finished more than `older_than` ago."""
-        return Cleaner(self.store, older_than)
+    def cleaner(self, older_than: timedelta | float, *, archive: Archive | None = None) -> Cleaner:
+        """The retention pass that deletes tasks finished more than `older_than` ago (writing
+        them to `archive` first, when given)."""
+        return Cleaner(self.store, older_than, archive=archive)
 
     def close(self) -> None:
         self.store.close()
@@ -309,15 +321,29 @@ class TaskQueueService:
     def cancel_requests(self, worker_id: str) -> list[int]:
         return self.leases.cancel_requests(worker_id)
 
+    # -- the worker roster (Roster) -------------------------------------------------------------------
+
+    def worker_beat(self, beat: Beat) -> None:
+        """A worker pool is alive, with these counts (see Roster)."""
+        self.roster.beat(beat)
+
+    def worker_stopped(self, worker_id: str) -> None:
+        self.roster.stopped(worker_id)
+
+    def workers(self) -> list[Worker]:
+        """Worker pools seen in the last day; `state` live, gone or stopped."""
+        return self.roster.workers()
+
     # -- maintenance (Rescuer, Cleaner, Scheduler) ---------------------------------------------------
 
     def recover_expired_leases(self) -> list[int]:
         """Put back tasks whose lease expired (their worker died or hung); returns their ids."""
         return self.rescuer.run_once(self.store.clock())
 
-    def cleanup(self, older_than: timedelta | float, *, batch: int = 5_000) -> int:
-        """Delete finished tasks (and their attempts) that finished more than `older_than` ago."""
-        return Cleaner(self.store, older_than, batch=batch).run_once(self.store.clock())
+    def cleanup(self, older_than: timedelta | float, *, batch: int = 5_000, archive: Archive | None = None) -> int:
+        """Delete finished tasks (and their attempts) that finished more than `older_than` ago,
+        after writing them to `archive` when given (see archive.py)."""
+        return Cleaner(self.store, older_than, batch=batch, archive=archive).run_once(self.store.clock())
 
     def fire_due_schedules(self) -> list[Task]:
         """Enqueue one task for each enabled schedule that is due; returns the new tasks."""
@@ -334,8 +360,32 @@ class TaskQueueService:
     def retry(self, task_id: int, *, payload: Any = _UNCHANGED) -> Task:
         return self.control.retry(task_id, payload=payload)
 
+    def retry_matching(self, status: str | Iterable[str] = "failed", agent: str | None = None) -> RetryReport:
+        """Retry every task in `status` (failed, cancelled or retrying) of `agent` (or of all)."""
+        return self.control.retry_matching(status, agent)
+
     def delete_tasks(self, ids: Iterable[int]) -> int:
         return self.control.delete_tasks(ids)
+
+    # -- the order of waiting tasks (QueueOrder) -----------------------------------------------------
+
+    def run_now(self, task_id: int) -> Task:
+        """Ready now, at priority 5 and ahead of every other ready task (see QueueOrder)."""
+        return self.order.run_now(task_id)
+
+    def set_priority(self, task_id: int, priority: int) -> Task:
+        return self.order.set_priority(task_id, priority)
+
+    def move(self, task_id: int, *, top: bool) -> Task:
+        """First (`top`) or last among the ready tasks of its priority."""
+        return self.order.move(task_id, top=top)
+
+    def backlog(self, task_id: int) -> Task:
+        return self.order.backlog(task_id)
+
+    def release_backlogged(self, task_id: int) -> Task:
+        """Put a backlogged task back in the queue (pending, or blocked on its dependencies)."""
+        return self.order.release(task_id)
 
     def pause(self, agent: str | None = None) -> None:
         self.control.pause(agent)
@@ -394,11 +444,21 @@ class TaskQueueService:
     def attempts(self, task_id: int) -> list[Attempt]:
         return self.reads.attempts(task_id)
 
+    def wait_reasons(self, tasks: Iterable[Task]) -> dict[int, str]:
+        """Why each pending, blocked or retrying task among `tasks` is not running, by id (waits.py)."""
+        return wait_reasons(self.store, tasks)
+
     def throughput_series(self, minutes: int = 60) -> list[tuple[datetime, int, int]]:
         return self.reads.throughput_series(minutes)
 
+    def throughput(self, bucket_s: float, buckets: int) -> list[tuple[datetime, int, int]]:
+        """(bucket start, succeeded, failed attempts) per bucket of `bucket_s` seconds over the
+        last `buckets` buckets, oldest first (the chart: per minute, or from hourly totals)."""
+        return totals.series(self.store, bucket_s, buckets)
+
     def attempt_totals(self) -> list[tuple[str, str, int, float]]:
-        return self.reads.attempt_totals()
+        """(agent, outcome, attempts, total seconds) over all time: counters that never go down."""
+        return totals.totals_by_agent(self.store)
 
     # -- lock keys (Locks) -------------------------------------------------------------------------------
 
@@ -432,11 +492,13 @@ class TaskQueueService:
         paused: bool = False,
         notify_url: str | None = None,
         daily_budget_usd: float | None = None,
+        escalate_priority: bool = False,
+        max_pending: int | None = None,
     ) -> Agent:
         return self.agents.add_agent(
             name, kind, config, concurrency=concurrency, timeout_s=timeout_s, max_retries=max_retries,
             retry_base_s=retry_base_s, retry_cap_s=retry_cap_s, paused=paused, notify_url=notify_url,
-            daily_budget_usd=daily_budget_usd,
+            daily_budget_usd=daily_budget_usd, escalate_priority=escalate_priority, max_pending=max_pending,
         )
 
     def get_agent(self, name: str) -> Agent:
@@ -496,6 +558,10 @@ class TaskQueueService:
 
     def list_repos(self) -> list[Repo]:
         return self.repos.list_repos()
+
+    def repo_waiting_counts(self) -> dict[str, int]:
+        """How many tasks of each repository wait (pending, retrying or blocked)."""
+        return self.repos.waiting_counts()
 
     def update_repo(self, name: str, **changes: Any) -> Repo:
         return self.repos.update_repo(name, **changes)

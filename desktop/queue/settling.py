@@ -22,8 +22,9 @@ from desktop.queue.new_task import new_task
 from desktop.queue.retry import RetryPolicy, backoff_s
 from desktop.queue.rows import task_from_row
 from desktop.queue.store import Store
-from desktop.queue.tables import D, T
+from desktop.queue.tables import D, G, T
 from desktop.queue.types import Task, TaskStatus
+from desktop.queue.validation import PRIORITY_MAX
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ _LEASE_CLEARED = {
     "lease_owner": None, "lease_token": None, "lease_expires_at": None, "lease_host": None, "lease_pid": None,
     "output_tail": None,
 }
+_WAITING_ON_OTHERS = (TaskStatus.BLOCKED.value, TaskStatus.BACKLOGGED.value)
 _NO_SUMS = {"cost_usd": None, "input_tokens": None, "output_tokens": None, "cached_tokens": None}
 
 
@@ -125,6 +127,11 @@ class Settler:
             merged.append({**row, **values, **_LEASE_CLEARED})
         self.store.backend.save_settled(conn, saved)
         self.store.backend.insert_attempts(conn, attempts)
+        retried = [v["id"] for (_, end), v in zip(ends, saved, strict=True)
+                   if end.outcome in ("failed", "lost") and v["status"] == TaskStatus.RETRYING.value]
+        if retried:
+            raised = self.escalate(conn, retried)
+            merged = [{**row, "priority": raised[row["id"]]} if row["id"] in raised else row for row in merged]
         if any(end.outcome in ("released", "unstarted") for _, end in ends):
             self.store.notify(conn)  # claimable again now
         for values in saved:
@@ -135,6 +142,19 @@ class Settler:
             if task.notify_url and task.status is TaskStatus.FAILED:
                 self.notify_webhook(conn, task, now)
         return tasks
+
+    @staticmethod
+    def escalate(conn: Connection, retried: Sequence[int]) -> dict[int, int]:
+        """Raise by one level (up to 5) the priority of the retried tasks whose agent escalates;
+        their new priority by id."""
+        escalating = select(G.c.name).where(G.c.escalate_priority.is_(True)).scalar_subquery()
+        rows = conn.execute(
+            update(T)
+            .where(T.c.id.in_(retried), T.c.priority < PRIORITY_MAX, T.c.agent.in_(escalating))
+            .values(priority=T.c.priority + 1)
+            .returning(T.c.id, T.c.priority)
+        ).all()
+        return {task_id: priority for task_id, priority in rows}
 
     def _decide(
         self, row: Mapping[str, Any], end: AttemptEnd, now: float, policy: RetryPolicy
@@ -195,14 +215,14 @@ class Settler:
 
     @staticmethod
     def cancel_dependents(conn: Connection, task_id: int, status: str, now: float) -> None:
-        """Cancel, transitively, the blocked tasks that wait on a task that will never complete."""
+        """Cancel, transitively, the blocked (or backlogged) tasks that wait on a task that will never complete."""
         frontier = [(task_id, status)]
         while frontier:
             cause, cause_status = frontier.pop()
             dependents = conn.execute(
                 select(T.c.id)
                 .join(D, D.c.task_id == T.c.id)
-                .where(D.c.depends_on_id == cause, T.c.status == TaskStatus.BLOCKED.value)
+                .where(D.c.depends_on_id == cause, T.c.status.in_(_WAITING_ON_OTHERS))
             ).scalars().all()
             for dep_id in dependents:
                 conn.execute(

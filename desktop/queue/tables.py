@@ -9,12 +9,14 @@ from sqlalchemy import Table
 from desktop.queue.models import (
     AgentRow,
     AttemptRow,
+    AttemptTotalRow,
     DependencyRow,
     LockKeyRow,
     QueueStateRow,
     RepoRow,
     TaskCountRow,
     TaskRow,
+    WorkerRow,
     WorkspaceRow,
 )
 from desktop.queue.types import FINISHED_STATUSES
@@ -28,5 +30,7 @@ K = cast(Table, LockKeyRow.__table__)
 C = cast(Table, TaskCountRow.__table__)
 R = cast(Table, RepoRow.__table__)
 W = cast(Table, WorkspaceRow.__table__)
+L = cast(Table, AttemptTotalRow.__table__)  # the attempt ledger
+WK = cast(Table, WorkerRow.__table__)
 
 FINISHED = tuple(s.value for s in FINISHED_STATUSES)

@@ -14,6 +14,7 @@ class TaskStatus(str, enum.Enum):
 
     PENDING = "pending"  # ready, or waiting for its scheduled_for
     BLOCKED = "blocked"  # waiting for its dependencies to complete
+    BACKLOGGED = "backlogged"  # kept, but not ready until a user releases it
     RUNNING = "running"
     RETRYING = "retrying"  # an attempt failed; waiting for the backoff to pass
     COMPLETED = "completed"
@@ -53,6 +54,8 @@ class Agent:
     daily_budget_usd: float | None = None  # at most this much spent per local day, else paused
     pause_reason: str | None = None  # why the app paused it (a user's pause has none)
     paused_until: datetime | None = None  # when the app lifts that pause
+    escalate_priority: bool = False  # each automatic retry one priority level higher, up to 5
+    max_pending: int | None = None  # at most this many waiting tasks; enqueueing past it is refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,7 @@ class Task:
     notify_url: str | None = None
     repo: str | None = None  # the registered repository it works on (its name)
     follow_up_of: int | None = None  # the task whose workspace and session it continues
+    sort_order: int = 0  # the manual order within a priority: lower runs first
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +241,13 @@ class LockInfo:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
-    """Counts and rates for the window and the CLI. Rates cover tasks finished in the last hour."""
+    """Counts and rates for the window, the CLI and the HTTP API.
+
+    `by_status` and `by_agent` count tasks as they are now. `attempts` counts ended attempts by
+    outcome over all time, from the attempt ledger: a failure stays counted after a retry
+    succeeds, and cleanup lowers nothing. Wait and run times cover tasks finished in the last
+    hour; the success rate and throughput the attempts that ended in it.
+    """
 
     by_status: dict[str, int]
     by_agent: dict[str, dict[str, int]]
@@ -246,9 +256,45 @@ class QueueStats:
     success_rate: float | None
     throughput_last_minute: int
     throughput_last_hour: int
-    last_finished_at: datetime | None
+    last_finished_at: datetime | None  # when the last attempt ended
     paused: bool = False
     total: int = field(default=0)
+    attempts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> int:
+        return self.attempts.get("completed", 0)
+
+    @property
+    def failed(self) -> int:
+        """Attempts that failed, timed out or lost their worker (each retry's failure counts)."""
+        return self.attempts.get("failed", 0) + self.attempts.get("lost", 0)
+
+    @property
+    def processed(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def overall_success_rate(self) -> float | None:
+        return self.succeeded / self.processed if self.processed else None
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """A worker pool as the roster knows it. `state` is live (seen within three lease periods),
+    gone (not seen since: it died or hangs) or stopped (it stopped cleanly)."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_seen_at: datetime
+    stopped_at: datetime | None
+    concurrency: int
+    running: int
+    completed: int
+    failed: int
+    state: str
 
 
 REPO_MODES = ("worktree", "in-place")
@@ -310,18 +356,21 @@ class WorkspaceRecord:
 
 @dataclass(frozen=True, slots=True)
 class LedgerLine:
-    """Cost and tokens of the attempts of one agent, repository or day."""
+    """Cost and tokens of the attempts of one agent, repository or day; for an agent or a
+    repository, also the cost of today and of the ledger's days (the last 7, today included)."""
 
     key: str
     attempts: int
     cost_usd: float
     input_tokens: int
     output_tokens: int
+    today_usd: float = 0.0
+    week_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class Ledger:
-    """What coding agents cost: per agent and per repository (all retained history), per local day."""
+    """What coding agents cost: per agent and per repository (all time), per local day."""
 
     by_agent: list[LedgerLine]
     by_repo: list[LedgerLine]

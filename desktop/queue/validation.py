@@ -222,6 +222,22 @@ def url(field: str, value: Any) -> str | None:
     return str(value)
 
 
+def flag(field: str, value: Any) -> bool:
+    """A yes/no value: JSON true or false only (not 1, 0 or "yes")."""
+    if not isinstance(value, bool):
+        raise TaskValidationError(field, f"must be true or false (got {value!r})")
+    return value
+
+
+def max_pending(field: str, value: Any) -> int | None:
+    """None (no limit) or a limit of waiting tasks, 1 or more."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASK_ID:
+        raise TaskValidationError(field, f"must be a whole number, 1 or more (got {value!r})")
+    return value
+
+
 def agent_name(value: Any) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise TaskValidationError(

@@ -4,7 +4,10 @@ Set AGENTQ_SCREENSHOT=path.png to grab the window to that file once it has loade
 (for screenshots and smoke tests). AGENTQ_SCREENSHOT_SIZE=1024x700 sizes the window first;
 AGENTQ_SCREENSHOT_VIEW=failed shows the Failed tab with its first task selected, =running the
 Running tab following its first task, =details grabs the details dialog of the newest task with a
-prompt that has started (else of the first failed one) instead of the window. AGENTQ_COLOR_SCHEME=dark or light
+prompt that has started (else of the first failed one) instead of the window, =waiting those of
+a task that waits (with the reason); =transcript and =diff grab those tabs of the newest coding
+task's details (the dialog sized to the shot), =repos the Repositories tab, =costs shows the cost
+table in the chart's place. AGENTQ_COLOR_SCHEME=dark or light
 chooses the palette (see theme.py). In that mode nothing waits for a person: errors go to stderr.
 """
 
@@ -182,6 +185,13 @@ async def _screenshot(window: MainWindow, path: Path, view: str) -> None:
         await _wait_for(lambda: window.running.model.rowCount() > 0)
         window.running.view.select_only(0)
         await asyncio.sleep(1.5)  # the output tail is polled
+    elif view == "costs":
+        window.stats.show_costs()
+    elif view == "waiting":  # the details of a task that waits, with the reason
+        waiting = [t for t in window.history.model.tasks if window.history.model.wait_reason(t.id)]
+        if waiting:
+            shown = window.open_details(waiting[0])
+            await asyncio.sleep(0.8)
     elif view == "details":
         tasks = window.history.model.tasks
         task = next((t for t in tasks if task_prompt(t) is not None and t.attempts), None) or next(
@@ -189,6 +199,13 @@ async def _screenshot(window: MainWindow, path: Path, view: str) -> None:
         if task is not None:
             shown = window.open_details(task)
             await asyncio.sleep(0.8)
+    elif view in ("transcript", "diff"):
+        shown = await _coding_details(window, view, size)
+    elif view == "repos":
+        window.tabs.setCurrentWidget(window.repositories)
+        window.repositories.refresh()
+        await _wait_for(lambda: window.repositories.worktrees.rowCount() > 0)
+        await asyncio.sleep(0.5)
     window.statusBar().clearMessage()  # no hover text from wherever the pointer happens to be
     for button in window.findChildren(QToolButton):
         QApplication.sendEvent(button, QEvent(QEvent.Type.Leave))
@@ -198,6 +215,23 @@ async def _screenshot(window: MainWindow, path: Path, view: str) -> None:
         log.error("could not write the screenshot %s", path)
     window.ask_close = lambda *_args: CloseChoice.STOP
     window.close()
+
+
+async def _coding_details(window: MainWindow, view: str, size: tuple[int, int] | None) -> QWidget:
+    """The details of the first completed coding task, on its transcript or diff tab."""
+    await _wait_for(lambda: window.history.model.rowCount() > 0)
+    done = [t for t in window.history.model.tasks if t.repo and t.status is TaskStatus.COMPLETED]
+    task = min(done, key=lambda t: (t.follow_up_of is not None, t.id), default=None)  # the first, not a follow-up
+    if task is None:
+        return window
+    dialog = window.open_details(task)
+    if size is not None:
+        dialog.resize(min(1280, size[0] - 40), min(860, size[1] - 40))
+    details = dialog.details
+    await _wait_for(lambda: details.review.review is not None and details.review.diff.table.rowCount() > 0)
+    details.tabs.setCurrentIndex(details.transcript_tab if view == "transcript" else details.diff_tab)
+    await asyncio.sleep(1.0)  # the transcript and the highlighted diff are read on read threads
+    return dialog
 
 
 def run_app(database: str | None = None) -> int:
@@ -227,6 +261,8 @@ def run_app(database: str | None = None) -> int:
     _install_excepthook(window)
     pool.start()
     window.start()
+    if settings.api_enabled:
+        window.http_api.apply(settings)  # served on this loop once it runs
     if settings.start_minimized and window.tray.available and not screenshot:
         window.tray.notify("Agent Queue", "Running in the tray.")
     else:
@@ -237,6 +273,7 @@ def run_app(database: str | None = None) -> int:
             if screenshot:
                 loop.create_task(_screenshot(window, Path(screenshot), os.environ.get("AGENTQ_SCREENSHOT_VIEW", "")))
             loop.run_until_complete(closed.wait())
+            loop.run_until_complete(window.http_api.stop())
     finally:
         if pool.is_running:
             pool.stop(grace_s=0)

@@ -6,20 +6,27 @@ task again with each snapshot of the queue, so it follows the task to its end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QVBoxLayout, QWidget
 
+from desktop.config import Settings
 from desktop.queue import Task, TaskQueueService
 from desktop.ui.jobs import Jobs
+from desktop.ui.review_bar import ReviewBar
 from desktop.ui.task_actions import TaskActions, can_cancel, can_retry
 from desktop.ui.task_details import TaskDetails, task_prompt
+from desktop.workspaces.review import Review
 
 
 class TaskDetailsDialog(QDialog):
-    """The details of one task, with Retry, Cancel, Copy id and Copy prompt."""
+    """The details of one task, with Retry, Cancel, Copy id and Copy prompt; a coding task's also
+    with the ReviewBar (its worktree, follow-up, push, discard)."""
 
     def __init__(
-        self, service: TaskQueueService, jobs: Jobs, actions: TaskActions, task: Task, parent: QWidget | None = None
+        self, service: TaskQueueService, jobs: Jobs, actions: TaskActions, task: Task, parent: QWidget | None = None,
+        *, settings: Callable[[], Settings] = Settings,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("taskDetailsDialog")
@@ -37,8 +44,13 @@ class TaskDetailsDialog(QDialog):
         self.copy_prompt_button = self._button(buttons, "Copy &prompt", "Copy the task's prompt",
                                                lambda: actions.copy_prompt(self.task))
         buttons.rejected.connect(self.reject)
+        self.review_bar = ReviewBar(service, jobs, actions, settings, self)
+        self.review_bar.hide()
+        self.details.review.loaded.connect(self._review_loaded)
+        self.review_bar.done.connect(lambda: self.details.show_task(self.task))
         layout = QVBoxLayout(self)
         layout.addWidget(self.details, 1)
+        layout.addWidget(self.review_bar)
         layout.addWidget(buttons)
         self.show_task(task)
         self._fit()
@@ -69,6 +81,10 @@ class TaskDetailsDialog(QDialog):
         self.cancel_button.setEnabled(can_cancel([task]))
         self.copy_prompt_button.setEnabled(task_prompt(task) is not None)
 
+    def _review_loaded(self, review: Review) -> None:
+        self.review_bar.setVisible(review.is_coding)
+        self.review_bar.set_review(self.task, review)
+
     def apply_task(self, task: Task) -> None:
         """A task changed somewhere: show it if it is this dialog's task."""
         if task.id == self.task.id and task != self.task:
@@ -87,12 +103,12 @@ class TaskDetailsDialog(QDialog):
 
 def open_details(
     dialogs: dict[int, TaskDetailsDialog], service: TaskQueueService, jobs: Jobs, actions: TaskActions,
-    task: Task, parent: QWidget,
+    task: Task, parent: QWidget, *, settings: Callable[[], Settings] = Settings,
 ) -> TaskDetailsDialog:
     """Show `task`'s dialog: the one already open for it, raised, or a new one."""
     dialog = dialogs.get(task.id)
     if dialog is None:
-        dialog = TaskDetailsDialog(service, jobs, actions, task, parent)
+        dialog = TaskDetailsDialog(service, jobs, actions, task, parent, settings=settings)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialogs[task.id] = dialog
         dialog.finished.connect(lambda *_: dialogs.pop(task.id, None))

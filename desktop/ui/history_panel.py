@@ -32,7 +32,7 @@ from desktop.ui.toolbar import style_icon
 
 SEARCH_DELAY_MS = 300
 SEARCH_MIN_CHARS = 22  # the search box never gets narrower than this
-UNFINISHED = ("pending", "blocked", "running", "retrying")
+UNFINISHED = tuple(s.value for s in TaskStatus if not s.is_finished)
 STATUS_CHOICES: list[tuple[str, tuple[str, ...] | None]] = [
     ("All statuses", None),
     ("Unfinished", UNFINISHED),

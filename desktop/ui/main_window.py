@@ -47,6 +47,7 @@ from desktop.ui.jobs import Jobs
 from desktop.ui.paused_banner import PausedBanner
 from desktop.ui.prompt_bar import PromptBar
 from desktop.ui.queue_monitor import QueueMonitor, Snapshot
+from desktop.ui.repos_panel import ReposPanel
 from desktop.ui.running_panel import RunningPanel
 from desktop.ui.settings_dialog import SettingsDialog
 from desktop.ui.stable_tabs import StableTabBar
@@ -60,7 +61,9 @@ from desktop.ui.task_view import TaskTableView
 from desktop.ui.toolbar import build_toolbar, style_icon
 from desktop.ui.tray import AppTray
 from desktop.ui.welcome import WelcomePanel
+from desktop.ui.window_api import WindowApi
 from desktop.ui.window_state import restore_window_state, save_window_state
+from desktop.ui.workers_panel import WorkersPanel
 from desktop.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -129,6 +132,12 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(self.running, "Running (0)")
         self.tabs.addTab(self.failed, "Failed (0)")
+        self.repositories = ReposPanel(service, self.jobs, self.task_actions, self)
+        self.tabs.addTab(self.repositories, "Repositories")
+        self.http_api = WindowApi(service, pool, self)
+        self.workers = WorkersPanel(service, self.jobs, self)
+        self.tabs.addTab(self.workers, "Workers")
+        self.workers.live_changed.connect(self._workers_live)
         self.left = QSplitter(Qt.Orientation.Vertical, self)
         self.left.setChildrenCollapsible(False)
         self.left.addWidget(_group("Agents", self.agents, self))
@@ -226,6 +235,7 @@ class MainWindow(QMainWindow):
         self._show_state()
 
     def _connect(self) -> None:
+        self.http_api.changed.connect(lambda text: self.statusBar().showMessage(text, 15_000))
         self.pause_action.toggled.connect(self._pause_toggled)
         self.new_action.triggered.connect(self.new_task)
         self.retry_action.triggered.connect(self.retry_selected)
@@ -251,6 +261,7 @@ class MainWindow(QMainWindow):
         self.task_actions.deleted.connect(self._deleted)
         self.task_actions.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.tabs.currentChanged.connect(lambda _i: self.refresh_live())
+        self.repositories.open_task.connect(self.open_task_id)
         for model in self.models:
             model.load_failed.connect(self._poll_failed)
             model.dataChanged.connect(self._update_actions)
@@ -340,7 +351,7 @@ class MainWindow(QMainWindow):
         empty = not snapshot.agents and stats.total == 0
         dismissed = self.store.value("welcome/dismissed", False, type=bool)
         self.welcome.setVisible(empty and not dismissed)
-        self.stats.update_stats(stats, snapshot.series, snapshot.chart_range)
+        self.stats.update_stats(stats, snapshot.series, snapshot.chart_range, snapshot.costs)
         self.agents.set_lines(agent_lines(snapshot.agents, stats.by_agent, stats.paused))
         names = [a.name for a in snapshot.agents]
         self.history.set_agents(names)
@@ -375,6 +386,12 @@ class MainWindow(QMainWindow):
             self.failed.model.sync_head()
         if current is not self.history and previous.total != stats.total:
             self.history.model.sync_head()
+
+    def _workers_live(self, live: int) -> None:
+        text = f"Workers ({live:,} live)"
+        index = self.tabs.indexOf(self.workers)
+        if self.tabs.tabText(index) != text:
+            self.tabs.setTabText(index, text)
 
     def _poll_failed(self, exc: BaseException) -> None:
         text = user_message(exc)
@@ -437,7 +454,13 @@ class MainWindow(QMainWindow):
     @guarded("Open task")
     def open_details(self, task: Task) -> TaskDetailsDialog:
         """The details of `task` in a dialog of its own (the one already open for it, if any)."""
-        return open_details(self.details_dialogs, self.service, self.jobs, self.task_actions, task, self)
+        return open_details(self.details_dialogs, self.service, self.jobs, self.task_actions, task, self,
+                            settings=lambda: self.settings)
+
+    def open_task_id(self, task_id: int) -> None:
+        """Open the details of task `task_id` once it is read."""
+        service = self.service
+        self.jobs.read(lambda: service.get(task_id), self.open_details, owner=self, name="open-task")
 
     def open_selected(self, *_: object) -> TaskDetailsDialog | None:
         tasks = self.selected_tasks()
@@ -491,6 +514,8 @@ class MainWindow(QMainWindow):
             )
         )
         self.service.set_retry_policy(settings.retry_policy())
+        if (settings.api_enabled, settings.api_port) != (old.api_enabled, old.api_port):
+            self.http_api.apply(settings)  # says where it listens when it has started
         note = " The new database opens the next time Agent Queue starts." if settings.database_url != old.database_url else ""
         self.statusBar().showMessage("Settings saved." + note, 8000)
 

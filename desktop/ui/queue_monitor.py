@@ -19,7 +19,7 @@ from datetime import datetime
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from desktop.queue import Agent, QueueStats, Task, TaskQueueService
+from desktop.queue import Agent, Ledger, QueueStats, Task, TaskQueueService
 from desktop.ui import task_queries as q
 from desktop.ui.jobs import Jobs
 
@@ -32,7 +32,7 @@ class Snapshot:
     """What the window shows as counts, read in one go.
 
     `tag` is the value of QueueMonitor.tag() when the read started: changes the window learnt
-    before then are in it. `series` is the throughput of `chart_range`.
+    before then are in it. `series` is the throughput of `chart_range`, `costs` the cost ledger.
     """
 
     stats: QueueStats
@@ -41,6 +41,7 @@ class Snapshot:
     running: list[Task]
     chart_range: q.ChartRange
     tag: int = 0
+    costs: Ledger = dataclasses.field(default_factory=lambda: Ledger([], [], []))
 
     @property
     def waiting(self) -> int:
@@ -84,7 +85,7 @@ def read_snapshot(
     agents = service.list_agents()
     if series is None:
         series = q.throughput(service, chart_range)
-    return Snapshot(with_running(stats, running), series, agents, running, chart_range, tag)
+    return Snapshot(with_running(stats, running), series, agents, running, chart_range, tag, service.ledger())
 
 
 class QueueMonitor(QObject):

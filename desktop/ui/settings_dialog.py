@@ -7,26 +7,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
     QWidget,
 )
 
+from desktop.api.binding import DEFAULT_HOST
 from desktop.bootstrap import remember_password
-from desktop.config import PROFILES, Settings, save_settings
+from desktop.config import DEFAULT_API_PORT, PROFILES, Settings, save_settings
 from desktop.errors import TaskValidationError
 from desktop.queue.db import display_url
 from desktop.ui.duration_edit import DAY, DurationEdit
 from desktop.ui.form_dialog import FormDialog
 from desktop.ui.jobs import Jobs
+from desktop.ui.window_api import TOKEN_HINT
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -75,6 +78,8 @@ class SettingsDialog(FormDialog):
         self.add_field("shutdown_grace_s", "Shutdown &grace:", self.grace)
         self.retention = DurationEdit(self, 0.0, 36_500 * DAY, default_unit_s=DAY)
         self.add_field("retention_days", "R&etention:", self.retention, "Finished tasks older than this can be cleaned up.")
+        self.archive = QCheckBox("Archive them first (gzip JSON Lines in the data folder)", self)
+        self.add_field("archive", "", self.archive, "agentq archive list / export read the archive.")
         self.log_level = QComboBox(self)
         self.log_level.addItems(LOG_LEVELS)
         self.add_field("log_level", "&Log level:", self.log_level)
@@ -94,8 +99,32 @@ class SettingsDialog(FormDialog):
         row.addWidget(self.open_other)
         row.addWidget(self.use_server)
         self.add_field("database_url", "Database:", where, "Another database is opened the next time Agent Queue starts.")
+        api = QWidget(self)
+        api_row = QHBoxLayout(api)
+        api_row.setContentsMargins(0, 0, 0, 0)
+        self.api_enabled = QCheckBox("Serve the HTTP API on this machine, port", api)
+        self.api_port = QSpinBox(api)
+        self.api_port.setRange(1, 65_535)
+        api_row.addWidget(self.api_enabled)
+        api_row.addWidget(self.api_port)
+        api_row.addStretch(1)
+        self.add_field("api_enabled", "&HTTP API:", api)
+        self.api_hint = QLabel(self)
+        self.api_hint.setWordWrap(True)
+        self.api_hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.add_field("api_port", "", self.api_hint)
+        self.api_port.valueChanged.connect(self._show_api_hint)
+        self.api_enabled.toggled.connect(self._show_api_hint)
         self.start_minimized = QCheckBox("Start minimised to the tray", self)
         self.add_field("start_minimized", "", self.start_minimized)
+        self.editor_command = QLineEdit(self)
+        self.editor_command.setPlaceholderText("code {path}")
+        self.add_field("editor_command", "&Editor command:", self.editor_command,
+                       "Opens a task's worktree; {path} is the folder. Empty: $VISUAL.")
+        self.terminal_command = QLineEdit(self)
+        self.terminal_command.setPlaceholderText("the system's terminal")
+        self.add_field("terminal_command", "Ter&minal command:", self.terminal_command,
+                       "Opens a terminal in a task's worktree; {path} is the folder.")
 
         self._fill(settings)
         self.profile.currentTextChanged.connect(self._profile_changed)
@@ -113,11 +142,29 @@ class SettingsDialog(FormDialog):
         self.retention.setValue(s.retention_days * DAY)
         self.log_level.setCurrentText(str(s.log_level).upper())
         self.start_minimized.setChecked(s.start_minimized)
+        self.editor_command.setText(s.editor_command)
+        self.terminal_command.setText(s.terminal_command)
+        self.archive.setChecked(s.archive)
+        self.api_enabled.setChecked(s.api_enabled)
+        self.api_port.setValue(s.api_port or DEFAULT_API_PORT)
+        self._show_api_hint()
+
+    def _show_api_hint(self, *_: object) -> None:
+        url = f"http://{DEFAULT_HOST}:{self.api_port.value()}"
+        state = "Listens on" if self.api_enabled.isChecked() else "When on, listens on"
+        self.api_hint.setText(
+            f"{state} {url} (docs at {url}/docs), this machine only; {TOKEN_HINT} "
+            "(run it in a terminal). Applies when saved."
+        )
 
     def _profile_changed(self, name: str) -> None:
         base = PROFILES.get(name)
         if base is not None:
-            self._fill(dataclasses.replace(base, start_minimized=self.start_minimized.isChecked()))
+            self._fill(dataclasses.replace(
+                base, start_minimized=self.start_minimized.isChecked(),
+                editor_command=self.editor_command.text(), terminal_command=self.terminal_command.text(),
+                api_enabled=self.api_enabled.isChecked(), api_port=self.api_port.value(),
+            ))
 
     def _choose_database(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
@@ -160,6 +207,11 @@ class SettingsDialog(FormDialog):
             retention_days=self.retention.value() / DAY,
             log_level=self.log_level.currentText(),
             start_minimized=self.start_minimized.isChecked(),
+            editor_command=self.editor_command.text().strip(),
+            terminal_command=self.terminal_command.text().strip(),
+            archive=self.archive.isChecked(),
+            api_enabled=self.api_enabled.isChecked(),
+            api_port=self.api_port.value(),
             database_url=self.new_database_url or self.original.database_url,
         ).validate()
 

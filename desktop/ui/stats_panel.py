@@ -1,4 +1,5 @@
-"""StatsPanel: counts per status, wait and run times, success rate, and the throughput chart.
+"""StatsPanel: counts per status, wait and run times, success rate, attempts over all time, the
+throughput chart, and the cost per agent and repository.
 
 Every value sits in a label of a fixed width, wide enough for large numbers, so new numbers never
 change the panel's size hints: the splitter beside it does not move as the statistics change.
@@ -13,18 +14,20 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSizePolicy,
+    QStackedWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.queue import QueueStats, TaskStatus
+from desktop.queue import Ledger, QueueStats, TaskStatus
+from desktop.ui.cost_table import CostTable
 from desktop.ui.status_style import seconds_text, status_colour
 from desktop.ui.task_queries import CHART_RANGES, ChartRange, Series
 from desktop.ui.throughput_chart import ThroughputChart
 
 STATUS_ORDER = (
-    TaskStatus.PENDING, TaskStatus.BLOCKED, TaskStatus.RUNNING, TaskStatus.RETRYING,
+    TaskStatus.PENDING, TaskStatus.BLOCKED, TaskStatus.BACKLOGGED, TaskStatus.RUNNING, TaskStatus.RETRYING,
     TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED,
 )
 
@@ -84,12 +87,17 @@ class StatsPanel(QWidget):
         self.avg_run = _value_label(self, "23 h 59 m")
         self.success = _value_label(self, "100.0%")
         self.throughput = _value_label(self, "000,000 / h")
+        self.succeeded = _value_label(self, "0,000,000,000", "attempts_succeeded")
+        self.failed = _value_label(self, "0,000,000,000", "attempts_failed")
         hour = "tasks finished in the last hour"
+        kept = "all time: a retry keeps its failure counted, and cleanup lowers nothing"
         for i, (title, label, tip) in enumerate((
             ("Average wait", self.avg_wait, f"From due to started, {hour}"),
             ("Average run", self.avg_run, f"From started to finished, {hour}"),
-            ("Success rate", self.success, f"Completed / (completed + failed), {hour}"),
-            ("Completed", self.throughput, "Tasks completed in the last hour"),
+            ("Success rate", self.success, "Succeeded / (succeeded + failed) attempts in the last hour"),
+            ("Completed", self.throughput, "Attempts that completed in the last hour"),
+            ("Succeeded", self.succeeded, f"Attempts that completed, {kept}"),
+            ("Failed", self.failed, f"Attempts that failed, timed out or lost their worker, {kept}"),
         )):
             name = QLabel(title, self)
             name.setToolTip(tip)
@@ -115,29 +123,53 @@ class StatsPanel(QWidget):
             button.clicked.connect(lambda _on=False, r=chart_range: self.set_range(r, notify=True))
             self.range_buttons.addButton(button)
             chooser.addWidget(button)
+        self.costs = CostTable(self)
+        self.cost_button = QToolButton(self)
+        self.cost_button.setObjectName("show_costs")
+        self.cost_button.setText("Cost")
+        self.cost_button.setToolTip("Show what agents cost today and over the last 7 days, per agent and repository")
+        self.cost_button.setCheckable(True)
+        self.cost_button.setAutoRaise(True)
+        self.cost_button.clicked.connect(self.show_costs)
+        chooser.addWidget(self.cost_button)
         self.chart_range = CHART_RANGES["hour"]
         self._check_range()
+        # The chart and the cost table take turns in one place: the panel's size never depends on which.
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(self.chart)
+        self.pages.addWidget(self.costs)
 
         layout = QVBoxLayout(self)
         layout.addLayout(counts)
         layout.addLayout(rates)
         layout.addLayout(chooser)
-        layout.addWidget(self.chart, 1)
+        layout.addWidget(self.pages, 1)
         self._colour_dots()
 
-    def set_range(self, chart_range: ChartRange, *, notify: bool = False) -> None:
-        """Show `chart_range` (hour, day, week); with `notify`, say so (a new series is needed)."""
-        self.chart_range = chart_range
+    def show_costs(self, shown: bool = True) -> None:
+        """Show the cost table in the chart's place (or the chart again)."""
+        self.cost_button.setChecked(shown)
+        self.pages.setCurrentWidget(self.costs if shown else self.chart)
         self._check_range()
+
+    def set_range(self, chart_range: ChartRange, *, notify: bool = False) -> None:
+        """Show `chart_range` (hour, day, week) on the chart; with `notify`, say so (a new series
+        is needed)."""
+        self.chart_range = chart_range
+        self.show_costs(False)
         self.chart.setToolTip(f"Completed and failed tasks over the last {chart_range.description}")
         if notify:
             self.range_changed.emit(chart_range)
 
     def _check_range(self) -> None:
+        charted = not self.cost_button.isChecked()
+        self.range_buttons.setExclusive(charted)  # while the costs show, no range is checked
         for button in self.range_buttons.buttons():
-            button.setChecked(button.objectName() == f"range_{self.chart_range.key}")
+            button.setChecked(charted and button.objectName() == f"range_{self.chart_range.key}")
 
-    def update_stats(self, stats: QueueStats, series: Series, chart_range: ChartRange) -> None:
+    def update_stats(
+        self, stats: QueueStats, series: Series, chart_range: ChartRange, costs: Ledger | None = None
+    ) -> None:
         for status, label in self.counts.items():
             _set(label, f"{stats.by_status.get(status, 0):,}")
         _set(self.total, f"{stats.total:,}")
@@ -145,6 +177,10 @@ class StatsPanel(QWidget):
         _set(self.avg_run, seconds_text(stats.avg_run_s))
         _set(self.success, "–" if stats.success_rate is None else f"{stats.success_rate:.1%}")
         _set(self.throughput, f"{stats.throughput_last_hour:,} / h")
+        _set(self.succeeded, f"{stats.succeeded:,}")
+        _set(self.failed, f"{stats.failed:,}")
+        if costs is not None:
+            self.costs.set_ledger(costs)
         if chart_range == self.chart_range:  # a series of the range chosen before this one is dropped
             self.chart.set_series(series, chart_range.bucket_s, chart_range.unit_s, chart_range.unit_label)
 

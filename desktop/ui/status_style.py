@@ -17,6 +17,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette
 _SHADES: dict[str, tuple[str, str]] = {
     "pending": ("#5d6869", "#a8b3b4"),
     "blocked": ("#7a4cbf", "#bf9cf0"),
+    "backlogged": ("#7d6a3c", "#cbb789"),
     "running": ("#1c66c9", "#6ea8ff"),
     "retrying": ("#9a5a00", "#f0a43c"),
     "completed": ("#1d7a3b", "#5fcf84"),

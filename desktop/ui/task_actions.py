@@ -19,6 +19,8 @@ from desktop.ui.task_details import task_prompt
 from desktop.workers.pool import WorkerPool
 
 RETRYABLE = (TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.RETRYING)
+# Tasks whose place in the queue can change: they wait to be claimed.
+WAITING = (TaskStatus.PENDING, TaskStatus.RETRYING, TaskStatus.BLOCKED, TaskStatus.BACKLOGGED)
 
 
 def ask(parent: QWidget | None, title: str, text: str, yes: str = "", no: str = "") -> bool:
@@ -150,6 +152,53 @@ class TaskActions(QObject):
 
         return self.jobs.write(lambda: service.delete_tasks(ids), finished, self._error("Delete"), owner=self, name="delete")
 
+    def reorder(self, tasks: Sequence[Task], what: str, change: Callable[[int], Task],
+                statuses: Sequence[TaskStatus] = WAITING) -> bool:
+        """Apply one queue-order change (run now, priority, move, backlog, release) to each task
+        in `statuses`, each in its own transaction; refusals are shown together. False if none apply."""
+        ids = [t.id for t in tasks if t.status in statuses]
+        if not ids:
+            names = ", ".join(s.value for s in statuses)
+            self.message.emit(f"{what}: only {names} tasks.")
+            return False
+
+        def work() -> tuple[list[Task], list[str]]:
+            done, problems = [], []
+            for task_id in ids:
+                try:
+                    done.append(change(task_id))
+                except AgentQueueError as exc:
+                    problems.append(str(exc))
+            return done, problems
+
+        def finished(result: tuple[list[Task], list[str]]) -> None:
+            done, problems = result
+            if done:
+                self.changed.emit(done)
+                self.pool.wake()
+            self.message.emit(f"{what}: {plural(len(done), 'task')}.")
+            if problems:
+                show_error(self.window, AgentQueueError("\n".join(problems)), what)
+
+        return self.jobs.write(work, finished, self._error(what), owner=self, name="reorder")
+
+    def run_now(self, tasks: Sequence[Task]) -> bool:
+        return self.reorder(tasks, "Run now", self.service.run_now,
+                            (TaskStatus.PENDING, TaskStatus.RETRYING, TaskStatus.BACKLOGGED))
+
+    def set_priority(self, tasks: Sequence[Task], priority: int) -> bool:
+        return self.reorder(tasks, f"Priority {priority}", lambda i: self.service.set_priority(i, priority))
+
+    def move(self, tasks: Sequence[Task], *, top: bool) -> bool:
+        return self.reorder(tasks, "Move to top" if top else "Move to bottom", lambda i: self.service.move(i, top=top))
+
+    def backlog(self, tasks: Sequence[Task]) -> bool:
+        return self.reorder(tasks, "Backlog", self.service.backlog,
+                            (TaskStatus.PENDING, TaskStatus.RETRYING, TaskStatus.BLOCKED))
+
+    def release(self, tasks: Sequence[Task]) -> bool:
+        return self.reorder(tasks, "Release", self.service.release_backlogged, (TaskStatus.BACKLOGGED,))
+
     def copy(self, text: str, what: str = "the error") -> None:
         if text:
             QApplication.clipboard().setText(text)
@@ -167,7 +216,8 @@ class TaskActions(QObject):
             self.copy(prompt, f"the prompt of task {task.id}")
 
     def menu(self, tasks: Sequence[Task], open_task: Callable[[Task], Any], parent: QWidget) -> QMenu:
-        """The menu of task rows: open, retry, cancel, copy id, copy prompt (what does not apply is disabled)."""
+        """The menu of task rows: open, retry, cancel, the queue order (run now, priority, move,
+        backlog, release), copy id, copy prompt (what does not apply is disabled)."""
         menu = QMenu(parent)
         menu.setObjectName("taskMenu")
         first = tasks[0] if tasks else None
@@ -182,8 +232,28 @@ class TaskActions(QObject):
                                 lambda: self.cancel(tasks))
         cancel.setShortcut("Ctrl+K")
         cancel.setEnabled(can_cancel(tasks))
+        self._queue_order_actions(menu, tasks)
         menu.addSeparator()
         menu.addAction("Copy &id" if len(tasks) == 1 else "Copy &ids", lambda: self.copy_ids(tasks))
         prompt = menu.addAction("Copy &prompt", lambda: self.copy_prompt(first) if first else None)
         prompt.setEnabled(len(tasks) == 1 and first is not None and task_prompt(first) is not None)
         return menu
+
+    def _queue_order_actions(self, menu: QMenu, tasks: Sequence[Task]) -> None:
+        """Run now, priority, move to top or bottom, backlog and release (enabled where they apply)."""
+        statuses = {t.status for t in tasks}
+        waiting = bool(statuses & set(WAITING))
+        menu.addSeparator()
+        run = menu.addAction("Run &now", lambda: self.run_now(tasks))
+        run.setEnabled(bool(statuses & {TaskStatus.PENDING, TaskStatus.RETRYING, TaskStatus.BACKLOGGED}))
+        priority = menu.addMenu("Pr&iority")
+        priority.setEnabled(waiting)
+        for level in range(5, 0, -1):
+            label = {5: "5 (runs first)", 1: "1 (low)"}.get(level, str(level))
+            priority.addAction(label, lambda level=level: self.set_priority(tasks, level))
+        for label, top in (("Move to &top", True), ("Move to &bottom", False)):
+            menu.addAction(label, lambda top=top: self.move(tasks, top=top)).setEnabled(waiting)
+        backlog = menu.addAction("Bac&klog", lambda: self.backlog(tasks))
+        backlog.setEnabled(bool(statuses & {TaskStatus.PENDING, TaskStatus.RETRYING, TaskStatus.BLOCKED}))
+        release = menu.addAction("Re&lease from backlog", lambda: self.release(tasks))
+        release.setEnabled(TaskStatus.BACKLOGGED in statuses)

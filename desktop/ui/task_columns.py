@@ -74,12 +74,14 @@ COLUMNS: dict[str, Column] = {
         Column("lock_key", "Lock key", lambda t: t.lock_key or ""),
         Column("payload", "Payload", lambda t: compact_json(t.payload)),
         Column("last_error", "Last error", lambda t: one_line(t.last_error)),
+        # Filled by the model from TaskQueueService.wait_reasons (not a field of the task).
+        Column("waiting", "Waiting", lambda t: "", tooltip="why a pending, blocked or retrying task is not running"),
     )
 }
 
 HISTORY_COLUMNS = (
-    "id", "status", "agent", "task_type", "priority", "attempts", "created_at", "started_at",
+    "id", "status", "agent", "task_type", "priority", "attempts", "waiting", "created_at", "started_at",
     "finished_at", "duration", "payload", "last_error", "lock_key",
 )
-FAILED_COLUMNS = ("id", "status", "agent", "attempts", "next_attempt", "finished_at", "last_error")
+FAILED_COLUMNS = ("id", "status", "agent", "attempts", "next_attempt", "waiting", "finished_at", "last_error")
 RUNNING_COLUMNS = ("id", "agent", "progress", "message", "started_at", "duration", "lock_key", "payload")

@@ -22,8 +22,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.queue import Attempt, Task, TaskQueueService, TaskStatus
+from desktop.ui.coding_review import CodingReview
 from desktop.ui.jobs import Jobs
 from desktop.ui.status_style import one_line, pretty_json, seconds_text, status_colour, when
+from desktop.workspaces.review import Review
 
 ATTEMPT_HEADERS = ("#", "Outcome", "Started", "Duration", "Worker", "Error")
 
@@ -154,6 +156,13 @@ class TaskDetails(QWidget):
         self.attempts_tab = self.tabs.addTab(attempts_page, "Attempts")
         self.result_tab = self.tabs.addTab(self.result, "Result")
         self.tabs.setTabVisible(self.prompt_tab, False)
+        self.review = CodingReview(service, jobs, self)  # a coding task's pages, shown once read
+        self.transcript_tab = self.tabs.addTab(self.review.transcript, "Transcript")
+        self.diff_tab = self.tabs.addTab(self.review.diff, "Diff")
+        self.summary_tab = self.tabs.addTab(self.review.summary, "Summary")
+        self._show_review_tabs(False)
+        self._choose_review_tab = False
+        self.review.loaded.connect(self._review_loaded)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -178,8 +187,11 @@ class TaskDetails(QWidget):
             self.tabs.setTabVisible(self.prompt_tab, False)
             self.attempts = []
             self.attempt_table.setRowCount(0)
+            self.review.clear()
+            self._show_review_tabs(False)
             return
         if new_task:
+            self._choose_review_tab = True
             self.attempts, self.depends_on = [], []
             self.attempt_table.setRowCount(0)
             self.attempt_output.clear()
@@ -188,12 +200,28 @@ class TaskDetails(QWidget):
             self.tabs.setCurrentIndex(self._first_tab(task))
         generation, service, task_id = self._generation, self.service, task.id
         self.jobs.read(
-            lambda: (service.attempts(task_id), service.dependencies(task_id)),
+            lambda: (service.attempts(task_id), service.dependencies(task_id), service.wait_reasons([task]).get(task_id)),
             lambda result: self._on_attempts(generation, result),
             lambda exc: self.error.setPlainText(f"Could not read the attempts: {exc}"),
             owner=self,
             name="details",
         )
+
+    def _show_review_tabs(self, visible: bool) -> None:
+        for tab in (self.transcript_tab, self.diff_tab, self.summary_tab):
+            self.tabs.setTabVisible(tab, visible)
+
+    def _review_loaded(self, review: Review) -> None:
+        """A coding task's review pages appear once read; a new task opens on its transcript while
+        it runs, else on its summary (a failure keeps its error first)."""
+        self._show_review_tabs(review.is_coding)
+        task = self.task
+        if not (self._choose_review_tab and review.is_coding and task is not None):
+            return
+        self._choose_review_tab = False
+        if self.tabs.currentIndex() == self.error_tab:
+            return
+        self.tabs.setCurrentIndex(self.transcript_tab if task.status is TaskStatus.RUNNING else self.summary_tab)
 
     def set_wait_reason(self, text: str | None) -> None:
         """Why the task is not running yet ('waiting for task 12 (running)'); None hides the line."""
@@ -249,12 +277,14 @@ class TaskDetails(QWidget):
         if not self.attempts or self.attempts[0].task_id != task.id:
             _set_text(self.error, task.last_error or "")
 
-    def _on_attempts(self, generation: int, result: tuple[list[Attempt], list[int]]) -> None:
+    def _on_attempts(self, generation: int, result: tuple[list[Attempt], list[int], str | None]) -> None:
         if generation != self._generation or self.task is None:
             return
         previous = self.attempts
-        self.attempts, self.depends_on = result
+        self.attempts, self.depends_on, waiting = result
+        self.set_wait_reason(waiting)
         self._show_summary(self.task)
+        self.review.show_task(self.task, self.attempts)
         _set_text(self.error, self.error_text())
         if previous == self.attempts and self.attempt_table.rowCount() == len(self.attempts):
             return  # unchanged: keep the selected attempt and the scroll position

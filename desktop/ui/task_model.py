@@ -93,6 +93,8 @@ class TaskTableModel(QAbstractTableModel):
         self._started = False
         self._first_loading = False
         self._changed_while_loading: set[int] = set()
+        self._waits: dict[int, str] = {}  # why the waiting rows on screen wait (the Waiting column)
+        self._wait_column = next((i for i, c in enumerate(self.columns) if c.key == "waiting"), None)
 
     # -- what it shows --------------------------------------------------------------------------
 
@@ -169,7 +171,7 @@ class TaskTableModel(QAbstractTableModel):
         task = self._rows[index.row()]
         column = self.columns[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return column.text(task)
+            return self._waits.get(task.id, "") if column.key == "waiting" else column.text(task)
         if role == Qt.ItemDataRole.ForegroundRole and column.key == "status":
             return status_colour(task.status.value)
         if role == Qt.ItemDataRole.TextAlignmentRole:
@@ -181,6 +183,8 @@ class TaskTableModel(QAbstractTableModel):
                 return pretty_json(task.payload)[:_TOOLTIP_CHARS]
             if column.key == "message":
                 return task.progress_message
+            if column.key == "waiting":
+                return self._waits.get(task.id)
             moment = _TIME_FIELDS.get(column.key)
             return when(getattr(task, moment)) if moment else None
         if role == TASK_ROLE:
@@ -374,26 +378,48 @@ class TaskTableModel(QAbstractTableModel):
             self.endRemoveRows()
 
     def refresh_rows(self, ids: Iterable[int]) -> None:
-        """Read these tasks again (the rows on screen) and update, or drop, their rows."""
+        """Read these tasks again (the rows on screen) and update, or drop, their rows; with a
+        Waiting column, read why the waiting ones wait in the same job."""
         wanted = [i for i in dict.fromkeys(ids) if self.row_of(i) is not None]
         if not wanted:
             return
-        generation, service = self._generation, self.service
+        generation, service, waits = self._generation, self.service, self._wait_column is not None
 
-        def done(found: dict[int, Task]) -> None:
+        def done(result: tuple[dict[int, Task], dict[int, str]]) -> None:
             if generation != self._generation:
                 return
+            found, reasons = result
             for task_id in wanted:
                 task = found.get(task_id)
                 if task is None:
                     self.remove_ids([task_id])  # deleted meanwhile
                 else:
                     self.apply_task(task)
+            if waits:
+                self._show_waits(wanted, reasons)
 
         self.jobs.read(
-            lambda: q.tasks_by_id(service, wanted), done, lambda exc: None,
+            lambda: q.tasks_and_waits(service, wanted, waits=waits), done, lambda exc: None,
             owner=self, name=f"rows-{id(self)}", skip_if_busy=True,
         )
+
+    def wait_reason(self, task_id: int) -> str | None:
+        """Why the task waits, as the Waiting column shows it (None when it does not, or not read yet)."""
+        return self._waits.get(task_id)
+
+    def _show_waits(self, ids: list[int], reasons: dict[int, str]) -> None:
+        for task_id in ids:
+            reason = reasons.get(task_id)
+            if reason == self._waits.get(task_id):
+                continue
+            if reason is None:
+                self._waits.pop(task_id, None)
+            else:
+                self._waits[task_id] = reason
+            row = self.row_of(task_id)
+            if row is not None and self._wait_column is not None:
+                cell = self.index(row, self._wait_column)
+                self.dataChanged.emit(cell, cell)
 
     def sync_head(self) -> None:
         """Read the first page again and merge it: new tasks appear, tasks that left the filter go.

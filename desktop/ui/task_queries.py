@@ -15,10 +15,9 @@ tried with the spaces after ``:`` and ``,`` taken out.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from desktop.queue import SORT_COLUMNS, Task, TaskQueueService, TaskStatus
@@ -150,24 +149,14 @@ CHART_RANGES = {
 
 
 def throughput(service: TaskQueueService, chart_range: ChartRange) -> list[tuple[datetime, int, int]]:
-    """(bucket start, completed, failed) for each bucket of `chart_range`, oldest first; the
-    last bucket is the current one. Sums the service's per-minute series (one source of truth
-    for what counts as completed or failed)."""
-    if chart_range.bucket_s == 60.0:
-        return service.throughput_series(chart_range.buckets)
-    now = service.clock()
-    size = chart_range.bucket_s
-    first = (math.floor(now / size) - chart_range.buckets + 1) * size
-    minutes = int((math.floor(now / 60) * 60 - first) // 60) + 1
-    sums = [[0, 0] for _ in range(chart_range.buckets)]
-    for start, done, failed in service.throughput_series(minutes):
-        index = int((start.timestamp() - first) // size)
-        if 0 <= index < chart_range.buckets:
-            sums[index][0] += done
-            sums[index][1] += failed
-    return [(datetime.fromtimestamp(first + i * size, UTC), done, failed) for i, (done, failed) in enumerate(sums)]  # type: ignore[misc]
+    """(bucket start, succeeded, failed attempts) for each bucket of `chart_range`, oldest first;
+    the last bucket is the current one. Counted from attempts (a retry keeps its failure)."""
+    return service.throughput(chart_range.bucket_s, chart_range.buckets)
 
 
-def tasks_by_id(service: TaskQueueService, ids: Iterable[int]) -> dict[int, Task]:
-    """The tasks among `ids` that still exist, by id (refreshes the rows on screen)."""
-    return service.get_many(ids)
+def tasks_and_waits(
+    service: TaskQueueService, ids: Iterable[int], *, waits: bool
+) -> tuple[dict[int, Task], dict[int, str]]:
+    """The tasks among `ids` that still exist, and (with `waits`) why the waiting ones wait."""
+    found = service.get_many(ids)
+    return found, service.wait_reasons(found.values()) if waits else {}

@@ -31,7 +31,7 @@ from desktop.ui.task_model import PROGRESS_ROLE, TASK_ROLE, TaskTableModel
 DEFAULT_WIDTHS = {
     "id": 64, "status": 86, "agent": 110, "task_type": 70, "priority": 60, "attempts": 70,
     "progress": 140, "message": 200, "created_at": 90, "scheduled_for": 90, "next_attempt": 95,
-    "started_at": 90, "finished_at": 90, "duration": 75, "lock_key": 120, "payload": 240,
+    "started_at": 90, "finished_at": 90, "duration": 75, "lock_key": 120, "payload": 240, "waiting": 230,
 }
 FROZEN_KEYS = ("id", "status")  # stay on screen when the table scrolls sideways
 LAST_COLUMN_MIN = 220  # the stretching last column never gets narrower than this

@@ -182,14 +182,16 @@ def _end(
             return None
         running.abandoned = True  # decided now: the pool must not settle it again
     tail, details = ctx.output_tail(), _details(running)
+    took = time.monotonic() - running.started
     if how == "complete":
+        log.info("task %s (%s) completed in %.3f s", task.id, task.agent, took)
         return Settlement.complete(task.id, running.token, result, output_tail=tail, details=details)
     if how == "release":
         return Settlement.release(task.id, running.token, output_tail=tail, details=details)
     if how == "park":
         return Settlement.park(task.id, running.token, until or time.time(), error, output_tail=tail, details=details)
-    if tb and error:
-        log.warning("attempt failed: %s", error)
+    # The whole traceback goes to the log file; the attempt keeps it too (agentq show).
+    log.error("task %s (%s) failed after %.3f s: %s%s", task.id, task.agent, took, error, f"\n{tb.rstrip()}" if tb else "")
     return Settlement.fail(
         task.id, running.token, error, traceback=tb, retryable=retryable, output_tail=tail, details=details
     )

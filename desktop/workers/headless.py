@@ -27,6 +27,7 @@ def create_pool(
     concurrency: int | None = None,
     poll_interval_s: float | None = None,
     agents: list[str] | None = None,
+    task_types: list[str] | None = None,
     worker_id: str | None = None,
     burst: bool = False,
     grace_s: float | None = None,
@@ -41,7 +42,7 @@ def create_pool(
         changes["shutdown_grace_s"] = grace_s
     settings = dataclasses.replace(settings, **changes).validate()
     return WorkerPool(
-        service, settings, worker_id=worker_id, agents=agents, burst=burst,
+        service, settings, worker_id=worker_id, agents=agents, task_types=task_types, burst=burst,
         output_dir=paths.data_dir() / "task-logs",
     )
 

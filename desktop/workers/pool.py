@@ -25,13 +25,16 @@ from typing import Any
 
 from PySide6.QtCore import QMetaMethod, QObject, QRunnable, QThreadPool, Signal
 
+from desktop import paths
 from desktop.agents.base import AgentKind, TaskContext
 from desktop.agents.registry import load_kinds
 from desktop.agents.timeouts import attempt_timeout
 from desktop.config import Settings
 from desktop.errors import AgentQueueError, LeaseLostError
-from desktop.queue import Agent, Claim, Settlement, Task, TaskQueueService, TaskValidationError
+from desktop.queue import Agent, Beat, Claim, Settlement, Task, TaskQueueService, TaskValidationError
+from desktop.queue.archive import Archive
 from desktop.queue.backends import ChangeWatcher
+from desktop.queue.leases import HOST
 from desktop.workers.execution import RunningTask, StopReason, Workspaces, execute, give_up, release, unstarted
 from desktop.workers.timers import Every
 from desktop.workspaces.cleanup import WorkspacePruner
@@ -112,6 +115,7 @@ class WorkerPool(QObject):
         *,
         worker_id: str | None = None,
         agents: list[str] | None = None,
+        task_types: list[str] | None = None,
         kinds: dict[str, AgentKind] | None = None,
         burst: bool = False,
         output_dir: Path | None = None,
@@ -124,6 +128,7 @@ class WorkerPool(QObject):
         self.settings = settings
         self.worker_id = worker_id or default_worker_id()
         self.agents = agents
+        self.task_types = task_types  # only tasks with one of these task_type labels
         self.kinds = kinds if kinds is not None else load_kinds()
         self.burst = burst
         self.output_dir = output_dir
@@ -147,6 +152,7 @@ class WorkerPool(QObject):
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
         self._last_cancel_check = 0.0
+        self._completed = self._failed = 0  # attempts this pool ended, for the roster
         self._cancel_check_due = False
         self._started_signal = QMetaMethod.fromSignal(self.task_started)
         self._finished_signal = QMetaMethod.fromSignal(self.task_finished)
@@ -164,6 +170,10 @@ class WorkerPool(QObject):
         if self.output_dir is not None:
             self.output_dir.mkdir(parents=True, exist_ok=True)
         self.service.enqueued.connect(self._on_enqueued)
+        try:
+            self._report()  # in the roster from the start (the dispatcher's heartbeats keep it)
+        except AgentQueueError as exc:
+            log.error("worker %s: could not join the roster: %s", self.worker_id, exc)
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="agentq-dispatcher", daemon=True)
         self._dispatcher.start()
         self.state_changed.emit("running")
@@ -219,6 +229,10 @@ class WorkerPool(QObject):
         # thread is still in Python when the interpreter shuts down.
         self._threads.waitForDone(int(GIVE_UP_AFTER_S * 1000))
         self.service.enqueued.disconnect(self._on_enqueued)
+        try:
+            self.service.worker_stopped(self.worker_id)
+        except Exception:
+            log.exception("worker %s: could not mark itself stopped in the roster", self.worker_id)
         self.state_changed.emit("stopped")
         log.info("worker %s stopped", self.worker_id)
 
@@ -276,6 +290,7 @@ class WorkerPool(QObject):
                 self._give_back_stale()
                 if beat.due(now):
                     self._heartbeat(beat_every)
+                    self._report()
                 self._enforce_timeouts()
             except AgentQueueError as exc:
                 log.error("dispatcher: %s", exc)
@@ -302,7 +317,8 @@ class WorkerPool(QObject):
             return False
         try:
             results, claims = self.service.settle_and_claim(
-                batch, self.worker_id, max(free, 0), agents=self.agents, lease_s=self.settings.lease_s,
+                batch, self.worker_id, max(free, 0), agents=self.agents, task_types=self.task_types,
+                lease_s=self.settings.lease_s,
                 tasks=self.isSignalConnected(self._finished_signal),  # no one listens: no Task to build
             )
         except Exception:  # the database failed: settle them at the next pass
@@ -381,9 +397,11 @@ class WorkerPool(QObject):
         """Delete finished tasks past the retention period (settings.retention_days), and prune
         their worktrees (in a thread of its own: git must not hold up the dispatcher)."""
         older_than = self.settings.retention_days * 86_400
-        deleted = self.service.cleaner(older_than).run_once(self.service.clock())
+        archive = Archive(paths.archive_dir()) if self.settings.archive else None
+        deleted = self.service.cleaner(older_than, archive=archive).run_once(self.service.clock())
         if deleted:
-            log.info("retention: deleted %d tasks finished over %g days ago", deleted, self.settings.retention_days)
+            log.info("retention: %s %d tasks finished over %g days ago", "archived and deleted" if archive else "deleted",
+                     deleted, self.settings.retention_days)
         if self._pruning is None or not self._pruning.is_alive():
             self._pruning = threading.Thread(
                 target=self._prune_worktrees, args=(older_than,), name="agentq-prune", daemon=True
@@ -507,6 +525,15 @@ class WorkerPool(QObject):
             if cancel:
                 running.stop(StopReason.CANCEL)
 
+    def _report(self) -> None:
+        """Tell the roster this pool is alive, with its counts (a heartbeat of the pool itself)."""
+        with self._lock:
+            running, completed, failed = len(self._running), self._completed, self._failed
+        self.service.worker_beat(Beat(
+            self.worker_id, HOST, os.getpid(), self.settings.concurrency, self.settings.lease_s,
+            running=running, completed=completed, failed=failed,
+        ))
+
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()
         for running in self.running_tasks():
@@ -570,13 +597,17 @@ class WorkerPool(QObject):
                     )
                 )
             else:
-                settled.append((settlement.task_id, result))
+                settled.append((settlement, result))
         with self._lock:  # once for the batch: slots take the same lock for every task
-            for task_id, _result in settled:
-                self._running.pop(task_id, None)
+            for settlement, result in settled:
+                self._running.pop(settlement.task_id, None)
+                if not isinstance(result, AgentQueueError):
+                    self._completed += settlement.outcome == "completed"
+                    self._failed += settlement.outcome == "failed"
             self._ended.extend(refused)
         announce = self.isSignalConnected(self._finished_signal)
-        for task_id, result in settled:
+        for settlement, result in settled:
+            task_id = settlement.task_id
             if isinstance(result, LeaseLostError):
                 log.warning("task %s: the lease was lost (recovered by another worker); outcome dropped", task_id)
             elif isinstance(result, AgentQueueError):

@@ -269,10 +269,17 @@ def summarize_changes(
     )
 
 
+def push_remote(repo_path: str, branch: str) -> str | None:
+    """Where a push of `branch` goes: its upstream's remote, else ``origin``, else the first; None
+    when the repository has no remote."""
+    upstream = run_git(repo_path, "config", "--get", f"branch.{branch}.remote", check=False).stdout.strip()
+    remotes = run_git(repo_path, "remote", check=False).stdout.split()
+    return upstream or ("origin" if "origin" in remotes else (remotes[0] if remotes else None))
+
+
 def push_branch(ws: Workspace, remote: str | None = None) -> str | None:
-    """Push the workspace's branch to `remote` (its upstream's, else ``origin``); None, or why not."""
-    remotes = run_git(ws.repo_path, "remote", check=False).stdout.split()
-    remote = remote or _branch_remote(ws) or ("origin" if "origin" in remotes else (remotes[0] if remotes else None))
+    """Push the workspace's branch to `remote` (default: push_remote's); None, or why not."""
+    remote = remote or push_remote(ws.repo_path, ws.branch)
     if remote is None:
         return f"not pushed: {ws.repo_path} has no remote"
     try:
@@ -283,11 +290,6 @@ def push_branch(ws: Workspace, remote: str | None = None) -> str | None:
     except GitError as exc:
         return f"not pushed to {remote}: {exc.stderr or exc}"
     return None
-
-
-def _branch_remote(ws: Workspace) -> str | None:
-    proc = run_git(ws.repo_path, "config", "--get", f"branch.{ws.branch}.remote", check=False)
-    return proc.stdout.strip() or None
 
 
 def open_pull_request(

@@ -65,8 +65,11 @@ def _shown(paths: list[str]) -> str:
     return ", ".join(paths[:SHOWN_PATHS]) + more
 
 
-def prune_workspace(ws: Workspace, *, force: bool = False, delete_branch: bool = False) -> PruneResult:
-    """Remove `ws`'s worktree if that loses nothing (or `force`); delete its branch if asked and safe."""
+def prune_workspace(
+    ws: Workspace, *, force: bool = False, delete_branch: bool = False, dry_run: bool = False
+) -> PruneResult:
+    """Remove `ws`'s worktree if that loses nothing (or `force`); delete its branch if asked and safe.
+    With `dry_run` nothing changes: `removed` then says it would be removed."""
     if not ws.created:
         return PruneResult(ws.path, False, "not created by Agent Queue; it is never removed")
     if not Path(ws.repo_path).is_dir() or not git_ok(ws.repo_path, "rev-parse", "--git-dir"):
@@ -83,7 +86,11 @@ def prune_workspace(ws: Workspace, *, force: bool = False, delete_branch: bool =
             reason = None if force else _unsafe_reason(ws, entry)
             if reason is not None:
                 return PruneResult(ws.path, False, reason)
+            if dry_run:
+                return PruneResult(ws.path, True)
             _remove(ws, entry, force)
+        elif dry_run:
+            return PruneResult(ws.path, True)
         else:
             run_git(ws.repo_path, "worktree", "prune")  # its folder is gone already: drop git's record
         deleted, note = _delete_branch(ws, force) if delete_branch else (False, None)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -66,10 +68,48 @@ def test_health_is_503_unhealthy_when_the_database_does_not_answer(api: Api, db_
 
 def test_metrics_are_prometheus_text_behind_the_token(api: Api) -> None:
     _settle(api.service, succeed=True)
+    costly = api.service.enqueue("echo")
+    claimed = api.service.dequeue("test-worker")
+    assert claimed is not None and claimed.id == costly.id
+    api.service.complete(claimed.id, claimed.token, details={"cost_usd": 0.125})
     assert api.anonymous.get("/metrics").status_code == 401
     response = api.client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    assert 'agentq_tasks{agent="echo",status="completed"} 1' in response.text
+    assert 'agentq_tasks{agent="echo",status="completed"} 2' in response.text
+    assert 'agentq_cost_usd_total{agent="echo"} 0.125000' in response.text
+
+
+def test_counters_never_fall_after_agentq_cleanup(api: Api, cli_env: dict[str, str]) -> None:
+    flaky = api.service.enqueue("echo", {"n": 1}, max_retries=1, retry_base_s=0)
+    for fail in (True, False):  # fails once, then its retry succeeds
+        claimed = api.service.dequeue("test-worker")
+        assert claimed is not None and claimed.id == flaky.id
+        if fail:
+            api.service.fail(claimed.id, claimed.token, "flaky")
+        else:
+            api.service.complete(claimed.id, claimed.token, {"ok": True})
+    _settle(api.service, succeed=False)
+
+    def counters() -> tuple[dict[str, object], list[str]]:
+        stats = api.anonymous.get("/health").json()["stats"]
+        lines = [line for line in api.client.get("/metrics").text.splitlines() if line.startswith("agentq_attempts")]
+        return stats, lines
+
+    before = counters()
+    assert {k: before[0][k] for k in ("tasksProcessed", "tasksSucceeded", "tasksFailed")} == {
+        "tasksProcessed": 3, "tasksSucceeded": 1, "tasksFailed": 2,  # the retried failure counts
+    }
+    assert before[1] == [
+        'agentq_attempts_total{agent="echo",outcome="completed"} 1',
+        'agentq_attempts_total{agent="echo",outcome="failed"} 2',
+    ]
+    cleaned = subprocess.run(
+        [sys.executable, "-m", "desktop", "cleanup", "--older-than", "0s"], env=cli_env, capture_output=True,
+        text=True, timeout=60, check=False,
+    )
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert api.service.list_tasks() == []
+    assert counters() == before
 
 
 # -- authentication -------------------------------------------------------------------------------
@@ -197,6 +237,10 @@ def test_get_shows_attempts_and_unknown_ids_are_404(api: Api) -> None:
     body = api.client.get(f"/tasks/{task_id}").json()
     assert body["task"]["status"] == "failed" and body["depends_on"] == []
     assert [(a["number"], a["outcome"], a["error"]) for a in body["attempts"]] == [(1, "failed", "boom")]
+    assert body["waiting"] is None  # finished: nothing holds it
+    api.service.pause("echo")
+    waiting = api.client.get(f"/tasks/{api.service.enqueue('echo').id}").json()
+    assert waiting["waiting"] == "agent echo is paused"
     missing = api.client.get("/tasks/999")
     assert missing.status_code == 404 and missing.json()["detail"] == "task 999 does not exist"
 

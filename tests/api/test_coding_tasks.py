@@ -38,3 +38,20 @@ def test_a_coding_task_over_http_names_its_repository_and_bad_ones_are_422_by_fi
     schema = api.client.get("/openapi.json").json()
     body = schema["paths"]["/tasks"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"][0]
     assert {"repo", "follow_up_of"} <= set(body["properties"])
+
+
+def test_a_retry_with_an_edited_payload_follows_the_kinds_rules_and_changes_nothing_when_refused(
+    api: Api, tmp_path: Path
+) -> None:
+    repo = git_repo(tmp_path / "app")
+    api.service.add_repo("app", source=str(repo), local_path=str(repo))
+    api.service.add_agent("coder", "claude", {"cli": "claude"})
+    task = api.service.enqueue("coder", {"prompt": "Fix it"}, repo="app")
+    api.service.cancel(task.id)
+
+    refused = api.client.post(f"/tasks/{task.id}/retry", json={"payload": {"prompt": ""}})
+    assert refused.status_code == 422 and refused.json()["field"] == "payload.prompt", refused.text
+    kept = api.service.get(task.id)
+    assert kept.status.value == "cancelled" and kept.payload == {"prompt": "Fix it"}
+    retried = api.client.post(f"/tasks/{task.id}/retry", json={"payload": {"prompt": "Fix it better"}})
+    assert retried.status_code == 200 and retried.json()["payload"] == {"prompt": "Fix it better"}

@@ -81,7 +81,7 @@ def test_serve_runs_the_api_with_a_worker_pool_and_stops_on_sigterm(env: dict[st
     assert health["status"] == "healthy" and health["polling"]["enabled"] is True
     assert health["polling"]["intervalMs"] == 100  # the settings file of the env fixture
     [worker] = health["workers"]
-    assert worker["state"] == "running" and worker["pid"] == served.proc.pid
+    assert worker["state"] == "live" and worker["pid"] == served.proc.pid and worker["concurrency"] >= 1
     created = served.client.post("/tasks", json={"agent": "echo", "payload": {"hello": "api"}})
     assert created.status_code == 201
     assert served.client.post("/trigger-poll").json()["triggered"] is True

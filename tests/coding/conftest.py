@@ -22,18 +22,12 @@ AGENT_TESTS = HERE.parent / "agents"
 if str(AGENT_TESTS) not in sys.path:  # agent_helpers: real Task values and contexts
     sys.path.insert(0, str(AGENT_TESTS))
 
-from gitrepos import git, make_repo  # noqa: E402
+from gitrepos import git, isolate_git, make_repo  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _git_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A global git config of the test's own: an identity, `main` as the first branch, no system config."""
-    config = tmp_path_factory.mktemp("gitconfig") / "config"
-    config.write_text("[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_DIR"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_git(tmp_path_factory, monkeypatch)
 
 
 @pytest.fixture

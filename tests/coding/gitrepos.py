@@ -42,6 +42,16 @@ def make_repo(path: Path) -> Path:
     return path
 
 
+def isolate_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A global git config of the test's own: an identity, `main` as the first branch, no system config."""
+    config = tmp_path_factory.mktemp("gitconfig") / "config"
+    config.write_text("[user]\n\tname = Test User\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def install_program(bin_dir: Path, name: str, script: Path) -> Path:
     """Put `name` on a PATH folder: a wrapper running the Python `script` with this interpreter."""
     bin_dir.mkdir(parents=True, exist_ok=True)

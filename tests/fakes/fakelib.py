@@ -4,7 +4,9 @@ A fake's behaviour comes from a tag in the prompt, ``[fake:rate-limit]``, or fro
 without either it succeeds. ``[commit]`` in the prompt makes it commit its edit (as Aider would,
 or an agent told to), otherwise the edit is left uncommitted. $FAKE_AGENT_LOG, when set, gets one
 JSON line per run: the arguments, the working folder and the AGENTQ_* / PORT environment.
-$FAKE_AGENT_DELAY_S makes each run take that long (between its first message and its edit).
+$FAKE_AGENT_DELAY_S makes each run take that long (between its first message and its edit), and
+$FAKE_AGENT_GATE makes it wait there until that file exists (a test lets it go on when it has seen
+the run so far).
 """
 
 from __future__ import annotations
@@ -67,10 +69,14 @@ def hang() -> None:
 
 
 def think() -> None:
-    """Take $FAKE_AGENT_DELAY_S seconds, as a real agent's turn takes a while (default: none)."""
+    """Take $FAKE_AGENT_DELAY_S seconds, as a real agent's turn takes a while (default: none), then
+    wait for $FAKE_AGENT_GATE when it is set."""
     delay = float(os.environ.get("FAKE_AGENT_DELAY_S") or 0)
     if delay > 0:
         time.sleep(delay)
+    gate = os.environ.get("FAKE_AGENT_GATE")
+    while gate and not Path(gate).exists():
+        time.sleep(0.05)
 
 
 def resets_at() -> int:

@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# The first test builds the bundle in its setup: minutes on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(1200)
 
 
 @pytest.fixture(scope="module")

@@ -56,6 +56,7 @@ def _worker(url: str, name: str, log_path: str, stop_after: int | None, holding:
     service.close()
 
 
+@pytest.mark.timeout(600)  # its own waits allow 120 s + 240 s on a loaded machine
 def test_four_processes_drain_5000_tasks_exactly_once_surviving_a_sigkill(
     postgres_url: str, tmp_path: Path
 ) -> None:

@@ -99,6 +99,8 @@ def check_upgraded_from_0002(service: TaskQueueService) -> None:
     stats = service.stats()
     assert stats.by_status == {s.value: 1 for s in TaskStatus}
     assert stats.by_agent == {"coder": {s.value: 1 for s in TaskStatus}}
+    # The attempt ledger starts from the attempts kept: one failed attempt per task.
+    assert (stats.attempts, stats.processed, stats.failed) == ({"failed": 7}, 7, 7)
     running = next(t for t in tasks if t.status is TaskStatus.RUNNING)
     assert [(lock.key, lock.task_id, lock.capacity) for lock in service.locks()] == [(running.lock_key, running.id, 1)]
     assert service.dependencies(2) == [1]
@@ -109,6 +111,7 @@ def check_upgraded_from_0002(service: TaskQueueService) -> None:
     assert [(a.number, a.outcome, a.output_tail) for a in service.attempts(running.id)][1:] == [
         (2, "completed", "halfway there")
     ]
+    assert service.stats().attempts == {"failed": 7, "completed": 1}
     # The counts the claim uses started right: the agent (concurrency 2) had one running task.
     service.update_agent("coder", concurrency=1)
     fresh = service.enqueue("coder", priority=5)

@@ -36,6 +36,20 @@ def test_a_repositorys_tasks_share_its_lock_key_up_to_its_capacity(queue: TaskQu
         queue.get_repo("app")
 
 
+def test_each_repository_counts_its_tasks_that_wait(queue: TaskQueueService) -> None:
+    queue.add_repo("lib", source="/src/lib", local_path="/src/lib")
+    first, second, third = (queue.enqueue("echo", repo="app") for _ in range(3))
+    queue.enqueue("echo", repo="lib", depends_on=[first.id])  # blocked: it waits too
+    queue.enqueue("echo")  # no repository
+    [claim] = queue.dequeue_many("w", 1)
+    assert claim.id == first.id
+    queue.cancel(third.id)
+    assert queue.repo_waiting_counts() == {"app": 1, "lib": 1}  # running and cancelled ones do not wait
+    queue.complete(claim.id, claim.token)
+    assert queue.repo_waiting_counts() == {"app": 1, "lib": 1}
+    assert second.status is TaskStatus.PENDING
+
+
 def test_workspace_records_ports_and_what_may_be_pruned(queue: TaskQueueService, clock: FakeClock) -> None:
     records = queue.workspaces
     first, second = queue.enqueue("echo", repo="app"), queue.enqueue("echo", repo="app")

@@ -53,7 +53,7 @@ def cancelled(service: TaskQueueService, agent: str = "alpha", payload: object =
 def test_stats_of_an_empty_queue(queue: TaskQueueService) -> None:
     stats = queue.stats()
     assert stats.by_status == {s.value: 0 for s in TaskStatus}
-    assert len(stats.by_status) == 7
+    assert len(stats.by_status) == 8  # backlogged included
     assert stats.by_agent == {}
     assert stats.total == 0
     assert (stats.avg_wait_s, stats.avg_run_s, stats.success_rate, stats.last_finished_at) == (None,) * 4
@@ -77,6 +77,7 @@ def test_stats_counts_every_status_and_agent(queue: TaskQueueService) -> None:
     assert stats.by_status == {
         "pending": 1,
         "blocked": 1,
+        "backlogged": 0,
         "running": 1,
         "retrying": 1,
         "completed": 2,

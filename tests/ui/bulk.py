@@ -13,7 +13,8 @@ def add_finished_rows(
     path: Path, count: int, *, status: str = "completed", finished_at: float | None = None,
     agents: tuple[str, ...] = AGENTS,
 ) -> None:
-    """Insert `count` finished tasks (the columns of benchmarks/engine.py), payload {"n": i}.
+    """Insert `count` finished tasks (the columns of benchmarks/engine.py), payload {"n": i},
+    each with its one attempt (what statistics count) when it completed or failed.
 
     Without `finished_at` they finished a day ago, a second apart; with it, all at that time.
     """
@@ -24,11 +25,18 @@ def add_finished_rows(
         for i in range(count)
     )
     conn = sqlite3.connect(path)
+    before = conn.execute("SELECT coalesce(max(id), 0) FROM tasks").fetchone()[0]
     conn.executemany(
         "INSERT INTO tasks (agent, payload, priority, status, scheduled_for, created_at, started_at, "
         "finished_at, attempts, max_retries, retry_base_s, retry_cap_s, progress, cancel_requested) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
+    if status in ("completed", "failed"):
+        conn.execute(
+            "INSERT INTO task_attempts (task_id, number, worker_id, started_at, finished_at, duration_ms, outcome) "
+            "SELECT id, 1, 'bulk', started_at, finished_at, 500, status FROM tasks WHERE id > ?",
+            (before,),
+        )
     conn.commit()
     conn.close()

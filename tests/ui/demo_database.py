@@ -168,17 +168,19 @@ def add_coding_tasks(service: TaskQueueService, clock: MovingClock) -> None:
         clock.now += 30.0
         claimed = service.dequeue(WORKER, lease_s=3600, agents=["coder"])
         assert claimed is not None and claimed.id == task.id
-        token = claimed.lease_token or ""
+        token = claimed.token
         clock.now += 240.0
         if outcome == "running":
             service.heartbeat(task.id, token, lease_s=3600, progress=0, message="editing src/settings.tsx",
                               output_tail="Reading src/pages/Settings.tsx\nAdding ThemeToggle…\nRunning npm test")
         elif outcome == "completed":
             service.complete(task.id, token, {"exit_code": 0, "output_tail": "Fixed: dates compared in UTC."},
-                             output_tail="Ran 212 tests: all passed\nCommitted 3f9a2c1 on agentq/task-branch")
+                             output_tail="Ran 212 tests: all passed\nCommitted 3f9a2c1 on agentq/task-branch",
+                             details={"cost_usd": 0.42, "input_tokens": 48_200, "output_tokens": 3_100})
         else:
             service.fail(task.id, token, "exit code 1: the link checker still reports 3 broken links",
-                         retryable=False, output_tail="Checked 840 links\n3 broken: /guide/install, /api, /faq")
+                         retryable=False, output_tail="Checked 840 links\n3 broken: /guide/install, /api, /faq",
+                         details={"cost_usd": 0.17, "input_tokens": 21_900, "output_tokens": 1_450})
 
 
 SHOTS = (  # file, view (see desktop/ui/app.py), window size, colour scheme

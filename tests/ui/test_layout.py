@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QHeaderView, QWidget
 
-from desktop.queue import TaskQueueService
+from desktop.queue import Ledger, LedgerLine, TaskQueueService
 from desktop.ui.main_window import MainWindow
 from desktop.ui.task_queries import CHART_RANGES
 from desktop.ui.task_view import LAST_COLUMN_MIN
@@ -61,10 +61,12 @@ def test_statistics_and_tab_counts_move_nothing(make_window, queue: TaskQueueSer
     small = window.monitor.snapshot.stats
     by_status = {s: 9_876_543 for s in small.by_status}
     big = dataclasses.replace(small, by_status=by_status, total=9_999_999, avg_wait_s=86_000.0, avg_run_s=7_000.0,
-                              success_rate=0.999, throughput_last_hour=987_654, throughput_last_minute=98_765)
+                              success_rate=0.999, throughput_last_hour=987_654, throughput_last_minute=98_765,
+                              attempts={"completed": 9_876_543_210, "failed": 987_654_321})
+    costly = Ledger([LedgerLine(f"agent-{n}", 9, 9_999.0, 1, 1, 999.99, 9_999.99) for n in range(12)], [], [])
     window.monitor.stop()  # only these statistics from now on
-    for stats, count in ((big, 12_345), (small, 7), (big, 99_999)):
-        window.stats.update_stats(stats, [], CHART_RANGES["hour"])
+    for stats, count, costs in ((big, 12_345, costly), (small, 7, Ledger([], [], [])), (big, 99_999, costly)):
+        window.stats.update_stats(stats, [], CHART_RANGES["hour"], costs)
         window.tabs.setTabText(1, f"Running ({count:,})")
         window.tabs.setTabText(2, f"Failed ({count:,})")
         QApplication.processEvents()

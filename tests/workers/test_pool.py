@@ -237,16 +237,15 @@ def test_maintenance_runs_at_start_on_a_machine_booted_a_second_ago(
     claimed = queue.dequeue("w")
     assert claimed is not None
     queue.complete(claimed.id, claimed.token)
-    crashed = queue.enqueue("echo", {"crashed": True}, max_retries=0)
-    lost = queue.dequeue("dead-worker", lease_s=0.01)  # its worker dies: the lease lapses
-    assert lost is not None and lost.task.lease_expires_at is not None
-    expired = lost.task.lease_expires_at.timestamp()
-    # Retention of 1 s: `old` is past it, `crashed` (failed by the rescue at start) is not, however
-    # slowly the machine runs the next lines.
     finished = queue.get(old.id).finished_at
     assert finished is not None
-    qtbot.waitUntil(lambda: time.time() > max(expired, finished.timestamp() + 1.0), timeout=5_000)
-    pool = make_pool(retention_days=1.0 / 86_400, monotonic=lambda: 1.0)
+    crashed = queue.enqueue("echo", {"crashed": True}, max_retries=0)
+    lost = queue.dequeue("dead-worker", lease_s=0.01)  # its worker dies: the lease lapses
+    assert lost is not None
+    # `old` is then 3 s old and past the 1.5 s retention period, while `crashed` fails on the
+    # pool's first pass and is younger than the period even on a loaded machine.
+    qtbot.waitUntil(lambda: time.time() > finished.timestamp() + 3.0, timeout=10_000)
+    pool = make_pool(retention_days=1.5 / 86_400, monotonic=lambda: 1.0)
     pool.start()
     qtbot.waitUntil(lambda: queue.get(crashed.id).status is TaskStatus.FAILED, timeout=5_000)
     assert [a.outcome for a in queue.attempts(crashed.id)] == ["lost"]
@@ -261,7 +260,9 @@ def test_the_pool_applies_the_retention_period_by_itself(
     claimed = queue.dequeue("w")
     assert claimed is not None
     queue.complete(claimed.id, claimed.token)
-    time.sleep(0.2)
+    finished = queue.get(old.id).finished_at
+    assert finished is not None
+    qtbot.waitUntil(lambda: time.time() > finished.timestamp() + 0.2)
     pool = make_pool(retention_days=0.1 / 86_400)  # 0.1 s
     pool.start()
     qtbot.waitUntil(lambda: queue.count_tasks() == 0, timeout=5_000)

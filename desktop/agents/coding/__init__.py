@@ -1,12 +1,14 @@
 """Coding-agent kinds: Claude Code, Codex CLI, Aider, Gemini CLI and Cursor's agent, run on a prompt
 in a working folder, with what they print read into events, figures and failure classes. No Qt."""
 
+from desktop.agents.coding.display import describe_tool, render
 from desktop.agents.coding.events import (
     ApiRetry,
     AssistantText,
     ErrorEvent,
     Event,
     Omitted,
+    Other,
     RateLimit,
     Raw,
     Result,
@@ -21,7 +23,13 @@ from desktop.agents.coding.parsers import parser_for
 from desktop.agents.coding.presets import PRESETS, Invocation, Preset
 from desktop.agents.coding.pricing import PRICES, codex_cost
 from desktop.agents.coding.summary import RunSummary
-from desktop.agents.coding.transcript import TranscriptWriter, read_transcript
+from desktop.agents.coding.transcript import (
+    TranscriptFollower,
+    TranscriptWriter,
+    read_transcript,
+    transcript_files,
+    transcripts_dir,
+)
 
 
 def coding_kinds() -> list[CodingAgentKind]:
@@ -43,6 +51,7 @@ __all__ = [
     "Evidence",
     "Invocation",
     "Omitted",
+    "Other",
     "Preset",
     "RateLimit",
     "Raw",
@@ -51,12 +60,17 @@ __all__ = [
     "SessionStarted",
     "ToolCall",
     "ToolResult",
+    "TranscriptFollower",
     "TranscriptWriter",
     "TurnUsage",
     "classify",
     "codex_cost",
     "coding_kinds",
+    "describe_tool",
     "parser_for",
     "read_transcript",
+    "render",
     "reset_time",
+    "transcript_files",
+    "transcripts_dir",
 ]

@@ -31,7 +31,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from desktop import paths
 from desktop.agents._config import config_dict, positive_seconds, string_map, validated
 from desktop.agents.base import PermanentError, TaskContext
 from desktop.agents.coding.display import render
@@ -39,7 +38,7 @@ from desktop.agents.coding.failures import Evidence, classify, not_installed
 from desktop.agents.coding.parsers import parser_for
 from desktop.agents.coding.presets import Invocation, Preset
 from desktop.agents.coding.summary import RunSummary
-from desktop.agents.coding.transcript import TranscriptWriter
+from desktop.agents.coding.transcript import TranscriptWriter, transcripts_dir
 from desktop.agents.process import ProgramNotFound, run_program
 from desktop.errors import TaskValidationError
 from desktop.queue.types import Task
@@ -226,7 +225,7 @@ class CodingAgentKind:
         return {"exit_code": code, "workdir": folder, **details}
 
     def _transcript_path(self, task: Task) -> Path:
-        folder = self.transcripts_dir or paths.data_dir() / "transcripts"
+        folder = self.transcripts_dir or transcripts_dir()
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"task-{task.id}-attempt-{task.attempts}"
         path, n = folder / f"{stem}.jsonl", 1

@@ -90,6 +90,16 @@ class Backend(abc.ABC):
         """Drop what create_running_counts made."""
 
     @abc.abstractmethod
+    def create_attempt_totals(self, conn: Connection) -> None:
+        """Fill attempt_totals from the attempts kept so far, and create the trigger on
+        task_attempts that adds each new attempt to its hour, agent, repository and outcome in
+        the same transaction (migration 0006). Nothing ever subtracts from it."""
+
+    @abc.abstractmethod
+    def drop_attempt_totals(self, conn: Connection) -> None:
+        """Drop what create_attempt_totals made (the table itself is the migration's)."""
+
+    @abc.abstractmethod
     def widen_task_ids(self, conn: Connection, *, bits: int) -> None:
         """Make task and attempt ids (and their sequences and references) hold `bits`-bit
         integers: 64 going up (migration 0003), 32 going back down."""
@@ -123,7 +133,7 @@ class Backend(abc.ABC):
     def claim(self, conn: Connection, request: ClaimRequest) -> list[dict[str, Any]]:
         """Claim up to `request.limit` runnable tasks, in claim order, and return their rows.
 
-        Claim order is priority (5 first), then scheduled_for, then id. A task is runnable when it
+        Claim order is priority (5 first), then sort_order (the manual order), then scheduled_for, then id. A task is runnable when it
         is pending or retrying and due, the queue and its agent are not paused, and claiming it
         keeps its agent within its concurrency and its lock key within its capacity, counting the
         tasks claimed in this same call. Each claimed row gets status running, a lease (owner,
@@ -195,6 +205,14 @@ ATTEMPT_COLUMNS = (
     "task_id", "worker_id", "started_at", "finished_at", "duration_ms", "outcome", "error", "traceback",
     "output_tail", "cost_usd", "input_tokens", "output_tokens", "cached_tokens", "details", "host", "pid",
 )
+
+
+HOUR_S = 3600  # attempt_totals' bucket
+# The columns attempt_totals adds up, and each one's value for one attempt row `a` (SQL).
+ATTEMPT_SUMS = {
+    "attempts": "1", "duration_ms": "coalesce({a}.duration_ms, 0)", "cost_usd": "coalesce({a}.cost_usd, 0)",
+    "input_tokens": "coalesce({a}.input_tokens, 0)", "output_tokens": "coalesce({a}.output_tokens, 0)",
+}
 
 
 def admit(candidates: Iterable[Mapping[str, Any]], limit: int) -> list[int]:

@@ -21,7 +21,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from desktop.queue.backends import (
     ATTEMPT_COLUMNS,
+    ATTEMPT_SUMS,
     COMPLETE_FIELDS,
+    HOUR_S,
     SETTLED_COLUMNS,
     STATUSES,
     Backend,
@@ -67,7 +69,7 @@ _CANDIDATES = """
       AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
       AND (t.lock_key IS NULL OR NOT EXISTS (
           SELECT 1 FROM lock_keys AS k WHERE k.key = t.lock_key AND k.running >= k.capacity))
-    ORDER BY t.priority DESC, t.scheduled_for, t.id
+    ORDER BY t.priority DESC, t.sort_order, t.scheduled_for, t.id
     LIMIT %(limit)s
     FOR UPDATE OF t SKIP LOCKED
 """
@@ -211,6 +213,35 @@ CREATE TRIGGER tasks_counts AFTER INSERT OR DELETE OR UPDATE OF status, agent, l
 FOR EACH ROW EXECUTE FUNCTION agentq_count_tasks()
 """
 
+# The attempt ledger: each attempt row, as it is written, is added to its hour's totals. Every
+# writer of attempts holds its agent's task_counts row (lock_counts) first, so two transactions
+# never wait on each other's totals rows in a circle.
+_ENDED = "coalesce({a}.finished_at, {a}.started_at)"
+_TOTALS = ", ".join(ATTEMPT_SUMS)
+_TOTALS_FUNCTION = f"""
+CREATE FUNCTION agentq_total_attempt() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO attempt_totals AS l (bucket, agent, repo, outcome, {_TOTALS}, last_at)
+    SELECT (floor({_ENDED.format(a='NEW')} / {HOUR_S}) * {HOUR_S})::bigint, t.agent, coalesce(t.repo, ''),
+           NEW.outcome, {', '.join(v.format(a='NEW') for v in ATTEMPT_SUMS.values())}, {_ENDED.format(a='NEW')}
+    FROM tasks AS t WHERE t.id = NEW.task_id
+    ON CONFLICT (bucket, agent, repo, outcome) DO UPDATE SET
+        {', '.join(f'{c} = l.{c} + excluded.{c}' for c in ATTEMPT_SUMS)}, last_at = GREATEST(l.last_at, excluded.last_at);
+    RETURN NULL;
+END
+$$
+"""
+_TOTALS_TRIGGER = (
+    "CREATE TRIGGER attempts_totalled AFTER INSERT ON task_attempts FOR EACH ROW EXECUTE FUNCTION agentq_total_attempt()"
+)
+_BACKFILL_TOTALS = (
+    f"INSERT INTO attempt_totals (bucket, agent, repo, outcome, {_TOTALS}, last_at) "
+    f"SELECT (floor({_ENDED.format(a='a')} / {HOUR_S}) * {HOUR_S})::bigint AS hour, t.agent, coalesce(t.repo, '') AS r, "
+    f"a.outcome, {', '.join('sum(' + v.format(a='a') + ')' for v in ATTEMPT_SUMS.values())}, "
+    f"max({_ENDED.format(a='a')}) FROM task_attempts AS a JOIN tasks AS t ON t.id = a.task_id "
+    "GROUP BY hour, t.agent, r, a.outcome"
+)
+
 
 _ID_COLUMNS = (  # and an attempt's duration: 2**31 ms is only 24.8 days
     ("tasks", "id"), ("task_attempts", "id"), ("task_attempts", "task_id"),
@@ -256,6 +287,15 @@ class PostgresBackend(Backend):
     def create_running_counts(self, conn: Connection) -> None:
         conn.exec_driver_sql(_COUNT_FUNCTION)
         conn.exec_driver_sql(_COUNT_TRIGGER)
+
+    def create_attempt_totals(self, conn: Connection) -> None:
+        conn.exec_driver_sql(_BACKFILL_TOTALS)
+        conn.exec_driver_sql(_TOTALS_FUNCTION)
+        conn.exec_driver_sql(_TOTALS_TRIGGER)
+
+    def drop_attempt_totals(self, conn: Connection) -> None:
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS attempts_totalled ON task_attempts")
+        conn.exec_driver_sql("DROP FUNCTION IF EXISTS agentq_total_attempt()")
 
     def widen_task_ids(self, conn: Connection, *, bits: int) -> None:
         kind = {64: "bigint", 32: "integer"}[bits]

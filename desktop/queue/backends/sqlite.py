@@ -29,7 +29,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from desktop.errors import DatabaseFileError
 from desktop.queue.backends import (
     ATTEMPT_COLUMNS,
+    ATTEMPT_SUMS,
     COMPLETE_FIELDS,
+    HOUR_S,
     SETTLED_COLUMNS,
     STATUSES,
     WRITE,
@@ -68,7 +70,7 @@ _CANDIDATES = """
       AND NOT EXISTS (SELECT 1 FROM queue_state AS s WHERE s.key = 'paused' AND s.value = '1')
       AND (t.lock_key IS NULL OR NOT EXISTS (
           SELECT 1 FROM lock_keys AS k WHERE k.key = t.lock_key AND k.running >= k.capacity))
-    ORDER BY t.priority DESC, t.scheduled_for, t.id
+    ORDER BY t.priority DESC, t.sort_order, t.scheduled_for, t.id
     LIMIT :limit
 """
 # The lease token: the claim's random secret and the task's id, so unique to this claim of it.
@@ -160,6 +162,26 @@ _TRIGGERS = {
     "tasks_key_taken": f"AFTER UPDATE OF status, lock_key ON tasks WHEN {_HOLDS_NEW} AND {_KEY_CHANGED} BEGIN {_TAKE_KEY} END",
 }
 
+# The attempt ledger: each attempt row, as it is written, is added to its hour's totals (an
+# upsert's SELECT needs its WHERE, which the join gives). Backfilled the same way, grouped.
+_ENDED = "coalesce({a}.finished_at, {a}.started_at)"
+_TOTALS = ", ".join(ATTEMPT_SUMS)
+_ADD_ATTEMPT = (
+    f"INSERT INTO attempt_totals (bucket, agent, repo, outcome, {_TOTALS}, last_at) "
+    f"SELECT CAST({_ENDED.format(a='NEW')} / {HOUR_S} AS INTEGER) * {HOUR_S}, t.agent, coalesce(t.repo, ''), "
+    f"NEW.outcome, {', '.join(v.format(a='NEW') for v in ATTEMPT_SUMS.values())}, {_ENDED.format(a='NEW')} "
+    "FROM tasks AS t WHERE t.id = NEW.task_id "
+    f"ON CONFLICT (bucket, agent, repo, outcome) DO UPDATE SET "
+    f"{', '.join(f'{c} = {c} + excluded.{c}' for c in ATTEMPT_SUMS)}, last_at = max(last_at, excluded.last_at);"
+)
+_BACKFILL_TOTALS = (
+    f"INSERT INTO attempt_totals (bucket, agent, repo, outcome, {_TOTALS}, last_at) "
+    f"SELECT CAST({_ENDED.format(a='a')} / {HOUR_S} AS INTEGER) * {HOUR_S} AS hour, t.agent, coalesce(t.repo, '') AS r, "
+    f"a.outcome, {', '.join('sum(' + v.format(a='a') + ')' for v in ATTEMPT_SUMS.values())}, "
+    f"max({_ENDED.format(a='a')}) FROM task_attempts AS a JOIN tasks AS t ON t.id = a.task_id "
+    "GROUP BY hour, t.agent, r, a.outcome"
+)
+
 
 class SqliteBackend(Backend):
     name = "sqlite"
@@ -219,6 +241,13 @@ class SqliteBackend(Backend):
     def drop_running_counts(self, conn: Connection) -> None:
         for name in _TRIGGERS:
             conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
+
+    def create_attempt_totals(self, conn: Connection) -> None:
+        conn.exec_driver_sql(_BACKFILL_TOTALS)
+        conn.exec_driver_sql(f"CREATE TRIGGER attempts_totalled AFTER INSERT ON task_attempts BEGIN {_ADD_ATTEMPT} END")
+
+    def drop_attempt_totals(self, conn: Connection) -> None:
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS attempts_totalled")
 
     def widen_task_ids(self, conn: Connection, *, bits: int) -> None:
         """Nothing to do: an INTEGER PRIMARY KEY is SQLite's 64-bit rowid, and integers are
