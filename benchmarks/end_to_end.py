@@ -1,7 +1,12 @@
 """End-to-end benchmark: a real `agentq worker` process draining no-op tasks, pick-up latency, and
 Huey's SqliteHuey beside it.
 
-Run: `make bench` or `.venv/bin/python benchmarks/end_to_end.py [--tasks 20000] [--pickups 50]`.
+Run: `make bench` or `.venv/bin/python benchmarks/end_to_end.py [--tasks 20000] [--rounds 3]
+[--pickups 50]`.
+
+The machine's speed swings with its load, so the drains run in rounds, each one ours then Huey
+NORMAL then Huey's defaults back to back (ABAB...): every ratio is taken within a round, and the
+median ratio and its range over the rounds are printed with the load average of each round.
 
 - Ours: `agentq worker --burst --concurrency 2` in a subprocess drains --tasks no-op tasks (the
   `echo` kind). Start-up is excluded: the rate is tasks / (last task's finished_at - first task's
@@ -146,6 +151,35 @@ def pickup_latencies_ms(folder: Path, count: int, *, other_process: bool) -> lis
     return latencies
 
 
+def drain_rounds(folder: Path, count: int, rounds: int) -> None:
+    """Ours, Huey NORMAL and Huey's defaults back to back, `rounds` times; the ratios per round,
+    then their median and range."""
+    ratios: dict[str, list[float]] = {"normal": [], "default": []}
+    for n in range(rounds):
+        round_folder = folder / f"round-{n}"
+        round_folder.mkdir()
+        ours = worker_drain_rate(round_folder, count, 2)
+        normal = huey_rate(round_folder, count, normal=True)
+        default = huey_rate(round_folder, count, normal=False)
+        if normal is None or default is None:
+            print(f"round {n + 1}: ours {ours:8,.0f} tasks/s; huey not installed: pip install -e '.[bench]' for the comparison")
+            continue
+        ratios["normal"].append(ours / normal)
+        ratios["default"].append(ours / default)
+        print(
+            f"round {n + 1}: agentq worker --burst -c 2 {ours:8,.0f} tasks/s   huey NORMAL {normal:8,.0f} ({ours / normal:.2f}x)"
+            f"   huey defaults {default:8,.0f} ({ours / default:.2f}x)   {load()}",
+            flush=True,
+        )
+    if ratios["normal"]:
+        print(f"ours vs huey SqliteHuey, 2 threads, synchronous=NORMAL   {spread(ratios['normal'])}   target >= 2x")
+        print(f"ours vs huey SqliteHuey, 2 threads, its defaults (FULL)  {spread(ratios['default'])}")
+
+
+def spread(values: list[float]) -> str:
+    return f"median {statistics.median(values):.2f}x (range {min(values):.2f}-{max(values):.2f}x over {len(values)} rounds)"
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -154,26 +188,18 @@ def percentile(values: list[float], fraction: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=20_000)
-    parser.add_argument("--pickups", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="drains of ours and Huey's, back to back")
+    parser.add_argument("--pickups", type=int, default=50, help="0 skips the pick-up latencies")
     args = parser.parse_args()
     QCoreApplication.instance() or QCoreApplication([])
-    print(f"{os.cpu_count()} CPUs, {load()}")
+    print(f"{os.cpu_count()} CPUs, {load()}; {args.tasks:,} no-op tasks per drain")
     with tempfile.TemporaryDirectory(prefix="agentq-e2e-") as tmp:
         folder = Path(tmp)
-        ours = worker_drain_rate(folder, args.tasks, 2)
-        normal = huey_rate(folder, args.tasks, normal=True)
-        default = huey_rate(folder, args.tasks, normal=False)
+        drain_rounds(folder, args.tasks, args.rounds)
+        if not args.pickups:
+            return
         local = pickup_latencies_ms(folder, args.pickups, other_process=False)
         cross = pickup_latencies_ms(folder, max(10, args.pickups // 2), other_process=True)
-    print(f"agentq worker --burst --concurrency 2, {args.tasks:,} no-op tasks   {ours:8,.0f} tasks/s")
-    if normal is None or default is None:
-        print("huey not installed: pip install -e '.[bench]' for the comparison")
-    else:
-        print(
-            f"huey SqliteHuey, 2 threads, synchronous=NORMAL     {normal:8,.0f} tasks/s   ours: {ours / normal:.2f}x"
-            "   target >= 2x"
-        )
-        print(f"huey SqliteHuey, 2 threads, its defaults (FULL)   {default:8,.0f} tasks/s   ours: {ours / default:.2f}x")
     print(
         f"pick-up, same process    p50 {statistics.median(local):7.1f} ms   p95 {percentile(local, 0.95):7.1f} ms"
         "   target p50 < 20 ms"

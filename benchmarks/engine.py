@@ -1,8 +1,10 @@
 """Queue engine benchmark: throughput and latency, each beside a bare sqlite3 peer run the same way.
 
-Run: `make bench` or `.venv/bin/python benchmarks/engine.py [--tasks 20000] [--big-rows 1000000]
-[--postgres URL | --no-postgres]`. This machine's absolute speed varies from run to run, so every
-figure is printed as a ratio to a peer measured in the same run:
+Run: `make bench` or `.venv/bin/python benchmarks/engine.py [--tasks 20000] [--rounds 3]
+[--big-rows 1000000] [--postgres URL | --no-postgres]`. This machine's absolute speed varies from
+run to run (and with the load of whatever else runs), so every figure is printed as a ratio to a
+peer measured in the same run, and the throughput pairs run in rounds, ours and the peer back to
+back (ABAB...): the median ratio over the rounds is printed with its range and the load average:
 
 - claim+complete on one thread, through the service's batch API (dequeue_many then settle_many,
   batches of --batch), vs the plain one-task-per-transaction sqlite3 loop on a minimal jobs table
@@ -105,9 +107,9 @@ def bench_enqueue(folder: Path, count: int) -> tuple[float, float]:
     return single, bulk
 
 
-def latency_ms(folder: Path, finished_rows: int, samples: int = 500) -> tuple[float, float]:
+def latency_ms(folder: Path, finished_rows: int, label: str, samples: int = 500) -> tuple[float, float]:
     """p50 of a single dequeue, and of stats(), on a queue holding `finished_rows` finished tasks."""
-    name = f"latency-{finished_rows}.db"
+    name = f"latency-{label}.db"
     fresh(folder, name).close()
     add_finished_rows(folder / name, finished_rows)
     service = TaskQueueService.open(f"sqlite:///{folder / name}")
@@ -275,35 +277,47 @@ def plain_on_engine_schema(folder: Path, count: int) -> float:
     return rate(count, elapsed)
 
 
+def spread(values: list[float]) -> str:
+    return f"median {statistics.median(values):.2f}x (range {min(values):.2f}-{max(values):.2f}x over {len(values)} rounds)"
+
+
 def sqlite_section(args: argparse.Namespace) -> None:
     print(f"sqlite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs, {load()}")
+    ratios: dict[str, list[float]] = {"batched": [], "big": [], "single": [], "schema": [], "bulk": [], "bulk_minimal": []}
     with tempfile.TemporaryDirectory(prefix="agentq-bench-") as tmp:
+        for n in range(args.rounds):
+            folder = Path(tmp) / f"round-{n}"
+            folder.mkdir()
+            plain = plain_minimal(folder, args.tasks)
+            batched = engine_claim_complete(folder, args.tasks, args.batch)
+            plain_engine = plain_on_engine_schema(folder, args.tasks)
+            big_batches = engine_claim_complete(folder, args.tasks, 1000)
+            single = engine_claim_complete(folder, args.tasks // 4, 1)
+            bare = bare_insert(folder)
+            one, bulk = bench_enqueue(folder, 5_000)
+            bare_engine = bare_insert_engine_table(folder)
+            for key, value in (("batched", batched / plain), ("big", big_batches / plain), ("single", single / plain),
+                               ("schema", plain_engine / plain), ("bulk", bulk / bare_engine), ("bulk_minimal", bulk / bare)):
+                ratios[key].append(value)
+            print(
+                f"round {n + 1}: plain loop {plain:8,.0f} tasks/s   engine, batches of {args.batch} {batched:8,.0f} "
+                f"({batched / plain:.2f}x)   of 1000 {big_batches:8,.0f}   one at a time {single:7,.0f}   "
+                f"plain loop on the engine's table {plain_engine:8,.0f}   enqueue_many {bulk:8,.0f} rows/s, bare insert "
+                f"{bare:8,.0f} (on the engine's table {bare_engine:8,.0f}), enqueue one at a time {one:6,.0f}   {load()}",
+                flush=True,
+            )
         folder = Path(tmp)
-        plain = plain_minimal(folder, args.tasks)
-        plain_engine = plain_on_engine_schema(folder, args.tasks)
-        batched = engine_claim_complete(folder, args.tasks, args.batch)
-        big_batches = engine_claim_complete(folder, args.tasks, 1000)
-        single = engine_claim_complete(folder, args.tasks // 4, 1)
-        one, bulk = bench_enqueue(folder, 5_000)
-        bare = bare_insert(folder)
-        bare_engine = bare_insert_engine_table(folder)
-        small, stats_small = latency_ms(folder, 1_000)
-        big, stats_big = latency_ms(folder, args.big_rows)
-    print(f"plain loop, one task per transaction  {plain:10,.0f} tasks/s   (minimal jobs table: the peer)")
-    print(f"plain loop on the engine's tasks table {plain_engine:9,.0f} tasks/s   {plain_engine / plain:.2f}x the peer")
+        small, stats_small = latency_ms(folder, 1_000, "small")
+        big, stats_big = latency_ms(folder, args.big_rows, "big")
+    print("peer: the plain loop, one task per transaction, on a minimal jobs table")
+    print(f"plain loop on the engine's tasks table          {spread(ratios['schema'])} the peer")
+    print(f"engine claim+complete, batches of {args.batch:<5}         {spread(ratios['batched'])} the peer   target >= 1.0x")
+    print(f"engine claim+complete, batches of 1000          {spread(ratios['big'])} the peer")
+    print(f"engine claim+complete, one at a time            {spread(ratios['single'])} the peer")
     print(
-        f"engine claim+complete, batches of {args.batch:<4} {batched:9,.0f} tasks/s   {batched / plain:.2f}x the peer"
-        "   target >= 1.0x"
+        f"enqueue_many (batches of 10,000) vs bare insert {spread(ratios['bulk'])} on its table, "
+        f"{spread(ratios['bulk_minimal'])} on the minimal one   target >= 0.25x"
     )
-    print(f"engine claim+complete, batches of 1000 {big_batches:9,.0f} tasks/s   {big_batches / plain:.2f}x the peer")
-    print(f"engine claim+complete, one at a time  {single:10,.0f} tasks/s   {single / plain:.2f}x the peer")
-    print(f"bare batched sqlite3 insert           {bare:10,.0f} rows/s    (minimal jobs table)")
-    print(f"bare batched insert, engine's table   {bare_engine:10,.0f} rows/s    (the same rows enqueue_many writes)")
-    print(
-        f"enqueue_many (batches of 10,000)      {bulk:10,.0f} tasks/s   {bulk / bare_engine:.2f}x bare on its table, "
-        f"{bulk / bare:.2f}x on the minimal one   target >= 0.25x"
-    )
-    print(f"enqueue, one at a time                {one:10,.0f} tasks/s")
     print(f"claim latency, 1,000 finished rows    {small:10.3f} ms (p50)")
     print(
         f"claim latency, {args.big_rows:,} finished rows {big:8.3f} ms (p50)   {big / small:.2f}x   target <= 1.5x"
@@ -448,6 +462,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks per throughput run")
     parser.add_argument("--batch", type=int, default=100, help="tasks per claim and per settle")
+    parser.add_argument("--rounds", type=int, default=3, help="ours and the peer back to back, this many times")
     parser.add_argument("--big-rows", type=int, default=1_000_000, help="finished rows for the latency run")
     parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server to benchmark too (user needs CREATEDB)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL section")

@@ -59,12 +59,6 @@ def private_file(path: Path) -> Path:
     return path
 
 
-def private_task_log(folder: Path, task_id: int) -> Path:
-    """The output log of task `task_id`, ``folder/task-<id>.log``, created 0600 in a 0700 folder
-    before its first line is appended (for TaskContext.log_path)."""
-    return private_file(private_dir(folder) / f"task-{task_id}.log")
-
-
 def write_private_text(path: Path, text: str) -> Path:
     """Replace `path` atomically with `text` (UTF-8) in a 0600 file; a missing folder is created
     0700 (an existing one is left as it is)."""

@@ -6,6 +6,7 @@ a URL, call a Python function. Kinds import no Qt, so the headless worker and te
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -56,14 +57,15 @@ class TaskContext:
     """Handed to an action: progress, output, cancellation and the time it has left.
 
     Thread-safe: the worker's lease keeper sets `cancel_event` from another thread, and the
-    window reads the output tail while the action writes it.
+    window reads the output tail while the action writes it. `cancel_event` is made when first
+    asked for (most short actions only call `check_cancelled`, and an Event costs more to make
+    than a no-op task costs to run).
     """
 
     task: Task
     timeout_s: float | None = None
     log_path: Path | None = None
     on_progress: Callable[[int, str | None], None] | None = None
-    cancel_event: threading.Event = field(default_factory=threading.Event)
     # What the action learnt about this attempt, saved with it however it ends: session_id,
     # turns, cost_usd, input_tokens, output_tokens, cached_tokens, final_message, error_subtype,
     # transcript_path (see ATTEMPT_DETAILS). Call `report(**values)` to add to it.
@@ -75,14 +77,24 @@ class TaskContext:
     on_process: Callable[[str, int], None] | None = None
     _tail: deque[str] = field(default_factory=lambda: deque(maxlen=OUTPUT_TAIL_LINES))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cancel: threading.Event | None = field(default=None, init=False, repr=False)
+
+    @property
+    def cancel_event(self) -> threading.Event:
+        """Set when the action must stop (a cancel, a timeout, a shutdown, a lost lease)."""
+        with self._lock:
+            if self._cancel is None:
+                self._cancel = threading.Event()
+            return self._cancel
 
     @property
     def cancelled(self) -> bool:
-        return self.cancel_event.is_set()
+        event = self._cancel
+        return event is not None and event.is_set()
 
     def check_cancelled(self) -> None:
         """Raise TaskCancelled if the task was cancelled; call it at safe points in long work."""
-        if self.cancel_event.is_set():
+        if self.cancelled:
             raise TaskCancelled("cancelled while running")
 
     def progress(self, percent: int, message: str | None = None) -> None:
@@ -95,7 +107,9 @@ class TaskContext:
         with self._lock:
             self._tail.append(line)
             if self.log_path is not None:
-                with self.log_path.open("a", encoding="utf-8", errors="replace") as handle:
+                # Created 0600 (whatever the umask) on the first line: output can hold secrets.
+                fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                with open(fd, "a", encoding="utf-8", errors="replace") as handle:
                     handle.write(line + "\n")
 
     def report(self, **values: Any) -> None:

@@ -66,7 +66,8 @@ def failure_values(
 @dataclass(frozen=True, slots=True)
 class AttemptEnd:
     """One attempt's end other than a completion (those take Settler.complete), validated:
-    `outcome` is failed, released, parked or lost (a lease that expired); sums and details split."""
+    `outcome` is failed, released, unstarted, parked or lost (a lease that expired); sums and
+    details split."""
 
     outcome: str
     error: str | None = None
@@ -121,7 +122,8 @@ class Settler:
         for row, end in ends:
             values, attempt = self._decide(row, end, now, policy)
             saved.append({"id": row["id"], **values})
-            attempts.append(attempt)
+            if end.outcome != "unstarted":  # no action ran: nothing to log
+                attempts.append(attempt)
             merged.append({**row, **values, **_LEASE_CLEARED})
         self.store.backend.save_settled(conn, saved)
         self.store.backend.insert_attempts(conn, attempts)
@@ -130,7 +132,7 @@ class Settler:
         if retried:
             raised = self.escalate(conn, retried)
             merged = [{**row, "priority": raised[row["id"]]} if row["id"] in raised else row for row in merged]
-        if any(end.outcome == "released" for _, end in ends):
+        if any(end.outcome in ("released", "unstarted") for _, end in ends):
             self.store.notify(conn)  # claimable again now
         for values in saved:
             if values["status"] in (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value):
@@ -164,10 +166,10 @@ class Settler:
             "progress": row["progress"],
         }
         outcome, error = end.outcome, tail(end.error, MAX_ERROR_CHARS)
-        if row["cancel_requested"] and end.outcome in ("released", "parked"):
+        if row["cancel_requested"] and end.outcome in ("released", "unstarted", "parked"):
             values.update(status=TaskStatus.CANCELLED.value, finished_at=now, last_error="cancelled by the user")
             outcome = "cancelled"
-        elif end.outcome == "released":  # given back: the attempt does not count
+        elif end.outcome in ("released", "unstarted"):  # given back: the attempt does not count
             values.update(status=TaskStatus.PENDING.value, attempts=row["attempts"] - 1, scheduled_for=now)
             outcome = "interrupted"
         elif end.outcome == "parked":  # stopped at a usage limit: runs again when it resets

@@ -110,7 +110,7 @@ class Claim:
         return self.task.id
 
 
-OUTCOMES = ("completed", "failed", "released", "parked")
+OUTCOMES = ("completed", "failed", "released", "unstarted", "parked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,9 @@ class Settlement:
 
     completed: `result` is stored. failed: retried after the backoff unless `retryable` is False
     or its retries are used up. released: given back unfinished, the attempt not counted (a
-    worker shutting down). parked: the program stopped at a usage limit; the task runs again at
+    worker shutting down). unstarted: given back before its action began (claimed ahead, see the
+    pool's run-ahead): pending again, nothing counted and no attempt logged, since none was made.
+    parked: the program stopped at a usage limit; the task runs again at
     `until` (epoch seconds), the attempt not counted against its retries. `details` are what the
     action reported about the attempt (cost_usd, input_tokens, output_tokens, cached_tokens and
     any other JSON values), saved with it however it ends.
@@ -159,6 +161,10 @@ class Settlement:
         details: Mapping[str, Any] | None = None,
     ) -> Settlement:
         return cls(task_id, token, "released", error=reason, output_tail=output_tail, details=details)
+
+    @classmethod
+    def unstarted(cls, task_id: int, token: str) -> Settlement:
+        return cls(task_id, token, "unstarted")
 
     @classmethod
     def park(

@@ -52,7 +52,8 @@ class RunningTask:
     token: str  # the claim's lease token: only this worker holds it
     ctx: TaskContext
     timeout_s: float
-    started: float = field(default_factory=time.monotonic)
+    claimed: float = field(default_factory=time.monotonic)  # handed to this pool (its lease renewed then)
+    started: float | None = None  # when its action began (monotonic): None while it waits for a slot
     stop_reason: StopReason | None = None
     abandoned: bool = False  # its outcome is decided: a later one from the action is dropped
     given_up: bool = False  # the action ignored a stop past its timeout; its slot was handed on
@@ -61,7 +62,8 @@ class RunningTask:
 
     @property
     def deadline(self) -> float:
-        return self.started + self.timeout_s
+        """When its timeout passes: never while it waits for a slot."""
+        return math.inf if self.started is None else self.started + self.timeout_s
 
     def stop(self, reason: StopReason) -> None:
         with self.lock:
@@ -143,6 +145,15 @@ def give_up(running: RunningTask) -> Settlement | None:
         running.abandoned = running.given_up = True
     error = f"timed out after {running.timeout_s:g} s (the action did not stop when asked)"
     return Settlement.fail(running.task.id, running.token, error, output_tail=running.ctx.output_tail(), details=_details(running))
+
+
+def unstarted(running: RunningTask) -> Settlement | None:
+    """Give back a task whose action never began (see Settlement.unstarted); None if already decided."""
+    with running.lock:
+        if running.abandoned:
+            return None
+        running.abandoned = True
+    return Settlement.unstarted(running.task.id, running.token)
 
 
 def release(running: RunningTask, reason: str = "worker shut down") -> Settlement | None:

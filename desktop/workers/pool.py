@@ -33,12 +33,12 @@ from desktop.agents.supervise import LOCAL_PROGRAMS
 from desktop.agents.timeouts import attempt_timeout
 from desktop.config import Settings
 from desktop.errors import AgentQueueError, DatabaseFileError, LeaseLostError
-from desktop.private_files import private_dir, private_task_log
+from desktop.private_files import private_dir
 from desktop.queue import Agent, Beat, Claim, Settlement, Task, TaskQueueService, TaskValidationError
 from desktop.queue.archive import Archive
 from desktop.queue.backends import ChangeWatcher
 from desktop.queue.leases import HOST
-from desktop.workers.execution import RunningTask, StopReason, Workspaces, execute, give_up, release
+from desktop.workers.execution import RunningTask, StopReason, Workspaces, execute, give_up, release, unstarted
 from desktop.workers.timers import Every
 from desktop.workspaces.cleanup import WorkspacePruner
 from desktop.workspaces.task_runs import WorkspaceRunner
@@ -55,6 +55,15 @@ GIVE_UP_AFTER_S = 5.0  # after asking: fail the task and free the slot
 AGENT_CACHE_S = 2.0
 WATCH_EVERY_S = 0.02  # how often to look for commits by other processes
 LINGER_S = 0.002  # how long ended tasks wait for the running ones, to share a commit
+# Run-ahead: when recent tasks were short, a pass claims more than the free slots, about
+# RUN_AHEAD_S of work per slot (at most MAX_RUN_AHEAD tasks), so that one commit settles and
+# claims many of them instead of two. Tasks that take RUN_AHEAD_S or longer get none: a claim is
+# then exactly one task per free slot. A claimed task still waiting for a slot after
+# GIVE_BACK_AFTER_S (the slots got stuck on long tasks) is given back to the queue.
+RUN_AHEAD_S = 0.005
+MAX_RUN_AHEAD = 256
+GIVE_BACK_AFTER_S = 1.0
+DURATION_WEIGHT = 0.2  # of the last task's duration in the running mean
 CANCEL_CHECK_S = 0.1  # how often, at most, to look for cancel requests when something changed
 SLOT_IDLE_S = 5.0  # a slot thread with nothing to run for this long ends
 DATABASE_BACKOFF_S = (0.1, 5.0)  # after a database error: the first wait, doubled each time up to the second
@@ -143,8 +152,11 @@ class WorkerPool(QObject):
         self._ended: list[Settlement] = []  # outcomes waiting for the next batch
         self._started: list[tuple[RunningTask, str, int]] = []  # programs started, to record (host, pgid)
         self._busy = 0  # tasks in _ready or in an action
+        self._mean_duration_s: float | None = None  # of recent actions (a running mean); None: none yet
+        self._flush_at = 1  # ended tasks that make the next pass worth its commit (see _pass)
         self._slots = 0  # slots started and not yet ended
         self._agents: dict[str, tuple[Agent, float]] = {}
+        self._timeouts: dict[tuple[str, float | None], float] = {}  # (agent, task's own) -> seconds, with _agents
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._dispatcher: threading.Thread | None = None
@@ -184,6 +196,7 @@ class WorkerPool(QObject):
     def apply_settings(self, settings: Settings) -> None:
         """Use new settings at once: concurrency, default timeout, polling, lease, grace period."""
         self.settings = settings.validate()
+        self._timeouts = {}  # the profile's default timeout may have changed
         self._threads.setMaxThreadCount(settings.concurrency)
         with self._work_ready:
             self._work_ready.notify_all()  # slots above a lowered concurrency end
@@ -214,6 +227,7 @@ class WorkerPool(QObject):
         self._dispatcher.join()  # it settles what ended before it stopped (it may have ended: burst)
         self._dispatcher = None
         self._release_waiting()  # claimed but never started: give them back at once
+        self._flush()
         self._wait_idle(grace)
         for running in self.running_tasks():
             running.stop(StopReason.SHUTDOWN)
@@ -287,8 +301,9 @@ class WorkerPool(QObject):
                 if budgets.due(now):
                     self._enforce_budgets()
                 emptied = self._pass()
+                self._give_back_stale()
                 if beat.due(now):
-                    self._heartbeat()
+                    self._heartbeat(beat_every)
                     self._report()
                 self._enforce_timeouts()
             except (DatabaseFileError, DBAPIError) as exc:
@@ -339,9 +354,11 @@ class WorkerPool(QObject):
         """Settle every attempt that ended and claim a task per free slot, in one transaction,
         then announce both. True when the queue had fewer tasks to give than there were free
         slots (nothing more to run now)."""
+        ahead = self._run_ahead()
         with self._lock:
             batch, self._ended = self._ended, []
-            free = 0 if self._stopping.is_set() else self.settings.concurrency - self._busy
+            free = 0 if self._stopping.is_set() else self.settings.concurrency + ahead - self._busy
+            self._flush_at = max(self.settings.concurrency, ahead // 2)
         if not batch and free <= 0:
             return False
         try:
@@ -355,11 +372,18 @@ class WorkerPool(QObject):
                 self._ended[:0] = batch
             raise
         self._announce(batch, results)
-        for claim in claims:
-            self._hand_out(claim)
+        self._hand_out(claims)
         if any(s.details and s.details.get("cost_usd") for s in batch):
             self._enforce_budgets()  # an agent that spent its day's budget claims no more
         return free > 0 and len(claims) < free
+
+    def _run_ahead(self) -> int:
+        """How many tasks to claim beyond the free slots: about RUN_AHEAD_S of work per slot at
+        the recent tasks' mean duration; none until a task has ended, or when they take longer."""
+        mean = self._mean_duration_s
+        if mean is None or mean >= RUN_AHEAD_S:
+            return 0
+        return min(MAX_RUN_AHEAD, int(self.settings.concurrency * RUN_AHEAD_S / max(mean, 1e-6)))
 
     def _idle(self, seconds: float, watcher: ChangeWatcher) -> None:
         """Wait until woken (an enqueue, an ended task), for `seconds`, or, with a slot free,
@@ -383,9 +407,14 @@ class WorkerPool(QObject):
         while (left := deadline - time.monotonic()) > 0:
             self._wake.clear()
             with self._lock:
-                if self._busy == 0 or len(self._ended) >= self.settings.concurrency or self._stopping.is_set():
+                if self._pass_due():
                     return
             self._wake.wait(left)
+
+    def _pass_due(self) -> bool:
+        """Whether ended tasks should be settled now rather than wait for more (the lock held):
+        nothing else runs, or enough ended to make the commit worth it."""
+        return self._busy == 0 or len(self._ended) >= self._flush_at or self._stopping.is_set()
 
     def _has_ended(self) -> bool:
         with self._lock:
@@ -463,38 +492,32 @@ class WorkerPool(QObject):
                     self._started[:0] = started[index:]
                 raise
 
-    def _fill(self) -> bool:
-        """Claim a task per free slot, in one transaction. True when the queue had fewer to give
-        than there were free slots (nothing more to run now)."""
-        free = self.settings.concurrency - self._busy
-        if free <= 0 or self._stopping.is_set():
-            return False
-        claims = self.service.dequeue_many(
-            self.worker_id, free, agents=self.agents, task_types=self.task_types, lease_s=self.settings.lease_s
-        )
-        for claim in claims:
-            self._hand_out(claim)
-        return len(claims) < free
-
-    def _hand_out(self, claim: Claim) -> None:
-        running, kind, config, error = self._prepare(claim)
-        with self._lock:
-            self._running[claim.id] = running
-            if kind is not None:
-                self._ready.append(_Work(running, kind, config))
-                self._busy += 1
-                start_slot = self._slots < min(self.settings.concurrency, self._busy)
-                if start_slot:
-                    self._slots += 1
-                self._work_ready.notify()
-        if kind is None:
-            log.error("task %s: %s", claim.id, error)
-            self._end(running, Settlement.fail(claim.id, claim.token, error))
+    def _hand_out(self, claims: list[Claim]) -> None:
+        """Queue claimed tasks for the slots (starting slots as needed), in one go."""
+        if not claims:
             return
-        if start_slot:
+        prepared = [self._prepare(claim) for claim in claims]
+        unrunnable = []
+        with self._lock:
+            for running, kind, config, error in prepared:
+                self._running[running.task.id] = running
+                if kind is None:
+                    unrunnable.append((running, error))
+                else:
+                    self._ready.append(_Work(running, kind, config))
+                    self._busy += 1
+            new_slots = max(0, min(self.settings.concurrency, self._busy) - self._slots)
+            self._slots += new_slots
+            self._work_ready.notify(len(prepared))
+        for running, error in unrunnable:
+            log.error("task %s: %s", running.task.id, error)
+            self._end(running, Settlement.fail(running.task.id, running.token, error))
+        for _ in range(new_slots):
             self._threads.start(_Slot(self))
         if self.isSignalConnected(self._started_signal):  # a signal costs microseconds even unheard
-            self.task_started.emit(claim.task)
+            for running, kind, _config, _error in prepared:
+                if kind is not None:
+                    self.task_started.emit(running.task)
 
     def _agent(self, name: str) -> Agent:
         """The agent's definition, cached for a moment: a busy pool runs many tasks per agent."""
@@ -503,7 +526,22 @@ class WorkerPool(QObject):
         if cached is None or now - cached[1] > AGENT_CACHE_S:
             cached = (self.service.get_agent(name), now)
             self._agents[name] = cached
+            self._timeouts = {key: value for key, value in self._timeouts.items() if key[0] != name}
         return cached[0]
+
+    def _timeout(self, task: Task, agent: Agent | None, kind: AgentKind | None) -> float:
+        """The attempt's timeout (see attempt_timeout), kept with the agent's cached definition."""
+        key = (task.agent, task.timeout_s)
+        seconds = self._timeouts.get(key) if agent is not None else None
+        if seconds is None:
+            seconds = attempt_timeout(
+                task_timeout_s=task.timeout_s, agent_timeout_s=agent.timeout_s if agent else None,
+                config=agent.config if agent else None, kind=kind, profile_timeout_s=self.settings.timeout_s,
+                profile=self.settings.profile,
+            ).seconds
+            if agent is not None:
+                self._timeouts[key] = seconds
+        return seconds
 
     def _prepare(self, claim: Claim) -> tuple[RunningTask, AgentKind | None, dict[str, Any], str]:
         task = claim.task
@@ -515,12 +553,9 @@ class WorkerPool(QObject):
         else:
             kind = self.kinds.get(agent.kind)
             error = f"agent kind {agent.kind!r} is not installed on worker {self.worker_id}"
-        timeout = attempt_timeout(
-            task_timeout_s=task.timeout_s, agent_timeout_s=agent.timeout_s if agent else None,
-            config=agent.config if agent else None, kind=kind, profile_timeout_s=self.settings.timeout_s,
-            profile=self.settings.profile,
-        ).seconds
-        log_path = None if self.output_dir is None else private_task_log(self.output_dir, task.id)
+        timeout = self._timeout(task, agent, kind)
+        # The folder is made 0700 at start; TaskContext.log creates the file 0600 on its first line.
+        log_path = None if self.output_dir is None else self.output_dir / f"task-{task.id}.log"
         ctx = TaskContext(task=task, timeout_s=timeout, log_path=log_path)
         running = RunningTask(task=task, token=claim.token, ctx=ctx, timeout_s=timeout)
 
@@ -537,8 +572,13 @@ class WorkerPool(QObject):
         ctx.on_process = on_process
         return running, kind, (agent.config if agent else {}), error
 
-    def _heartbeat(self) -> None:
+    def _heartbeat(self, beat_every: float) -> None:
+        """Renew the leases of the tasks claimed at least `beat_every` ago (younger ones are still
+        well within the lease they were claimed with: run-ahead claims many short ones)."""
+        now = time.monotonic()
         for running in self.running_tasks():
+            if now - running.claimed < beat_every:
+                continue
             task = running.task
             percent, message = running.progress
             try:
@@ -584,14 +624,21 @@ class WorkerPool(QObject):
                 self._threads.releaseThread()
                 self._end(running, settlement)
 
-    def _end(self, running: RunningTask, settlement: Settlement | None) -> None:
-        """Queue an attempt's outcome for the next batch (None: dropped, just forget the task)."""
+    def _end(self, running: RunningTask, settlement: Settlement | None, duration_s: float | None = None) -> None:
+        """Queue an attempt's outcome for the next batch (None: dropped, just forget the task), and
+        wake the dispatcher when it should settle: at the first outcome of a batch (it lingers a
+        moment for more) and when the batch is due (see _pass_due), not at every one."""
         with self._lock:
+            if duration_s is not None:
+                mean = self._mean_duration_s
+                self._mean_duration_s = duration_s if mean is None else mean + DURATION_WEIGHT * (duration_s - mean)
             if settlement is None:
                 self._running.pop(running.task.id, None)
             else:
                 self._ended.append(settlement)
-        self._wake.set()
+            wake = len(self._ended) <= 1 or self._pass_due()
+        if wake:
+            self._wake.set()
 
     def _settle_ended(self) -> None:
         """Settle every ended attempt in one transaction, then announce them (on stop)."""
@@ -610,8 +657,7 @@ class WorkerPool(QObject):
     def _announce(self, batch: list[Settlement], results: list[Task | int | AgentQueueError]) -> None:
         """Tell the window what the committed batch did; an outcome the queue refused (a result
         too big, say) comes back as a failure for the next batch."""
-        refused = []
-        announce = self.isSignalConnected(self._finished_signal)
+        refused, settled = [], []
         for settlement, result in zip(batch, results, strict=True):
             if isinstance(result, TaskValidationError) and settlement.outcome != "failed":
                 refused.append(
@@ -620,21 +666,24 @@ class WorkerPool(QObject):
                         retryable=False, output_tail=settlement.output_tail,
                     )
                 )
-                continue
-            with self._lock:
+            else:
+                settled.append((settlement, result))
+        with self._lock:  # once for the batch: slots take the same lock for every task
+            for settlement, result in settled:
                 self._running.pop(settlement.task_id, None)
                 if not isinstance(result, AgentQueueError):
                     self._completed += settlement.outcome == "completed"
                     self._failed += settlement.outcome == "failed"
+            self._ended.extend(refused)
+        announce = self.isSignalConnected(self._finished_signal)
+        for settlement, result in settled:
+            task_id = settlement.task_id
             if isinstance(result, LeaseLostError):
-                log.warning("task %s: the lease was lost (recovered by another worker); outcome dropped", settlement.task_id)
+                log.warning("task %s: the lease was lost (recovered by another worker); outcome dropped", task_id)
             elif isinstance(result, AgentQueueError):
-                log.error("task %s: its outcome could not be saved: %s", settlement.task_id, result)
+                log.error("task %s: its outcome could not be saved: %s", task_id, result)
             elif announce and isinstance(result, Task):
                 self.task_finished.emit(result)
-        if refused:
-            with self._lock:
-                self._ended.extend(refused)
 
     def _flush(self) -> None:
         """Settle what ended, outside the dispatch loop (on stop)."""
@@ -650,14 +699,27 @@ class WorkerPool(QObject):
                 log.exception("could not save the outcome of ended tasks; their leases will expire")
                 return
 
-    def _release_waiting(self) -> None:
+    def _release_waiting(self, *, stale: bool = False) -> None:
+        """Give back the claimed tasks no slot has started (settled at the next pass or flush):
+        pending again, the attempt not counted; logged as interrupted at a shutdown, not logged
+        when they are given back `stale` (see _give_back_stale)."""
         with self._lock:
             waiting = list(self._ready)
             self._ready.clear()
             self._busy -= len(waiting)
         for work in waiting:
-            self._end(work.running, release(work.running))
-        self._flush()
+            self._end(work.running, unstarted(work.running) if stale else release(work.running))
+
+    def _give_back_stale(self) -> None:
+        """Give back the claimed tasks that have waited GIVE_BACK_AFTER_S for a slot (run-ahead
+        claimed them, then the slots got held up by long tasks), so that another worker may run
+        them; and claim no more ahead until tasks end again."""
+        with self._lock:
+            if not self._ready or time.monotonic() - self._ready[0].running.claimed < GIVE_BACK_AFTER_S:
+                return
+            self._mean_duration_s = None
+        log.info("giving back tasks that waited over %g s for a free slot", GIVE_BACK_AFTER_S)
+        self._release_waiting(stale=True)
 
     # -- pool threads -----------------------------------------------------------------------
 
@@ -673,6 +735,7 @@ class WorkerPool(QObject):
                     return
                 work = self._ready.popleft()
             running = work.running
+            running.started = started = time.monotonic()  # its timeout counts from now, not from its claim
             try:
                 settlement = execute(running, work.kind, work.config, self.workspaces)
             except Exception:  # noqa: BLE001 - execute catches the action's errors; this is a bug
@@ -685,7 +748,7 @@ class WorkerPool(QObject):
                 return
             with self._lock:
                 self._busy -= 1
-            self._end(running, settlement)
+            self._end(running, settlement, time.monotonic() - started)
 
     def _wait_idle(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

@@ -121,6 +121,33 @@ def test_settle_and_claim_lets_the_claim_take_what_the_settle_freed(service: Tas
     assert [c.id for c in claims] == [second.id]
 
 
+def test_a_task_given_back_unstarted_is_pending_again_with_nothing_counted_or_logged(queue: TaskQueueService) -> None:
+    task = queue.enqueue("echo", lock_key="repo:k")
+    lease = claim(queue, task.id)
+
+    [back] = queue.settle_many([Settlement.unstarted(lease.id, lease.token)])
+
+    assert isinstance(back, Task) and back.status is TaskStatus.PENDING and back.attempts == 0
+    assert attempt_rows(queue, task.id) == 0 and queue.attempts(task.id) == []
+    assert queue.locks() == [], "its lock key is free again"
+    again = claim(queue, task.id)
+    [stale] = queue.settle_many([Settlement.unstarted(lease.id, lease.token)])
+    assert isinstance(stale, LeaseLostError), "the old claim's token no longer gives it back"
+    queue.complete(again.id, again.token)
+    assert [a.outcome for a in queue.attempts(task.id)] == ["completed"]
+
+
+def test_a_cancel_requested_while_a_task_waited_unstarted_wins(queue: TaskQueueService) -> None:
+    task = queue.enqueue("echo")
+    lease = claim(queue, task.id)
+    queue.cancel(task.id)
+
+    [back] = queue.settle_many([Settlement.unstarted(lease.id, lease.token)])
+
+    assert isinstance(back, Task) and back.status is TaskStatus.CANCELLED
+    assert attempt_rows(queue, task.id) == 0
+
+
 # -- attempts written once ------------------------------------------------------------------------
 
 

@@ -21,7 +21,6 @@ from desktop.private_files import (
     private_database_file,
     private_dir,
     private_file,
-    private_task_log,
     tighten,
     write_private_text,
 )
@@ -67,12 +66,13 @@ def test_folders_and_files_we_own_are_tightened_others_left_alone(tmp_path: Path
         assert tighten(theirs) is False and mode(theirs) == 0o644
 
 
-def test_a_task_log_is_created_0600_and_kept_on_later_appends(tmp_path: Path) -> None:
-    path = private_task_log(tmp_path / "task-logs", 7)
-    assert path == tmp_path / "task-logs" / "task-7.log"
+def test_a_task_log_is_created_0600_on_its_first_line_and_kept_on_later_appends(tmp_path: Path) -> None:
+    folder = private_dir(tmp_path / "task-logs")
+    path = folder / "task-7.log"
     ctx = TaskContext(task=make_task(None), log_path=path)
     ctx.log("line")
-    assert mode(path) == 0o600 and mode(path.parent) == 0o700 and path.read_text() == "line\n"
+    ctx.log("more")
+    assert mode(path) == 0o600 and mode(path.parent) == 0o700 and path.read_text() == "line\nmore\n"
 
 
 def test_write_private_text_replaces_atomically_with_0600(tmp_path: Path) -> None:
