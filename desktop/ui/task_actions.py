@@ -74,27 +74,7 @@ class TaskActions(QObject):
         if not ids:
             self.message.emit("Only failed, cancelled or retrying tasks can be retried.")
             return False
-        service = self.service
-
-        def work() -> tuple[list[Task], list[str]]:
-            done, problems = [], []
-            for task_id in ids:  # each retry is its own transaction: one refusal spoils no other
-                try:
-                    done.append(service.retry(task_id))
-                except AgentQueueError as exc:
-                    problems.append(str(exc))
-            return done, problems
-
-        def finished(result: tuple[list[Task], list[str]]) -> None:
-            done, problems = result
-            if done:
-                self.changed.emit(done)
-                self.pool.wake()
-            self.message.emit(f"Retrying {plural(len(done), 'task')}.")
-            if problems:
-                show_error(self.window, AgentQueueError("\n".join(problems)), "Retry")
-
-        return self.jobs.write(work, finished, self._error("Retry"), owner=self, name="retry")
+        return self._each(ids, self.service.retry, "Retry", "Retrying {}.", name="retry")
 
     def retry_with_payload(self, task: Task) -> RetryPayloadDialog | None:
         if task.status not in RETRYABLE:
@@ -162,6 +142,12 @@ class TaskActions(QObject):
             self.message.emit(f"{what}: only {names} tasks.")
             return False
 
+        return self._each(ids, change, what, f"{what}: {{}}.", name="reorder")
+
+    def _each(self, ids: list[int], change: Callable[[int], Task], title: str, said: str, *, name: str) -> bool:
+        """Apply `change` to each task in its own transaction (one refusal spoils no other), then
+        say `said` with the number done in place of {} and show the refusals together."""
+
         def work() -> tuple[list[Task], list[str]]:
             done, problems = [], []
             for task_id in ids:
@@ -176,11 +162,11 @@ class TaskActions(QObject):
             if done:
                 self.changed.emit(done)
                 self.pool.wake()
-            self.message.emit(f"{what}: {plural(len(done), 'task')}.")
+            self.message.emit(said.format(plural(len(done), "task")))
             if problems:
-                show_error(self.window, AgentQueueError("\n".join(problems)), what)
+                show_error(self.window, AgentQueueError("\n".join(problems)), title)
 
-        return self.jobs.write(work, finished, self._error(what), owner=self, name="reorder")
+        return self.jobs.write(work, finished, self._error(title), owner=self, name=name)
 
     def run_now(self, tasks: Sequence[Task]) -> bool:
         return self.reorder(tasks, "Run now", self.service.run_now,
