@@ -4,9 +4,11 @@
 In a throwaway home: a small git repository with a bare remote, registered with `agentq repos
 add`; the agent `coder` running the fake Claude Code of tests/fakes (a real program that speaks
 stream-json and really edits and commits); a few coding tasks (one committed and followed up, one
-left uncommitted, one that fails) and some command tasks, run by `agentq worker --burst`. Then
-the window is grabbed offscreen (a virtual screen of the shot's size) at 1600x1000 and 1024x700,
-light and dark: the main window, a coding task's transcript and diff, the Repositories tab.
+left uncommitted, one that fails) and some command tasks, run by `agentq worker --burst`; a
+command task that fails once and is retried to success (its failure stays in the statistics);
+tasks left waiting (one scheduled in two hours, one after it). Then the window is grabbed
+offscreen (a virtual screen of the shot's size) at 1600x1000 and 1024x700, light and dark: the
+main window, a coding task's transcript and diff, the Repositories tab, a waiting task's details.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -25,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FAKE_CLAUDE = ROOT / "tests" / "fakes" / "fake_claude.py"
 SIZES = ((1600, 1000, ""), (1024, 700, "-1024x700"))
 VIEWS = (("", "main-window"), ("transcript", "coding-transcript"), ("diff", "coding-diff"),
-         ("repos", "repositories"))
+         ("repos", "repositories"), ("waiting", "waiting-task"))
 TASKS = (
     "Add a --version flag to the command line\n\nPrint the package version and exit 0. [commit]",
     "Fix the failing test in tests/test_app.py",
@@ -80,7 +82,18 @@ def prepare(home: Path) -> dict[str, str]:
     for n in range(1, 13):
         run([*agentq, "enqueue", "echo", "--payload", json.dumps({"msg": f"report {n}"}), "--priority", str(n % 5 + 1)],
             env)
+    flaky = ["sh", "-c", 'test -e "$0" || {{ touch "$0"; echo "first run fails on purpose" >&2; exit 1; }}', "{marker}"]
+    run([*agentq, "agents", "add", "flaky", "command", "--config", json.dumps({"argv": flaky}), "--max-retries", "0"],
+        env)
+    retried = json.loads(run([*agentq, "enqueue", "flaky", "--payload", json.dumps({"marker": str(home / "marker")}),
+                              "--json"], env))[0]["id"]
     run([*agentq, "worker", "--burst"], env)
+    run([*agentq, "retry", str(retried)], env)
+    run([*agentq, "worker", "--burst"], env)
+    later = json.loads(run([*agentq, "enqueue", "echo", "--payload", json.dumps({"msg": "nightly report"}),
+                            "--in", "2h", "--json"], env))[0]["id"]
+    run([*agentq, "enqueue", "echo", "--payload", json.dumps({"msg": "after the nightly report"}),
+         "--depends-on", str(later)], env)
     return env
 
 

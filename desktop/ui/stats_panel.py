@@ -59,13 +59,18 @@ class StatsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        counts = QGridLayout()
+        counts = self.count_grid = QGridLayout()
         counts.setHorizontalSpacing(6)
         counts.setVerticalSpacing(2)
         self.counts: dict[str, QLabel] = {}
         self.dots: dict[str, QLabel] = {}
+        per_column = (len(STATUS_ORDER) + 2) // 2  # two columns: the statuses, then the total
+
+        def cell(i: int) -> tuple[int, int]:
+            return i % per_column, (i // per_column) * 3
+
         for i, status in enumerate(STATUS_ORDER):
-            row, col = i % 4, (i // 4) * 3
+            row, col = cell(i)
             dot = QLabel("●", self)
             name = QLabel(status.value, self)
             value = _value_label(self, "0,000,000", f"count_{status.value}")
@@ -75,8 +80,9 @@ class StatsPanel(QWidget):
             self.counts[status.value] = value
             self.dots[status.value] = dot
         self.total = _value_label(self, "0,000,000", "count_total")
-        counts.addWidget(QLabel("total", self), 3, 4)
-        counts.addWidget(self.total, 3, 5)
+        row, col = cell(len(STATUS_ORDER))
+        counts.addWidget(QLabel("total", self), row, col + 1)
+        counts.addWidget(self.total, row, col + 2)
         counts.setColumnMinimumWidth(3, 18)
         counts.setColumnStretch(6, 1)
 
