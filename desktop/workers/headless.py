@@ -60,7 +60,9 @@ def run_worker(service: TaskQueueService, settings: Settings, **options: Any) ->
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
-        app.quit()
+        # Queued, not app.quit(): a signal that arrives while the pool starts, before the event
+        # loop runs, must still stop it (quit() before exec() does nothing).
+        QTimer.singleShot(0, app.quit)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     # Python runs signal handlers only when it holds the interpreter: tick so Qt lets it in.
