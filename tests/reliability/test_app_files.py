@@ -78,7 +78,8 @@ def test_every_file_the_app_makes_is_private_under_umask_022(env: dict[str, str]
     )
     try:
         database = base / "data" / "queue.db"
-        wait_until(lambda: database.with_name("queue.db-shm").exists(), 30, "the worker opened the database")
+        # 90 s: one start in about twenty took over 30 s on a loaded machine (cause not yet found).
+        wait_until(lambda: database.with_name("queue.db-shm").exists(), 90, "the worker opened the database")
         seen = dict(modes(base))
     finally:
         worker.terminate()
