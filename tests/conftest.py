@@ -9,13 +9,16 @@ PostgreSQL test gets a database of its own, copied from a migrated template.
 
 from __future__ import annotations
 
+import faulthandler
 import glob
 import itertools
 import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,10 +39,39 @@ NO_POSTGRES = (
     "AGENTQ_TEST_POSTGRES_URL to a server whose user may CREATE DATABASE"
 )
 _database_numbers = itertools.count(1)
+HANG_MARGIN_S = 60.0  # past a test's own timeout: it is stuck where pytest-timeout cannot reach
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql: runs against a PostgreSQL server")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """End the run, printing every thread's stack, when a test outlives its timeout by a minute.
+
+    pytest-timeout's SIGALRM cannot stop a test blocked in a C call that never returns to Python;
+    without this, such a test would hold CI until CI's own limit, and say nothing about where.
+    """
+    marker = item.get_closest_marker("timeout")
+    limit = float(marker.args[0] if marker and marker.args else item.config.getini("timeout")) + HANG_MARGIN_S
+    timer = threading.Timer(limit, _end_stuck_run, args=(item, limit))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _end_stuck_run(item: pytest.Item, limit: float) -> None:
+    capture = item.config.pluginmanager.get_plugin("capturemanager")
+    if capture is not None:
+        capture.suspend_global_capture(in_=True)
+    sys.stderr.write(f"\n{item.nodeid} is still running after {limit:g} s; every thread's stack, then the run ends:\n")
+    sys.stderr.flush()
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    os._exit(3)
 
 
 class FakeClock:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,6 +65,20 @@ def _level(args: argparse.Namespace, default: str) -> str:
     return default
 
 
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so that the flush at exit does not fail again.
+
+    Catching the error instead of restoring SIGPIPE's default keeps `agentq worker` and
+    `agentq serve` alive when a socket's peer goes away (and leaves a caller's process as it was).
+    """
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -89,10 +102,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return run_app(database=args.db)
     cli = Cli(args, out or sys.stdout)
     handler = getattr(cli, "cmd_" + args.command.replace("-", "_"))
-    if hasattr(signal, "SIGPIPE"):  # `agentq list | head` ends quietly
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         return handler()
+    except BrokenPipeError:  # `agentq list | head`: the reader has gone, so end quietly
+        _drop_stdout()
+        return 1
     except TaskValidationError as exc:
         print(f"agentq: error: {exc}", file=sys.stderr)
         return 2

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+from desktop.cli import main as cli_main
 from desktop.queue import TaskQueueService, TaskStatus
 from tests.e2e.conftest import agentq
 
@@ -123,3 +126,27 @@ def test_sigterm_stops_a_worker_gracefully_and_its_task_runs_again_later(env: di
         if worker.poll() is None:
             worker.kill()
         service.close()
+
+
+def test_a_listing_whose_reader_leaves_early_ends_quietly(env: dict[str, str]) -> None:
+    """`agentq list | head`: no traceback and no error line."""
+    agentq(env, "agents", "add", "echo", "echo")
+    agentq(env, "enqueue", "--file", "-", input='{"agent": "echo", "payload": "a long enough payload"}\n' * 3000)
+    with subprocess.Popen(
+        [sys.executable, "-m", "desktop", "list", "--limit", "3000"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline()  # the reader takes one line, then goes away
+        proc.stdout.close()
+        stderr = proc.stderr.read()
+        code = proc.wait(60)
+    assert (code, stderr) == (1, "")
+
+
+def test_running_a_command_in_process_leaves_the_callers_signals_as_they_were(db_path: Path) -> None:
+    """A caller (a test, the window) keeps Python's SIGPIPE handling: a socket whose peer left
+    raises an error there instead of killing the process."""
+    before = signal.getsignal(signal.SIGPIPE)
+    assert cli_main(["--db", str(db_path), "--create", "list"], out=io.StringIO()) == 0
+    assert signal.getsignal(signal.SIGPIPE) == before == signal.SIG_IGN
