@@ -16,9 +16,7 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,38 +38,33 @@ NO_POSTGRES = (
 )
 _database_numbers = itertools.count(1)
 HANG_MARGIN_S = 60.0  # past a test's own timeout: it is stuck where pytest-timeout cannot reach
+_REAL_STDERR = pytest.StashKey[int]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql: runs against a PostgreSQL server")
+    config.stash[_REAL_STDERR] = os.dup(2)  # output capture is suspended here: this is the terminal's
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    os.close(config.stash[_REAL_STDERR])
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     """End the run, printing every thread's stack, when a test outlives its timeout by a minute.
 
-    pytest-timeout's SIGALRM cannot stop a test blocked in a C call that never returns to Python;
-    without this, such a test would hold CI until CI's own limit, and say nothing about where.
+    pytest-timeout's SIGALRM cannot stop a test blocked in a C call that never returns to Python
+    (nor one that holds the GIL); without this, such a test would hold CI until CI's own limit,
+    and say nothing about where. faulthandler's watchdog is a C thread: it needs no GIL.
     """
     marker = item.get_closest_marker("timeout")
     limit = float(marker.args[0] if marker and marker.args else item.config.getini("timeout")) + HANG_MARGIN_S
-    timer = threading.Timer(limit, _end_stuck_run, args=(item, limit))
-    timer.daemon = True
-    timer.start()
+    faulthandler.dump_traceback_later(limit, exit=True, file=item.config.stash[_REAL_STDERR])
     try:
         yield
     finally:
-        timer.cancel()
-
-
-def _end_stuck_run(item: pytest.Item, limit: float) -> None:
-    capture = item.config.pluginmanager.get_plugin("capturemanager")
-    if capture is not None:
-        capture.suspend_global_capture(in_=True)
-    sys.stderr.write(f"\n{item.nodeid} is still running after {limit:g} s; every thread's stack, then the run ends:\n")
-    sys.stderr.flush()
-    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-    os._exit(3)
+        faulthandler.cancel_dump_traceback_later()
 
 
 class FakeClock:
