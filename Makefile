@@ -25,7 +25,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 test: system-deps setup lint
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest --durations=15
 
 bench: setup
 	$(BIN)/python benchmarks/engine.py

@@ -25,7 +25,7 @@ import logging
 import os
 import re
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -271,20 +271,36 @@ def save(secrets: dict[str, str], store: SecretStore | None = None) -> None:
         target.set(name, value)
 
 
-def forget(config: Any) -> None:
-    """Delete the stored secrets a config refers to (when its agent is removed)."""
-    for name in _secret_names(config):
-        for store in stores():
-            with contextlib.suppress(SecretError):
-                store.delete(name)
+class Keeper:
+    """The queue's SecretKeeper (desktop.queue.agents): secrets go to the first of `stores()`."""
+
+    def keep(self, agent: str, kind: str, config: dict[str, Any]) -> dict[str, Any]:
+        """`config` with its secrets stored and replaced by references (before it is written)."""
+        moved, found = extract(agent, kind, config)
+        save(found)
+        return moved  # type: ignore[no-any-return]
+
+    def forget(self, agent: str, config: dict[str, Any], in_use: Iterable[dict[str, Any]]) -> None:
+        """Delete the secrets stored for `agent` (``agent/NAME/...``) that `config` refers to and no
+        config of `in_use` does; a reference to a secret someone stored by hand is left alone."""
+        used = {name for other in in_use for name in _secret_names(other)}
+        names = {n for n in _secret_names(config) if n.startswith(f"agent/{agent}/")} - used
+        if not names:
+            return  # no keyring to look for
+        try:
+            found = stores()
+        except SecretError as exc:
+            log.warning("the secrets of agent %s stay stored: %s", agent, exc)
+            return
+        for name in sorted(names):
+            for store in found:
+                try:
+                    store.delete(name)
+                except SecretError as exc:
+                    log.warning("%s stays stored: %s", reference(name), exc)
 
 
-def keep_secrets(agent: str, kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """`config` with its secrets stored (keyring or secrets file) and replaced by references: the
-    hook TaskQueueService(keep_secrets=...) calls before an agent's config is written."""
-    moved, found = extract(agent, kind, config)
-    save(found)
-    return moved  # type: ignore[no-any-return]
+KEEPER = Keeper()
 
 
 def move_plain_secrets(agent: str, kind: str, config: Any, store: SecretStore | None = None) -> Any | None:

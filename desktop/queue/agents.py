@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -18,8 +19,18 @@ from desktop.queue.tables import G, T
 from desktop.queue.types import Agent, TaskStatus
 
 AgentValidator = Callable[[str, dict[str, Any]], None]
-# (agent name, kind, config) -> the config to store, its secrets stored elsewhere (desktop.secrets)
-SecretKeeper = Callable[[str, str, dict[str, Any]], dict[str, Any]]
+
+
+class SecretKeeper(Protocol):
+    """Where agents' secrets live, so that the agents table holds references only (desktop.secrets)."""
+
+    def keep(self, agent: str, kind: str, config: dict[str, Any]) -> dict[str, Any]:
+        """`config` with its secrets stored and replaced by references."""
+        ...
+
+    def forget(self, agent: str, config: dict[str, Any], in_use: Iterable[dict[str, Any]]) -> None:
+        """Delete `agent`'s own stored secrets that `config` refers to and no config of `in_use` does."""
+        ...
 
 _AGENT_FIELDS = frozenset(
     {
@@ -122,7 +133,7 @@ class Agents:
             if self.validate_agent is not None:
                 self.validate_agent(kind, config)
             if self.keep_secrets is not None:  # last: every check has passed
-                values["config"] = check.agent_config(self.keep_secrets(agent, kind, config))
+                values["config"] = check.agent_config(self.keep_secrets.keep(agent, kind, config))
         return values
 
     def get_agent(self, name: str) -> Agent:
@@ -146,7 +157,18 @@ class Agents:
             row = conn.execute(update(G).where(G.c.name == name).values(values).returning(*G.c)).first()
         if row is None:
             raise NotFoundError(f"agent: there is no agent named {name!r}")
+        if "config" in values:
+            self._forget_secrets(name, current.config)  # those the new config no longer refers to
         return agent_from_row(row._mapping)
+
+    def _forget_secrets(self, name: str, config: dict[str, Any]) -> None:
+        """Delete the stored secrets of agent `name` that `config` referred to and no agent's config
+        refers to now (another agent's config may have been copied with its references)."""
+        if self.keep_secrets is None:
+            return
+        with self.store.read() as conn:
+            in_use = [json.loads(config) for config in conn.execute(select(G.c.config)).scalars()]
+        self.keep_secrets.forget(name, config, in_use)
 
     def move_secrets_out(self) -> list[str]:
         """Agents saved with their secrets in the config (by a version before `keep_secrets`):
@@ -155,7 +177,7 @@ class Agents:
             return []
         moved = []
         for agent in self.list_agents():
-            config = self.keep_secrets(agent.name, agent.kind, agent.config)
+            config = self.keep_secrets.keep(agent.name, agent.kind, agent.config)
             if config != agent.config:
                 with self.store.write() as conn:
                     conn.execute(update(G).where(G.c.name == agent.name).values(config=check.agent_config(config)))
@@ -169,7 +191,8 @@ class Agents:
         """
         with self.store.write() as conn:
             # The agent's row first: enqueues of it wait, or see it gone (they lock it to share).
-            if conn.execute(select(G.c.id).where(G.c.name == name).with_for_update()).first() is None:
+            config = conn.execute(select(G.c.config).where(G.c.name == name).with_for_update()).scalar()
+            if config is None:
                 raise NotFoundError(f"agent: there is no agent named {name!r}")
             statuses = conn.execute(
                 select(T.c.id, T.c.status)
@@ -191,3 +214,4 @@ class Agents:
             for task_id in unfinished:
                 self.settler.cancel_now(conn, task_id, "cancelled: its agent was removed", self.store.clock())
             conn.execute(delete(G).where(G.c.name == name))
+        self._forget_secrets(name, json.loads(config))

@@ -133,11 +133,11 @@ class TaskQueueService:
         if not {"validate_agent", "payload_rules", "keep_secrets"} <= set(options):
             # The kinds sit above the queue (they import its types), so they are imported here.
             from desktop.agents.registry import payload_rules, validate_agent
-            from desktop.secrets import keep_secrets
+            from desktop.secrets import KEEPER
 
             options.setdefault("validate_agent", validate_agent)
             options.setdefault("payload_rules", payload_rules)
-            options.setdefault("keep_secrets", keep_secrets)
+            options.setdefault("keep_secrets", KEEPER)
         engine = create_queue_engine(url)
         try:
             upgrade(engine)

@@ -136,7 +136,7 @@ def test_secrets_go_to_a_0600_file_without_a_keyring_and_resolve_back(file_store
     assert stat.S_IMODE(os.stat(file_store.parent).st_mode) == 0o700
     assert resolve(moved)["headers"]["Authorization"] == TOKEN
     assert resolve(moved)["url_password"] == PASSWORD
-    secrets.forget(moved)
+    secrets.KEEPER.forget("deploy", moved, in_use=[])
     with pytest.raises(SecretError, match=r"config.headers.Authorization: no secret \$secret:agent/deploy/headers"):
         resolve(moved)
 
@@ -173,6 +173,23 @@ def test_the_agents_table_never_holds_the_secret(file_store: Path, db_path: Path
     raw = b"".join(p.read_bytes() for p in db_path.parent.glob("queue.db*"))
     assert TOKEN.encode() not in raw and b"p@ss" not in raw and b"p%40ss" not in raw
     assert stored == moved
+
+
+def test_removing_or_changing_an_agent_deletes_the_secrets_only_it_used(
+    system_keyring: MemoryKeyring, db_path: Path
+) -> None:
+    with TaskQueueService.open(f"sqlite:///{db_path}") as service:
+        service.add_agent("deploy", "http", http_config("http://127.0.0.1:9/hook"))
+        service.add_agent("copy", "http", service.get_agent("deploy").config)  # its references, copied
+        service.add_agent("own", "http", {"url": "http://127.0.0.1:9/own", "headers": {"X-Api-Key": "k-123"}})
+        system_keyring.values[(secrets.KEYRING_SERVICE, "by-hand")] = "kept"
+        service.update_agent("own", config={"url": "http://127.0.0.1:9/own", "headers": {"X-Token": "$secret:by-hand"}})
+        assert (secrets.KEYRING_SERVICE, "agent/own/headers.X-Api-Key") not in system_keyring.values
+        service.remove_agent("copy")
+        assert len(system_keyring.values) == 3  # deploy's two, still in deploy's config, and by-hand
+        service.remove_agent("deploy")
+        service.remove_agent("own")
+    assert system_keyring.values == {(secrets.KEYRING_SERVICE, "by-hand"): "kept"}  # not ours to delete
 
 
 def test_an_http_task_sends_resolved_secrets_and_never_shows_them(file_store: Path, server: RecordingServer) -> None:
