@@ -298,11 +298,17 @@ def _wait_for(path: Path) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("command", ["", "   ", "npm 'unbalanced", 5])
-def test_setup_commands_are_validated(command: object) -> None:
+@pytest.mark.parametrize(("command", "rule"), [
+    ("", "must name a program to run (such as 'npm ci')"),
+    ("   ", "must name a program to run (such as 'npm ci')"),
+    ("npm 'unbalanced", "cannot be read as a command: No closing quotation"),
+    (5, "must be a command line as text (got 5)"),
+])
+def test_setup_commands_are_validated(command: object, rule: str) -> None:
     with pytest.raises(TaskValidationError) as info:
         validate_setup_command(command)
-    assert info.value.field == "setup"
+    assert (info.value.field, info.value.rule) == ("setup", rule)
+    assert str(info.value) == f"setup: {rule}"
 
 
 def test_setup_commands_are_split_like_a_shell_but_never_run_by_one() -> None:
