@@ -18,12 +18,6 @@ from tests.queue.helpers import at, claim, token
 HOLD_S = 0.15
 
 
-@pytest.fixture
-def queue(service: TaskQueueService) -> TaskQueueService:
-    service.add_agent("echo", "echo", concurrency=10)
-    return service
-
-
 def test_capacity_n_lets_n_tasks_of_a_key_run_and_the_next_waits(queue: TaskQueueService) -> None:
     queue.set_lock_capacity("repo:app", 3)
     tasks = [queue.enqueue("echo", lock_key="repo:app", priority=5) for _ in range(4)]

@@ -14,23 +14,13 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QObject, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
-from review_helpers import FAKES, git, install_program, isolate_git, make_repo, setup_coder, wait_status
+from review_helpers import FAKES, git, install_program, setup_coder, wait_status
 
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.ui.details_dialog import TaskDetailsDialog
 from desktop.ui.main_window import MainWindow
 
 FINISHED = (TaskStatus.COMPLETED, TaskStatus.FAILED)
-
-
-@pytest.fixture(autouse=True)
-def _git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(tmp_path_factory, monkeypatch)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "repo")
 
 
 @pytest.fixture
