@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from desktop.workspaces import (
     validate_copy_patterns,
     validate_setup_command,
 )
+from tests.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,10 +162,7 @@ def test_two_processes_creating_worktrees_of_one_repo_at_once_both_succeed(
                 ready,
             )
         )
-    deadline = time.monotonic() + 30
-    while not all(ready.exists() for _, ready in procs):
-        assert time.monotonic() < deadline, "the creating processes never started"
-        time.sleep(0.01)
+    wait_until(lambda: all(ready.exists() for _, ready in procs), 30, "the creating processes started")
     go.write_text("go")  # both start creating at the same instant
     made = []
     for proc, _ in procs:
@@ -203,10 +200,7 @@ def test_the_repository_lock_excludes_another_process(tmp_path: Path, repo: Path
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     try:
-        deadline = time.monotonic() + 30
-        while not held.exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until(held.exists, 30, "the other process took the lock")
         with pytest.raises(WorkspaceError, match="worktree lock"):
             with repo_lock(repo, timeout=0.2):
                 pass
@@ -281,7 +275,7 @@ def test_setup_stops_when_the_task_is_cancelled(tmp_path: Path) -> None:
     started = tmp_path / "started"
     code = f"import time; open({str(started)!r}, 'w').close(); time.sleep(60)"
     def cancel_once_started() -> None:
-        _wait_for(started)
+        wait_until(started.exists, 30, "the setup program started")
         cancel.set()
 
     timer = threading.Thread(target=cancel_once_started)
@@ -289,13 +283,6 @@ def test_setup_stops_when_the_task_is_cancelled(tmp_path: Path) -> None:
     with pytest.raises(TaskCancelled):
         run_setup(tmp_path, f"{sys.executable} -c \"{code}\"", cancel_event=cancel)
     timer.join()
-
-
-def _wait_for(path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while not path.exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize(("command", "rule"), [

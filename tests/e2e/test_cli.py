@@ -7,12 +7,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from desktop.cli import main as cli_main
 from desktop.queue import TaskQueueService, TaskStatus
 from tests.e2e.conftest import agentq
+from tests.waiting import wait_until
 
 
 def test_enqueue_list_show_and_a_burst_worker(env: dict[str, str]) -> None:
@@ -83,18 +83,15 @@ def test_a_worker_killed_with_sigkill_loses_no_task(env: dict[str, str], db_url:
     )
     service = TaskQueueService.open(db_url)
     try:
-        deadline = time.monotonic() + 30
-        while service.stats().by_status["running"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert service.stats().by_status["running"] == 2, "the first worker never started"
+        wait_until(lambda: service.stats().by_status["running"] == 2, 30, "the first worker started two tasks")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
-        agentq(env, "worker", "--burst", "--worker-id", "rescuer")
-        # burst may end while the killed worker's leases are still live: run until all are done
-        deadline = time.monotonic() + 60
-        while service.stats().by_status["completed"] < 4 and time.monotonic() < deadline:
+
+        def rescued() -> bool:  # a burst may end while the killed worker's leases are still live
             agentq(env, "worker", "--burst", "--worker-id", "rescuer")
-            time.sleep(0.2)
+            return service.stats().by_status["completed"] >= 4
+
+        wait_until(rescued, 60, "the rescuer completed the four tasks")
         tasks = service.list_tasks()
         assert [t.status for t in tasks] == [TaskStatus.COMPLETED] * 4
         lost = [a for t in tasks for a in service.attempts(t.id) if a.outcome == "lost"]
@@ -114,9 +111,7 @@ def test_sigterm_stops_a_worker_gracefully_and_its_task_runs_again_later(env: di
     )
     service = TaskQueueService.open(db_url)
     try:
-        deadline = time.monotonic() + 30
-        while service.stats().by_status["running"] < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: service.stats().by_status["running"] == 1, 30, "the worker started the task")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=20) == 0
         [task] = service.list_tasks()

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from desktop.config import PROFILES
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.queue.backends.postgresql import PostgresWatcher
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -95,10 +96,8 @@ def test_the_watcher_listens_again_after_losing_its_connection(pair) -> None:
             )
         ).scalars().all()
     assert killed == [True]
-    deadline = time.monotonic() + 5
-    while not watcher.changed():  # says True once: notifications may have been missed
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    # It says True once: notifications may have been missed.
+    wait_until(watcher.changed, 5, "the watcher noticed its lost connection")
     watcher._next_connect = 0.0  # reconnect now instead of in a few seconds
     assert watcher.changed()
     assert seconds_until_changed(watcher, lambda: writer.enqueue("echo")) < 0.5

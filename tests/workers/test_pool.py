@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.workers.pool import WorkerPool
+from tests.waiting import first_pass_done
 
 
 def _status(queue: TaskQueueService, task_id: int) -> TaskStatus:
@@ -40,7 +43,7 @@ def test_a_task_enqueued_in_process_starts_without_waiting_for_a_poll(
     queue.add_agent("echo", "echo")
     pool = make_pool(poll_interval_s=30.0)  # a poll would take 30 s: only the wake-up can be fast
     pool.start()
-    time.sleep(0.2)  # let the pool go idle
+    qtbot.waitUntil(lambda: first_pass_done(queue, pool.worker_id), timeout=5_000)  # it idles now
     task = queue.enqueue("echo", {"hello": 1})
     qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.COMPLETED, timeout=5_000)
 
@@ -137,7 +140,7 @@ def test_pausing_stops_new_claims_and_resuming_restarts_them(
     task = queue.enqueue("echo")
     pool = make_pool()
     pool.start()
-    time.sleep(0.5)
+    qtbot.waitUntil(lambda: first_pass_done(queue, pool.worker_id), timeout=5_000)  # it looked, paused
     assert _status(queue, task.id) is TaskStatus.PENDING
     queue.resume()
     pool.wake()
@@ -185,16 +188,15 @@ def test_burst_mode_announces_when_the_queue_is_drained(
 
 
 def test_cancelling_a_running_command_kills_it_within_a_second(
-    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool], tmp_path: Path
 ) -> None:
-    import sys
-
-    queue.add_agent("long", "command", {"argv": [sys.executable, "-c", "import time; time.sleep(60)"]})
+    started_file = tmp_path / "started"
+    code = f"open({str(started_file)!r}, 'w').close(); import time; time.sleep(60)"
+    queue.add_agent("long", "command", {"argv": [sys.executable, "-c", code]})
     task = queue.enqueue("long")
     pool = make_pool()
     pool.start()
-    qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.RUNNING, timeout=5_000)
-    time.sleep(0.3)  # let the process start
+    qtbot.waitUntil(started_file.exists, timeout=10_000)  # the program runs
     started = time.monotonic()
     queue.cancel(task.id)
     qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.CANCELLED, timeout=5_000)
