@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,43 @@ def test_a_worker_killed_with_sigkill_loses_no_task(env: dict[str, str], db_url:
         if first.poll() is None:
             first.kill()
         service.close()
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process `pid` has a handler of its own for `signum` (the SigCgt mask in /proc)."""
+    mask = next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("SigCgt:"))
+    return bool(int(mask, 16) >> (signum - 1) & 1)
+
+
+def test_a_sigterm_while_the_worker_starts_still_stops_it_cleanly(env: dict[str, str], db_path: Path) -> None:
+    """The signal lands after the worker's handler is installed and before its event loop runs:
+    another process holds the database's write lock, so the pool's start (its first roster write)
+    waits, and the test sends SIGTERM as soon as /proc shows the handler, then lets go of the lock."""
+    agentq(env, "agents", "add", "echo", "echo")  # the database exists, migrated
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "desktop", "worker"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_until(lambda: worker.poll() is not None or _catches(worker.pid, signal.SIGTERM), 60,
+                   "the worker installed its SIGTERM handler")
+        assert worker.poll() is None, worker.communicate()[1]
+        worker.send_signal(signal.SIGTERM)
+        holder.execute("COMMIT")
+        _, err = worker.communicate(timeout=20)
+    finally:
+        holder.close()
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0, err
+    assert "Traceback" not in err
+    received, started = err.index("received SIGTERM: stopping"), err.index("started: concurrency")
+    assert received < started, err  # it came during the start, not once the worker ran
+    assert "stopped" in err[started:]
 
 
 def test_sigterm_stops_a_worker_gracefully_and_its_task_runs_again_later(env: dict[str, str], db_url: str) -> None:
