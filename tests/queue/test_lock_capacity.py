@@ -141,7 +141,7 @@ def _run_with_threads(url: str, worker: str, threads: int, ready: mp.Queue, go: 
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since > 1.5:  # nothing left, or all waiting on the key
                     return
-                time.sleep(0.005)
+                time.sleep(0.005)  # this claimer's poll interval
                 continue
             idle_since = None
             began = time.time()

@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.workers.pool import WorkerPool
+from tests.conftest import FakeClock
 from tests.waiting import first_pass_done
 
 
@@ -230,24 +231,23 @@ def test_progress_reaches_the_database_with_heartbeats(
 
 
 def test_maintenance_runs_at_start_on_a_machine_booted_a_second_ago(
-    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+    qtbot: QtBot, clocked_queue: TaskQueueService, clock: FakeClock, make_pool: Callable[..., WorkerPool]
 ) -> None:
     """The dispatcher's clock reads 1.0 and never moves: recovery and retention must still run
     on the first pass instead of waiting until an hour (or 15 s) after boot."""
+    queue = clocked_queue
     queue.add_agent("echo", "echo")
     old = queue.enqueue("echo")
     claimed = queue.dequeue("w")
     assert claimed is not None
     queue.complete(claimed.id, claimed.token)
-    finished = queue.get(old.id).finished_at
-    assert finished is not None
     crashed = queue.enqueue("echo", {"crashed": True}, max_retries=0)
     lost = queue.dequeue("dead-worker", lease_s=0.01)  # its worker dies: the lease lapses
     assert lost is not None
     # `old` is then 3 s old and past the 1.5 s retention period, while `crashed` fails on the
-    # pool's first pass and is younger than the period even on a loaded machine.
-    qtbot.waitUntil(lambda: time.time() > finished.timestamp() + 3.0, timeout=10_000)
-    pool = make_pool(retention_days=1.5 / 86_400, monotonic=lambda: 1.0)
+    # pool's first pass (the clock stands still from here) and is younger than the period.
+    clock.advance(3.0)
+    pool = make_pool(queue, retention_days=1.5 / 86_400, monotonic=lambda: 1.0)
     pool.start()
     qtbot.waitUntil(lambda: queue.get(crashed.id).status is TaskStatus.FAILED, timeout=5_000)
     assert [a.outcome for a in queue.attempts(crashed.id)] == ["lost"]
@@ -255,17 +255,16 @@ def test_maintenance_runs_at_start_on_a_machine_booted_a_second_ago(
 
 
 def test_the_pool_applies_the_retention_period_by_itself(
-    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+    qtbot: QtBot, clocked_queue: TaskQueueService, clock: FakeClock, make_pool: Callable[..., WorkerPool]
 ) -> None:
+    queue = clocked_queue
     queue.add_agent("echo", "echo")
     old = queue.enqueue("echo")
     claimed = queue.dequeue("w")
     assert claimed is not None
     queue.complete(claimed.id, claimed.token)
-    finished = queue.get(old.id).finished_at
-    assert finished is not None
-    qtbot.waitUntil(lambda: time.time() > finished.timestamp() + 0.2)
-    pool = make_pool(retention_days=0.1 / 86_400)  # 0.1 s
+    clock.advance(0.2)
+    pool = make_pool(queue, retention_days=0.1 / 86_400)  # 0.1 s
     pool.start()
     qtbot.waitUntil(lambda: queue.count_tasks() == 0, timeout=5_000)
     assert old.id not in [t.id for t in queue.list_tasks()]
