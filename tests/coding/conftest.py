@@ -22,7 +22,7 @@ AGENT_TESTS = HERE.parent / "agents"
 if str(AGENT_TESTS) not in sys.path:  # agent_helpers: real Task values and contexts
     sys.path.insert(0, str(AGENT_TESTS))
 
-from gitrepos import git, git_identity, repo  # noqa: E402
+from gitrepos import add_origin, git, git_identity, repo  # noqa: E402
 
 __all__ = ["git_identity", "repo"]  # fixtures shared with the window's tests (tests/ui/conftest.py)
 
@@ -35,9 +35,7 @@ def _git_identity(git_identity: None) -> None:
 @pytest.fixture
 def remote(tmp_path: Path, repo: Path) -> Path:
     """A bare repository as `repo`'s origin, with main pushed."""
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    git(repo, "remote", "add", "origin", str(bare))
+    bare = add_origin(repo, tmp_path / "remote.git")
     git(repo, "push", "-q", "-u", "origin", "main")
     return bare
 

@@ -43,6 +43,13 @@ def make_repo(path: Path) -> Path:
     return path
 
 
+def add_origin(repo: Path, bare: Path) -> Path:
+    """A new bare repository at `bare` as `repo`'s origin, nothing pushed to it yet."""
+    git(bare.parent, "init", "-q", "--bare", str(bare))
+    git(repo, "remote", "add", "origin", str(bare))
+    return bare
+
+
 def isolate_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """A global git config of the test's own: an identity, `main` as the first branch, no system config."""
     config = tmp_path_factory.mktemp("gitconfig") / "config"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from review_helpers import git, setup_coder, wait_status
+from review_helpers import add_origin, setup_coder, wait_status
 
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.workspaces.review import publish
@@ -20,9 +20,7 @@ def _cells(table, row: int) -> list[str]:
 def test_the_repositories_tab_shows_worktrees_holders_and_waiting_tasks_and_prunes_only_what_is_safe(
     make_window, queue: TaskQueueService, qtbot, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    git(repo, "remote", "add", "origin", str(bare))
+    add_origin(repo, tmp_path / "remote.git")
     gate = tmp_path / "go-on"
     gate.write_text("go")
     monkeypatch.setenv("FAKE_AGENT_GATE", str(gate))
