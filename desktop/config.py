@@ -15,7 +15,6 @@ import inspect
 import json
 import logging
 import os
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any, TypeVar
 
 from desktop import paths
 from desktop.agents.base import TaskTimeout
+from desktop.command_line import split_command
 from desktop.errors import TaskValidationError
 from desktop.private_files import write_private_text
 from desktop.queue import validation as check
@@ -87,13 +87,7 @@ class Settings:
         if self.profile not in PROFILES:
             raise TaskValidationError("profile", f"must be one of {', '.join(PROFILES)}")
         for name in ("editor_command", "terminal_command"):
-            value = getattr(self, name)
-            if not isinstance(value, str):
-                raise TaskValidationError(name, f"must be a command line as text (got {value!r})")
-            try:
-                shlex.split(value)
-            except ValueError as exc:
-                raise TaskValidationError(name, f"cannot be read as a command: {exc}") from None
+            split_command(getattr(self, name), name)
         if logging.getLevelName(str(self.log_level).upper()) == f"Level {str(self.log_level).upper()}":
             raise TaskValidationError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
         return self

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
 
 from desktop import formatting
+from desktop.cli.base import CliBase
 from desktop.config import load_settings
-
-if TYPE_CHECKING:
-    from desktop.queue import TaskQueueService
 
 log = logging.getLogger(__name__)
 
 
-class ApiCommands:
+class ApiCommands(CliBase):
     """serve, token and hooks; they use Cli's service, output and options."""
-
-    if TYPE_CHECKING:  # provided by Cli
-        args: argparse.Namespace
-        out: TextIO
-
-        @property
-        def service(self) -> TaskQueueService: ...
-        def emit(self, value: Any, text: Callable[[], str]) -> None: ...
-        def complain(self, message: str, kind: str = "error") -> None: ...
-        def _pool_options(self) -> dict[str, Any]: ...
 
     def cmd_hooks(self) -> int:
         from desktop.api.credentials import HookSecrets

@@ -3,38 +3,24 @@ show`, and what `enqueue`, `show`, `stats` and `agents add/update` add for codin
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 
 from desktop import formatting
 from desktop.agents.timeouts import attempt_timeout
+from desktop.cli.base import CliBase
 from desktop.errors import NotFoundError, TaskValidationError
 from desktop.queue import Agent, Ledger, LedgerLine, Repo, Task, WorkspaceRecord
-
-if TYPE_CHECKING:
-    from desktop.queue import TaskQueueService
 
 PRESET_OPTIONS = (("model", "model"), ("max_turns", "max_turns"), ("max_budget_usd", "max_budget_usd"),
                   ("extra_arg", "extra_args"), ("cli", "cli"))
 _SECRET_KEYS = ("env", "headers")
 
 
-class CodingCommands:
+class CodingCommands(CliBase):
     """repos, diff and agents show; helpers for enqueue, show, stats and agents add/update."""
-
-    if TYPE_CHECKING:  # provided by Cli
-        args: argparse.Namespace
-        out: TextIO
-
-        @property
-        def service(self) -> TaskQueueService: ...
-        def emit(self, value: Any, text: Callable[[], str]) -> None: ...
-        def print(self, text: str) -> None: ...
-        def complain(self, message: str, kind: str = "error") -> None: ...
 
     # -- agentq repos -------------------------------------------------------------------------------
 

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from desktop import formatting, paths
 from desktop.cli.api_commands import ApiCommands
 from desktop.cli.coding_commands import CodingCommands, agent_state, coding_text, ledger_text
 from desktop.cli.queue_commands import QueueCommands, processing_text
 from desktop.config import load_settings
-from desktop.errors import NotFoundError, TaskStateError, TaskValidationError
-from desktop.queue import Task, TaskQueueService
+from desktop.errors import TaskStateError, TaskValidationError
+from desktop.queue import Task
 from desktop.queue.archive import Archive
 from desktop.queue.types import UNFINISHED_STATUSES
 
@@ -26,34 +25,6 @@ log = logging.getLogger(__name__)
 
 class Cli(ApiCommands, CodingCommands, QueueCommands):
     """Runs one parsed command against the queue."""
-
-    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
-        self.args = args
-        self.out = out
-        self._service: TaskQueueService | None = None
-
-    @property
-    def service(self) -> TaskQueueService:
-        if self._service is None:
-            from desktop.bootstrap import open_queue
-
-            self._service = open_queue(self.args.db)
-        return self._service
-
-    def close(self) -> None:
-        if self._service is not None:
-            self._service.close()
-
-    def print(self, text: str) -> None:
-        if text:
-            print(text, file=self.out)
-
-    def emit(self, value: Any, text: Callable[[], str]) -> None:
-        self.print(formatting.dumps(value) if self.args.json else text())
-
-    @staticmethod
-    def complain(message: str, kind: str = "error") -> None:
-        print(f"agentq: {kind}: {message}", file=sys.stderr)
 
     def cmd_enqueue(self) -> int:
         from desktop.api.tracking import InsertedTasks
@@ -110,19 +81,6 @@ class Cli(ApiCommands, CodingCommands, QueueCommands):
         value = {"task": task, "attempts": attempts, "depends_on": deps, **facts, "waiting": waiting}
         self.emit(value, lambda: formatting.task_details(task, attempts, deps, waiting) + coding_text(facts))
         return 0
-
-    def _each(self, action: Callable[[int], Task], describe: Callable[[Task], str]) -> int:
-        """Apply `action` to every id given; refusals go to stderr, one line each, and exit 1."""
-        done: list[Task] = []
-        refused = 0
-        for number in dict.fromkeys(self.args.ids):
-            try:
-                done.append(action(number))
-            except (NotFoundError, TaskStateError) as exc:
-                self.complain(str(exc))
-                refused += 1
-        self.emit(done, lambda: "\n".join(describe(t) for t in done))
-        return 1 if refused else 0
 
     def cmd_cancel(self) -> int:
         return self._each(
@@ -275,10 +233,6 @@ class Cli(ApiCommands, CodingCommands, QueueCommands):
     def cmd_metrics(self) -> int:
         self.out.write(formatting.metrics(self.service))
         return 0
-
-    def _pool_options(self) -> dict[str, Any]:
-        a = self.args
-        return {"concurrency": a.concurrency, "poll_interval_s": a.poll_interval}
 
     def cmd_worker(self) -> int:
         from desktop.workers.headless import run_worker

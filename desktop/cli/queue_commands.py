@@ -3,30 +3,14 @@ retry by id, by filter or with an edited payload, and the worker roster."""
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
-
 from desktop import formatting
+from desktop.cli.base import CliBase
 from desktop.errors import TaskValidationError
-from desktop.queue import Task, Worker
-
-if TYPE_CHECKING:
-    from desktop.queue import TaskQueueService
+from desktop.queue import Worker
 
 
-class QueueCommands:
+class QueueCommands(CliBase):
     """run, priority, move, backlog, release, retry and workers; they use Cli's service and output."""
-
-    if TYPE_CHECKING:  # provided by Cli
-        args: argparse.Namespace
-        out: TextIO
-
-        @property
-        def service(self) -> TaskQueueService: ...
-        def emit(self, value: Any, text: Callable[[], str]) -> None: ...
-        def complain(self, message: str, kind: str = "error") -> None: ...
-        def _each(self, action: Callable[[int], Task], describe: Callable[[Task], str]) -> int: ...
 
     def cmd_run(self) -> int:
         task = self.service.run_now(self.args.id)

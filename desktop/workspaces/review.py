@@ -6,7 +6,6 @@ publishing its branch afterwards (push, pull request) with the same steps a run'
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import sys
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.agents.coding.transcript import transcript_files
+from desktop.command_line import split_command
 from desktop.errors import NotFoundError, TaskValidationError
 from desktop.queue import Attempt, Task, TaskQueueService, WorkspaceRecord
 from desktop.workspaces.changes import commit_message, open_pull_request, push_branch, push_remote
@@ -181,12 +181,7 @@ def gh_available(gh: str = "gh") -> bool:
 def command_argv(template: str, path: str, field: str) -> list[str]:
     """A user's command (``code {path}``, ``kitty --directory {path}``) as argv for `path`: {path} is
     replaced, or the path appended when the command does not name it."""
-    try:
-        argv = shlex.split(template)
-    except ValueError as exc:
-        raise TaskValidationError(field, f"cannot be read as a command: {exc}") from None
-    if not argv:
-        raise TaskValidationError(field, "is empty: set it in Settings")
+    argv = split_command(template, field, when_empty="set it in Settings")
     if not any("{path}" in a for a in argv):
         return [*argv, path]
     return [a.replace("{path}", path) for a in argv]

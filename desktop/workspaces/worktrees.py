@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shlex
 import shutil
 import threading
 import unicodedata
@@ -27,6 +26,7 @@ from filelock import FileLock, Timeout
 
 from desktop.agents.base import PermanentError
 from desktop.agents.process import ProgramNotFound, ProgramNotRunnable, run_program
+from desktop.command_line import split_command
 from desktop.errors import TaskValidationError
 from desktop.workspaces.git import WorkspaceError, common_dir, git_ok, git_out, rev_parse, run_git
 from desktop.workspaces.repos import check_repository
@@ -197,15 +197,7 @@ def copy_untracked(
 
 def validate_setup_command(command: Any, field: str = "setup") -> list[str]:
     """The argv of a setup command line (split like a POSIX shell would, but never run by one)."""
-    if not isinstance(command, str) or not command.strip():
-        raise TaskValidationError(field, "must be a command line such as 'npm ci'")
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise TaskValidationError(field, f"cannot be split into arguments: {exc}") from None
-    if not argv:
-        raise TaskValidationError(field, "must name a program to run")
-    return argv
+    return split_command(command, field, when_empty="such as 'npm ci'")
 
 
 def run_setup(

@@ -22,6 +22,7 @@ from desktop.agents import (
     TaskTimeout,
 )
 from desktop.errors import TaskValidationError
+from tests.waiting import wait_until
 
 PY = sys.executable
 KIND = CommandKind()
@@ -153,13 +154,6 @@ def spawner(tmp_path: Path, *, ignore_term: bool = False) -> tuple[Path, Path]:
     return path, pids
 
 
-def wait_for(path: Path, limit: float = 5.0) -> None:
-    end = time.monotonic() + limit
-    while not path.exists():
-        assert time.monotonic() < end, f"{path} never appeared"
-        time.sleep(0.02)
-
-
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     path, pids_file = spawner(tmp_path)
     start = time.monotonic()
@@ -196,7 +190,7 @@ def test_cancel_from_another_thread_stops_within_a_second(tmp_path: Path, log_pa
     cancelled_at: list[float] = []
 
     def cancel_when_started() -> None:
-        wait_for(pids_file)
+        wait_until(pids_file.exists, 5, "the program wrote its pids")
         cancelled_at.append(time.monotonic())
         ctx.cancel_event.set()
 

@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from desktop.api.server import start_api
 from desktop.errors import TaskValidationError
 from desktop.queue import TaskQueueService, TaskStatus
 from tests.api.conftest import SETTINGS, Api
+from tests.waiting import wait_until
 
 
 def _settle(queue: TaskQueueService, *, succeed: bool) -> int:
@@ -319,10 +319,7 @@ def test_a_slow_write_does_not_block_other_requests(api: Api, db_path: Path) -> 
     writer = threading.Thread(target=lambda: result.update(r=api.client.post("/tasks", json={"agent": "echo"})))
     writer.start()
     try:
-        deadline = time.monotonic() + 10
-        while api.requests_in_progress() == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert api.requests_in_progress() == 1, "the enqueue never reached the server"
+        wait_until(lambda: api.requests_in_progress() == 1, 10, "the enqueue reached the server")
         for _ in range(5):
             assert api.anonymous.get("/health", timeout=5).status_code == 200
         assert writer.is_alive() and not result, "the enqueue should still be waiting on the lock"

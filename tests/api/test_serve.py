@@ -7,7 +7,6 @@ import selectors
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from desktop.api.webhooks import signature
 from tests.e2e.conftest import agentq
+from tests.waiting import wait_until
 
 
 class Served:
@@ -65,13 +65,11 @@ def serve(env: dict[str, str]) -> Iterator[type[Served]]:
 
 
 def _wait_for_status(client: httpx.Client, task_id: int, status: str) -> dict:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        task = client.get(f"/tasks/{task_id}").json()["task"]
-        if task["status"] == status:
-            return task
-        time.sleep(0.05)
-    raise AssertionError(f"task {task_id} never became {status}: {task}")
+    def task() -> dict:
+        return client.get(f"/tasks/{task_id}").json()["task"]
+
+    wait_until(lambda: task()["status"] == status, 30, f"task {task_id} {status}")
+    return task()
 
 
 def test_serve_runs_the_api_with_a_worker_pool_and_stops_on_sigterm(env: dict[str, str], serve) -> None:

@@ -22,25 +22,20 @@ AGENT_TESTS = HERE.parent / "agents"
 if str(AGENT_TESTS) not in sys.path:  # agent_helpers: real Task values and contexts
     sys.path.insert(0, str(AGENT_TESTS))
 
-from gitrepos import git, isolate_git, make_repo  # noqa: E402
+from gitrepos import add_origin, git, git_identity, repo  # noqa: E402
+
+__all__ = ["git_identity", "repo"]  # fixtures shared with the window's tests (tests/ui/conftest.py)
 
 
 @pytest.fixture(autouse=True)
-def _git_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(tmp_path_factory, monkeypatch)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "repo")
+def _git_identity(git_identity: None) -> None:
+    """Every coding test runs git with its own config."""
 
 
 @pytest.fixture
 def remote(tmp_path: Path, repo: Path) -> Path:
     """A bare repository as `repo`'s origin, with main pushed."""
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    git(repo, "remote", "add", "origin", str(bare))
+    bare = add_origin(repo, tmp_path / "remote.git")
     git(repo, "push", "-q", "-u", "origin", "main")
     return bare
 

@@ -1,4 +1,5 @@
-"""Real git repositories for the coding tests: a user's clone, a bare remote, small helpers."""
+"""Real git repositories for the coding tests: a user's clone, a bare remote, small helpers, and the
+fixtures `git_identity` and `repo` (the coding and the window tests' conftests import them)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ def make_repo(path: Path) -> Path:
     return path
 
 
+def add_origin(repo: Path, bare: Path) -> Path:
+    """A new bare repository at `bare` as `repo`'s origin, nothing pushed to it yet."""
+    git(bare.parent, "init", "-q", "--bare", str(bare))
+    git(repo, "remote", "add", "origin", str(bare))
+    return bare
+
+
 def isolate_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """A global git config of the test's own: an identity, `main` as the first branch, no system config."""
     config = tmp_path_factory.mktemp("gitconfig") / "config"
@@ -50,6 +58,18 @@ def isolate_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_DIR"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def git_identity(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test's own git config (see isolate_git)."""
+    isolate_git(tmp_path_factory, monkeypatch)
+
+
+@pytest.fixture
+def repo(git_identity: None, tmp_path: Path) -> Path:
+    """A user's repository (see make_repo) in the test's folder, with the test's own git config."""
+    return make_repo(tmp_path / "repo")
 
 
 def install_program(bin_dir: Path, name: str, script: Path) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from desktop.agents.coding import (
     read_transcript,
 )
 from desktop.workspaces import Workspace, create_worktree, summarize_changes
+from tests.waiting import wait_until
 
 NOW = 1_800_000_000.0
 
@@ -199,13 +199,6 @@ def test_a_missing_workdir_or_empty_prompt_fails_permanently_naming_the_field(tm
             kind("claude", tmp_path).run(ctx.task, CLAUDE, ctx)
 
 
-def wait_for(path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("name", ["claude", "codex"])
 def test_cancel_stops_a_hanging_agent(
     tmp_path: Path, ws: Workspace, monkeypatch: pytest.MonkeyPatch, name: str
@@ -214,7 +207,7 @@ def test_cancel_stops_a_hanging_agent(
     monkeypatch.setenv("FAKE_PID_FILE", str(pid_file))
     ctx = make_ctx(make_task({"prompt": "[fake:hang]", "workdir": ws.path}, task_id=21))
     def cancel_once_running() -> None:
-        wait_for(pid_file)
+        wait_until(pid_file.exists, 30, "the agent wrote its pid")
         ctx.cancel_event.set()
 
     canceller = threading.Thread(target=cancel_once_running)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from pools import FAKE_CLAUDE
 
 from desktop.queue import TaskQueueService, TaskStatus
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 N = 2
@@ -53,16 +53,15 @@ def run_on_two_workers(env: dict[str, str], db_url: str, repo: Path, mode: str, 
     # capacity, kept by the database across the two processes, can hold it back.
     workers = [worker("w1", 1)]
     try:
-        deadline = time.monotonic() + 60
-        while queue.stats().by_status["running"] < 1:
-            assert time.monotonic() < deadline, "w1 claimed nothing"
-            time.sleep(0.05)
+        wait_until(lambda: queue.stats().by_status["running"] >= 1, 60, "w1 claimed a task")
         workers.append(worker("w2", tasks))
-        deadline = time.monotonic() + 90
-        while not all(queue.get(i).status is TaskStatus.COMPLETED for i in ids):
+
+        def all_completed() -> bool:
             failed = [queue.get(i).last_error for i in ids if queue.get(i).status is TaskStatus.FAILED]
-            assert not failed and time.monotonic() < deadline, failed or "the tasks did not finish in time"
-            time.sleep(0.1)
+            assert not failed, failed
+            return all(queue.get(i).status is TaskStatus.COMPLETED for i in ids)
+
+        wait_until(all_completed, 90, "the tasks completed")
         attempts = [a for i in ids for a in queue.attempts(i)]
         results = [queue.get(i).result for i in ids]
     finally:

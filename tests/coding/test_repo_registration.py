@@ -53,7 +53,7 @@ def test_a_repository_gets_its_lock_key_with_the_capacity_of_its_mode_kept_in_st
         ({"mode": "in-place", "commit_uncommitted": True}, "commit_uncommitted", "worktree mode only"),
         ({"open_pr": True}, "open_pr", "needs push"),
         ({"copy": ["../secrets"]}, "copy[0]", "stay inside"),
-        ({"setup": "   "}, "setup", "command line"),
+        ({"setup": "   "}, "setup", "must name a program to run"),
         ({"base": "no-such-branch"}, "base", "'no-such-branch' names no branch"),
         ({"name": "bad name!"}, "name", "letters, digits"),
     ],

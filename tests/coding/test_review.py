@@ -26,8 +26,9 @@ def test_a_command_gets_the_folder_where_it_says_or_at_its_end() -> None:
 
 def test_no_editor_command_and_no_visual_says_where_to_set_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VISUAL", raising=False)
-    with pytest.raises(TaskValidationError, match="set it in Settings"):
+    with pytest.raises(TaskValidationError) as error:
         editor_argv("", "/w")
+    assert str(error.value) == "editor_command: must name a program to run (set it in Settings)"
     monkeypatch.setenv("VISUAL", "gvim -f")
     assert editor_argv("", "/w") == ["gvim", "-f", "/w"]
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gitrepos import git
+from gitrepos import add_origin, git
 from pools import FAKE_CLAUDE, wait_finished
 from pytestqt.qtbot import QtBot
 
@@ -67,9 +67,7 @@ def test_prune_removes_only_worktrees_that_lose_nothing_and_only_those_it_create
 
     # Pushed (or merged), the commits are safe elsewhere: the worktree goes, and its branch if asked.
     branch = queue.get(ids["unmerged"]).result["branch"]
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    git(repo, "remote", "add", "origin", str(remote))
+    add_origin(repo, tmp_path / "remote.git")
     git(repo, "push", "-q", "origin", branch)
     [again] = [p for p in WorkspacePruner(queue, HOUR, delete_branches=True).run_once(later)
                if p.record.task_id == ids["unmerged"]]

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from desktop.workspaces import (
     validate_copy_patterns,
     validate_setup_command,
 )
+from tests.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,10 +162,7 @@ def test_two_processes_creating_worktrees_of_one_repo_at_once_both_succeed(
                 ready,
             )
         )
-    deadline = time.monotonic() + 30
-    while not all(ready.exists() for _, ready in procs):
-        assert time.monotonic() < deadline, "the creating processes never started"
-        time.sleep(0.01)
+    wait_until(lambda: all(ready.exists() for _, ready in procs), 30, "the creating processes started")
     go.write_text("go")  # both start creating at the same instant
     made = []
     for proc, _ in procs:
@@ -203,10 +200,7 @@ def test_the_repository_lock_excludes_another_process(tmp_path: Path, repo: Path
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     try:
-        deadline = time.monotonic() + 30
-        while not held.exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until(held.exists, 30, "the other process took the lock")
         with pytest.raises(WorkspaceError, match="worktree lock"):
             with repo_lock(repo, timeout=0.2):
                 pass
@@ -281,7 +275,7 @@ def test_setup_stops_when_the_task_is_cancelled(tmp_path: Path) -> None:
     started = tmp_path / "started"
     code = f"import time; open({str(started)!r}, 'w').close(); time.sleep(60)"
     def cancel_once_started() -> None:
-        _wait_for(started)
+        wait_until(started.exists, 30, "the setup program started")
         cancel.set()
 
     timer = threading.Thread(target=cancel_once_started)
@@ -291,18 +285,17 @@ def test_setup_stops_when_the_task_is_cancelled(tmp_path: Path) -> None:
     timer.join()
 
 
-def _wait_for(path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while not path.exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-
-
-@pytest.mark.parametrize("command", ["", "   ", "npm 'unbalanced", 5])
-def test_setup_commands_are_validated(command: object) -> None:
+@pytest.mark.parametrize(("command", "rule"), [
+    ("", "must name a program to run (such as 'npm ci')"),
+    ("   ", "must name a program to run (such as 'npm ci')"),
+    ("npm 'unbalanced", "cannot be read as a command: No closing quotation"),
+    (5, "must be a command line as text (got 5)"),
+])
+def test_setup_commands_are_validated(command: object, rule: str) -> None:
     with pytest.raises(TaskValidationError) as info:
         validate_setup_command(command)
-    assert info.value.field == "setup"
+    assert (info.value.field, info.value.rule) == ("setup", rule)
+    assert str(info.value) == f"setup: {rule}"
 
 
 def test_setup_commands_are_split_like_a_shell_but_never_run_by_one() -> None:

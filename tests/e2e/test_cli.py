@@ -5,14 +5,15 @@ from __future__ import annotations
 import io
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from desktop.cli import main as cli_main
 from desktop.queue import TaskQueueService, TaskStatus
 from tests.e2e.conftest import agentq
+from tests.waiting import wait_until
 
 
 def test_enqueue_list_show_and_a_burst_worker(env: dict[str, str]) -> None:
@@ -83,18 +84,15 @@ def test_a_worker_killed_with_sigkill_loses_no_task(env: dict[str, str], db_url:
     )
     service = TaskQueueService.open(db_url)
     try:
-        deadline = time.monotonic() + 30
-        while service.stats().by_status["running"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert service.stats().by_status["running"] == 2, "the first worker never started"
+        wait_until(lambda: service.stats().by_status["running"] == 2, 30, "the first worker started two tasks")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
-        agentq(env, "worker", "--burst", "--worker-id", "rescuer")
-        # burst may end while the killed worker's leases are still live: run until all are done
-        deadline = time.monotonic() + 60
-        while service.stats().by_status["completed"] < 4 and time.monotonic() < deadline:
+
+        def rescued() -> bool:  # a burst may end while the killed worker's leases are still live
             agentq(env, "worker", "--burst", "--worker-id", "rescuer")
-            time.sleep(0.2)
+            return service.stats().by_status["completed"] >= 4
+
+        wait_until(rescued, 60, "the rescuer completed the four tasks")
         tasks = service.list_tasks()
         assert [t.status for t in tasks] == [TaskStatus.COMPLETED] * 4
         lost = [a for t in tasks for a in service.attempts(t.id) if a.outcome == "lost"]
@@ -103,6 +101,43 @@ def test_a_worker_killed_with_sigkill_loses_no_task(env: dict[str, str], db_url:
         if first.poll() is None:
             first.kill()
         service.close()
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process `pid` has a handler of its own for `signum` (the SigCgt mask in /proc)."""
+    mask = next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if line.startswith("SigCgt:"))
+    return bool(int(mask, 16) >> (signum - 1) & 1)
+
+
+def test_a_sigterm_while_the_worker_starts_still_stops_it_cleanly(env: dict[str, str], db_path: Path) -> None:
+    """The signal lands after the worker's handler is installed and before its event loop runs:
+    another process holds the database's write lock, so the pool's start (its first roster write)
+    waits, and the test sends SIGTERM as soon as /proc shows the handler, then lets go of the lock."""
+    agentq(env, "agents", "add", "echo", "echo")  # the database exists, migrated
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "desktop", "worker"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_until(lambda: worker.poll() is not None or _catches(worker.pid, signal.SIGTERM), 60,
+                   "the worker installed its SIGTERM handler")
+        assert worker.poll() is None, worker.communicate()[1]
+        worker.send_signal(signal.SIGTERM)
+        holder.execute("COMMIT")
+        _, err = worker.communicate(timeout=20)
+    finally:
+        holder.close()
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0, err
+    assert "Traceback" not in err
+    received, started = err.index("received SIGTERM: stopping"), err.index("started: concurrency")
+    assert received < started, err  # it came during the start, not once the worker ran
+    assert "stopped" in err[started:]
 
 
 def test_sigterm_stops_a_worker_gracefully_and_its_task_runs_again_later(env: dict[str, str], db_url: str) -> None:
@@ -114,9 +149,7 @@ def test_sigterm_stops_a_worker_gracefully_and_its_task_runs_again_later(env: di
     )
     service = TaskQueueService.open(db_url)
     try:
-        deadline = time.monotonic() + 30
-        while service.stats().by_status["running"] < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: service.stats().by_status["running"] == 1, 30, "the worker started the task")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=20) == 0
         [task] = service.list_tasks()

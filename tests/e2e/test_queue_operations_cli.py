@@ -6,29 +6,19 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import agentq
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _json(env: dict[str, str], *args: str) -> object:
     return json.loads(agentq(env, *args, "--json").stdout)
-
-
-def _wait_for(condition: Callable[[], object], what: str, timeout_s: float = 60.0) -> object:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -114,12 +104,12 @@ def test_agentq_workers_shows_two_live_workers_and_one_killed_as_gone(
     def states() -> dict[str, str]:
         return {w["id"]: w["state"] for w in _json(env, "workers")}  # type: ignore[union-attr, index]
 
-    _wait_for(lambda: states() == {"w1": "live", "w2": "live", "w3": "live"}, "three live workers")
+    wait_until(lambda: states() == {"w1": "live", "w2": "live", "w3": "live"}, 60, "three live workers")
     assert "Processing: 3 live workers" in agentq(env, "stats").stdout
     procs["w3"].send_signal(signal.SIGKILL)
     procs["w3"].wait(timeout=30)
     # lease_s is 2 s in the test settings: gone once not seen for 6 s, while w1 and w2 keep beating.
-    _wait_for(lambda: states() == {"w1": "live", "w2": "live", "w3": "gone"}, "w3 gone, w1 and w2 live")
+    wait_until(lambda: states() == {"w1": "live", "w2": "live", "w3": "gone"}, 60, "w3 gone, w1 and w2 live")
 
     table = agentq(env, "workers").stdout
     lines = {line.split()[0]: line.split() for line in table.splitlines()[1:]}

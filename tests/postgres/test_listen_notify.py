@@ -13,7 +13,8 @@ from sqlalchemy import text
 
 from desktop.config import PROFILES
 from desktop.queue import TaskQueueService, TaskStatus
-from desktop.queue.backends.postgresql import PostgresWatcher
+from desktop.queue.backends.postgresql import CHANNEL, PostgresWatcher
+from tests.waiting import first_pass_done, last_report, wait_until
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def seconds_until_changed(watcher: PostgresWatcher, act: Callable[[], object], l
     while time.perf_counter() - start < limit_s:
         if watcher.changed():
             return time.perf_counter() - start
-        time.sleep(0.001)
+        time.sleep(0.001)  # the resolution of the delay measured
     raise AssertionError(f"the watcher heard nothing within {limit_s} s")
 
 
@@ -78,8 +79,21 @@ def test_claims_and_heartbeats_do_not_wake_anyone(pair) -> None:
     task = writer.dequeue("w")
     assert task is not None
     writer.heartbeat(task.id, task.token)
-    time.sleep(0.05)
-    assert not watcher.changed()
+    # PostgreSQL delivers notifications in commit order: one sent after the claim and the heartbeat
+    # arrives after anything they sent, so once it is here, all they sent is here too.
+    with writer.engine.begin() as conn:
+        conn.execute(text("SELECT pg_notify(:channel, 'marker')"), {"channel": CHANNEL})
+    heard: list[str] = []
+
+    def marker_heard() -> bool:
+        pgconn = watcher._conn.pgconn  # the watcher's own LISTEN connection, read here directly
+        pgconn.consume_input()
+        while (note := pgconn.notifies()) is not None:
+            heard.append(note.extra.decode())
+        return "marker" in heard
+
+    wait_until(marker_heard, 5, "the marker notification arrived")
+    assert heard == ["marker"]
     watcher.close()
 
 
@@ -95,10 +109,8 @@ def test_the_watcher_listens_again_after_losing_its_connection(pair) -> None:
             )
         ).scalars().all()
     assert killed == [True]
-    deadline = time.monotonic() + 5
-    while not watcher.changed():  # says True once: notifications may have been missed
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    # It says True once: notifications may have been missed.
+    wait_until(watcher.changed, 5, "the watcher noticed its lost connection")
     watcher._next_connect = 0.0  # reconnect now instead of in a few seconds
     assert watcher.changed()
     assert seconds_until_changed(watcher, lambda: writer.enqueue("echo")) < 0.5
@@ -116,12 +128,14 @@ def test_a_worker_pool_picks_up_tasks_enqueued_elsewhere_without_waiting_for_its
     pool = WorkerPool(listener, settings, output_dir=tmp_path / "logs")
     pool.start()
     try:
+        qtbot.waitUntil(lambda: first_pass_done(listener, pool.worker_id), timeout=10_000)  # it idles now
         for n in range(3):
-            time.sleep(0.3)  # let the dispatcher go idle
             start = time.monotonic()
             task = writer.enqueue("echo", {"n": n})
             qtbot.waitUntil(lambda t=task: writer.get(t.id).status is TaskStatus.COMPLETED, timeout=5_000)
             assert time.monotonic() - start < 0.5
+            seen = last_report(listener, pool.worker_id)  # then wait for the dispatcher to idle again:
+            qtbot.waitUntil(lambda s=seen: last_report(listener, pool.worker_id) != s, timeout=10_000)  # its next beat
     finally:
         pool.stop(grace_s=0)
 

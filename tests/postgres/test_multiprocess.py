@@ -41,7 +41,7 @@ def _worker(url: str, name: str, log_path: str, stop_after: int | None, holding:
                 if time.monotonic() - last_recover > 0.5:  # a dead worker's lease comes back
                     service.recover_expired_leases()
                     last_recover = time.monotonic()
-                time.sleep(0.01)
+                time.sleep(0.01)  # this worker's poll interval
                 continue
             claimed = time.time()
             if stop_after is not None and done >= stop_after:
@@ -138,7 +138,7 @@ def test_an_agents_concurrency_limit_holds_across_connections(postgres_url: str,
         try:
             while (task := service.dequeue(name)) is not None:
                 began = time.time()
-                time.sleep(0.002)
+                time.sleep(0.002)  # the task's work
                 ended = time.time()
                 service.complete(task.id, task.token)
                 intervals.append((began, ended, task.task.agent))

@@ -23,7 +23,7 @@ def _drain(url: str, worker: str, hold_s: float = 0.0) -> list[tuple[int, str | 
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since > 1.0:
                     return done
-                time.sleep(0.005)
+                time.sleep(0.005)  # this worker's poll interval
                 continue
             idle_since = None
             start = time.time()

@@ -19,16 +19,6 @@ from desktop.queue import (
 from tests.conftest import FakeClock
 from tests.queue.helpers import at, claim, token
 
-
-@pytest.fixture
-def queue(service: TaskQueueService) -> TaskQueueService:
-    service.add_agent("echo", "echo", concurrency=10)
-    return service
-
-
-
-
-
 # -- lease tokens ---------------------------------------------------------------------------------
 
 

@@ -18,12 +18,6 @@ from tests.queue.helpers import at, claim, token
 HOLD_S = 0.15
 
 
-@pytest.fixture
-def queue(service: TaskQueueService) -> TaskQueueService:
-    service.add_agent("echo", "echo", concurrency=10)
-    return service
-
-
 def test_capacity_n_lets_n_tasks_of_a_key_run_and_the_next_waits(queue: TaskQueueService) -> None:
     queue.set_lock_capacity("repo:app", 3)
     tasks = [queue.enqueue("echo", lock_key="repo:app", priority=5) for _ in range(4)]
@@ -147,7 +141,7 @@ def _run_with_threads(url: str, worker: str, threads: int, ready: mp.Queue, go: 
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since > 1.5:  # nothing left, or all waiting on the key
                     return
-                time.sleep(0.005)
+                time.sleep(0.005)  # this claimer's poll interval
                 continue
             idle_since = None
             began = time.time()

@@ -22,15 +22,6 @@ from tests.conftest import FakeClock
 from tests.queue.helpers import at, claim, token
 
 
-@pytest.fixture
-def queue(service: TaskQueueService) -> TaskQueueService:
-    service.add_agent("echo", "echo", concurrency=10)
-    return service
-
-
-
-
-
 def complete(service: TaskQueueService, task_id: int) -> Task:
     return service.complete(task_id, token(claim(service, task_id)))
 

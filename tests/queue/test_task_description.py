@@ -11,12 +11,6 @@ from desktop.queue import SORT_COLUMNS, TASK_FIELDS, TaskQueueService, TaskValid
 from desktop.queue.new_task import REQUIRED
 
 
-@pytest.fixture
-def queue(service: TaskQueueService) -> TaskQueueService:
-    service.add_agent("echo", "echo", concurrency=10)
-    return service
-
-
 def test_the_fields_say_their_type_default_and_help() -> None:
     names = [f.name for f in TASK_FIELDS]
     assert names[:2] == ["agent", "payload"] and len(names) == len(set(names))

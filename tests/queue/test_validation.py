@@ -17,12 +17,6 @@ from desktop.queue import (
 from desktop.queue.models import TaskRow
 
 
-@pytest.fixture
-def queue(service: TaskQueueService) -> TaskQueueService:
-    service.add_agent("echo", "echo", concurrency=4)
-    return service
-
-
 def refused(call: Any, field: str, *rule_words: str) -> TaskValidationError:
     """Run `call`, expecting a TaskValidationError on `field` whose rule mentions `rule_words`."""
     with pytest.raises(TaskValidationError) as info:

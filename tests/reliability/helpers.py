@@ -1,19 +1,12 @@
-"""Waiting on conditions with a deadline, and telling whether a process still runs."""
+"""Telling whether a process still runs, and waiting on conditions with a deadline (tests/waiting.py)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+from tests.waiting import wait_until
 
-def wait_until(condition: Callable[[], object], limit: float, what: str) -> float:
-    """Poll `condition` until it is true; return the seconds it took, or fail after `limit`."""
-    start = time.monotonic()
-    while not condition():
-        assert time.monotonic() - start < limit, f"{what}: not within {limit:g} s"
-        time.sleep(0.02)
-    return time.monotonic() - start
+__all__ = ["process_gone", "read_pids", "wait_until"]
 
 
 def process_gone(pid: int) -> bool:

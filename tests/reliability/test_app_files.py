@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -40,8 +41,7 @@ def env(base: Path) -> dict[str, str]:
 
 def umask_022(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "desktop", *args], env=env, capture_output=True, text=True, timeout=120,
-        preexec_fn=lambda: os.umask(0o022),
+        [sys.executable, "-m", "desktop", *args], env=env, capture_output=True, text=True, timeout=120, umask=0o022,
     )
     assert not check or result.returncode == 0, (args, result.stderr)
     return result
@@ -72,18 +72,26 @@ def test_every_file_the_app_makes_is_private_under_umask_022(env: dict[str, str]
     umask_022(env, "--db", str(base / "elsewhere" / "queue.db"), "--create", "agents", "add", "e", "echo")
 
     # A running worker holds the database open: its -wal and -shm files exist.
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "desktop", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        preexec_fn=lambda: os.umask(0o022),
-    )
+    stderr = tmp_path / "worker.stderr"
+    with stderr.open("w") as err:  # the umask is set by Popen itself: no Python runs between fork and exec
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "desktop", "worker"], env={**env, "PYTHONFAULTHANDLER": "1"},
+            stdout=subprocess.DEVNULL, stderr=err, umask=0o022,
+        )
     try:
         database = base / "data" / "queue.db"
         # 90 s: one start in about twenty took over 30 s on a loaded machine (cause not yet found).
-        wait_until(lambda: database.with_name("queue.db-shm").exists(), 90, "the worker opened the database")
+        try:
+            wait_until(lambda: database.with_name("queue.db-shm").exists(), 90, "the worker opened the database")
+        except AssertionError:
+            worker.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: it prints where each thread is
+            worker.wait(30)
+            raise AssertionError(f"the worker did not open the database in 90 s:\n{stderr.read_text()}") from None
         seen = dict(modes(base))
     finally:
-        worker.terminate()
-        worker.wait(30)
+        if worker.poll() is None:
+            worker.terminate()
+            worker.wait(30)
     names = {path.name for path in seen}
     assert {"queue.db", "queue.db-wal", "queue.db-shm", "agentq.log", "secrets.json", "api-token",
             "task-1.log", "task-2.log"} <= names, sorted(names)

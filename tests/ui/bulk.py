@@ -6,7 +6,17 @@ import sqlite3
 import time
 from pathlib import Path
 
+from desktop.queue import TaskQueueService
+
 AGENTS = ("alpha", "beta", "gamma", "delta")
+
+
+def with_history(queue: TaskQueueService, path: Path, count: int) -> TaskQueueService:
+    """`queue` with the echo agents AGENTS and `count` finished tasks of theirs (a long history)."""
+    for name in AGENTS:
+        queue.add_agent(name, "echo")
+    add_finished_rows(path, count)
+    return queue
 
 
 def add_finished_rows(

@@ -20,6 +20,9 @@ HERE = Path(__file__).parent
 if str(HERE) not in sys.path:  # ui_targets: functions for `python` agents
     sys.path.insert(0, str(HERE))
 
+from review_helpers import git_identity, repo  # noqa: E402  (fixtures: a real repository, git's own config)
+
+__all__ = ["git_identity", "repo"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

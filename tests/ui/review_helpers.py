@@ -10,7 +10,7 @@ CODING_TESTS = Path(__file__).resolve().parents[1] / "coding"
 if str(CODING_TESTS) not in sys.path:
     sys.path.insert(0, str(CODING_TESTS))
 
-from gitrepos import FAKES, git, install_program, isolate_git, make_repo  # noqa: E402
+from gitrepos import FAKES, add_origin, git, git_identity, install_program, isolate_git, make_repo, repo  # noqa: E402
 
 from desktop.queue import Task, TaskQueueService, TaskStatus  # noqa: E402
 from desktop.workspaces.registration import register_repo  # noqa: E402
@@ -18,7 +18,10 @@ from desktop.workspaces.task_runs import clones_dir  # noqa: E402
 
 FAKE_CLAUDE = [sys.executable, str(FAKES / "fake_claude.py")]
 
-__all__ = ["FAKES", "FAKE_CLAUDE", "git", "install_program", "isolate_git", "make_repo", "setup_coder", "wait_status"]
+__all__ = [
+    "FAKES", "FAKE_CLAUDE", "add_origin", "git", "git_identity", "install_program", "isolate_git", "make_repo", "repo",
+    "setup_coder", "wait_status",
+]
 
 
 def setup_coder(queue: TaskQueueService, repo: Path, **repo_settings: object) -> None:

@@ -6,22 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from review_helpers import git, isolate_git, make_repo, setup_coder, wait_status
+from review_helpers import git, setup_coder, wait_status
 
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.ui.details_dialog import TaskDetailsDialog
 from desktop.ui.diff_view import diff_html
 from desktop.workspaces.review import split_patch
-
-
-@pytest.fixture(autouse=True)
-def _git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(tmp_path_factory, monkeypatch)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "repo")
 
 
 def _open(qtbot, window, task) -> TaskDetailsDialog:

@@ -11,17 +11,14 @@ from PySide6.QtCore import QPoint, Qt
 from desktop.queue import TaskQueueService
 from desktop.ui.task_model import PAGE_SIZE
 from desktop.ui.task_queries import TaskFilter
-from tests.ui.bulk import AGENTS, add_finished_rows
+from tests.ui.bulk import with_history
 
 TOTAL = 60_000
 
 
 @pytest.fixture
 def long_queue(queue: TaskQueueService, db_path: Path) -> TaskQueueService:
-    for name in AGENTS:
-        queue.add_agent(name, "echo")
-    add_finished_rows(db_path, TOTAL)
-    return queue
+    return with_history(queue, db_path, TOTAL)
 
 
 def test_ctrl_end_reaches_the_oldest_task_and_ctrl_home_the_newest(make_window, long_queue, qtbot) -> None:

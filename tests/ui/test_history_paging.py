@@ -9,17 +9,14 @@ from PySide6.QtCore import Qt
 
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.ui.task_model import PAGE_SIZE
-from tests.ui.bulk import AGENTS, add_finished_rows
+from tests.ui.bulk import with_history
 
 TOTAL = 200_000
 
 
 @pytest.fixture
 def big_queue(queue: TaskQueueService, db_path: Path) -> TaskQueueService:
-    for name in AGENTS:
-        queue.add_agent(name, "echo")
-    add_finished_rows(db_path, TOTAL)
-    return queue
+    return with_history(queue, db_path, TOTAL)
 
 
 def test_history_opens_a_large_table_a_page_at_a_time(make_window, big_queue: TaskQueueService, qtbot) -> None:

@@ -7,15 +7,10 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from review_helpers import git, isolate_git, make_repo, setup_coder, wait_status
+from review_helpers import add_origin, setup_coder, wait_status
 
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.workspaces.review import publish
-
-
-@pytest.fixture(autouse=True)
-def _git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(tmp_path_factory, monkeypatch)
 
 
 def _cells(table, row: int) -> list[str]:
@@ -23,12 +18,9 @@ def _cells(table, row: int) -> list[str]:
 
 
 def test_the_repositories_tab_shows_worktrees_holders_and_waiting_tasks_and_prunes_only_what_is_safe(
-    make_window, queue: TaskQueueService, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_window, queue: TaskQueueService, qtbot, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = make_repo(tmp_path / "repo")
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    git(repo, "remote", "add", "origin", str(bare))
+    add_origin(repo, tmp_path / "remote.git")
     gate = tmp_path / "go-on"
     gate.write_text("go")
     monkeypatch.setenv("FAKE_AGENT_GATE", str(gate))

@@ -14,23 +14,13 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QObject, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
-from review_helpers import FAKES, git, install_program, isolate_git, make_repo, setup_coder, wait_status
+from review_helpers import FAKES, add_origin, git, install_program, setup_coder, wait_status
 
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.ui.details_dialog import TaskDetailsDialog
 from desktop.ui.main_window import MainWindow
 
 FINISHED = (TaskStatus.COMPLETED, TaskStatus.FAILED)
-
-
-@pytest.fixture(autouse=True)
-def _git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    isolate_git(tmp_path_factory, monkeypatch)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    return make_repo(tmp_path / "repo")
 
 
 @pytest.fixture
@@ -58,9 +48,7 @@ def _outcome(qtbot, dialog: TaskDetailsDialog, start: str) -> str:
 def test_discard_refuses_uncommitted_changes_and_unpushed_commits_then_removes_a_pushed_worktree(
     make_window, queue: TaskQueueService, qtbot, repo: Path, tmp_path: Path
 ) -> None:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    git(repo, "remote", "add", "origin", str(bare))
+    bare = add_origin(repo, tmp_path / "remote.git")
     git(repo, "push", "-q", "-u", "origin", "main")
     setup_coder(queue, repo)
     window = make_window()
@@ -97,9 +85,7 @@ def test_discard_refuses_uncommitted_changes_and_unpushed_commits_then_removes_a
 def test_open_pr_pushes_and_runs_gh_pr_create(
     make_window, queue: TaskQueueService, qtbot, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    git(repo, "remote", "add", "origin", str(bare))
+    add_origin(repo, tmp_path / "remote.git")
     install_program(tmp_path / "bin", "gh", FAKES / "fake_gh.py")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_GH_LOG", str(tmp_path / "gh.jsonl"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from desktop.agents.base import TaskContext
@@ -47,8 +48,11 @@ def reporting(payload: Any, ctx: TaskContext) -> str:
     return "ok"
 
 
-def stubborn(payload: dict[str, Any], ctx: TaskContext) -> None:
-    """Ignores every request to stop, for `seconds`."""
-    import time
+STUBBORN_RELEASE = threading.Event()  # the test lets `stubborn` return
+STUBBORN_RETURNED = threading.Event()
 
-    time.sleep(payload["seconds"])
+
+def stubborn(payload: dict[str, Any], ctx: TaskContext) -> None:
+    """Ignores every request to stop, until the test sets STUBBORN_RELEASE (or `seconds` pass)."""
+    STUBBORN_RELEASE.wait(payload["seconds"])
+    STUBBORN_RETURNED.set()

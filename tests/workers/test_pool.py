@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
 from desktop.queue import TaskQueueService, TaskStatus
 from desktop.workers.pool import WorkerPool
+from tests.conftest import FakeClock
+from tests.waiting import first_pass_done
 
 
 def _status(queue: TaskQueueService, task_id: int) -> TaskStatus:
@@ -40,7 +44,7 @@ def test_a_task_enqueued_in_process_starts_without_waiting_for_a_poll(
     queue.add_agent("echo", "echo")
     pool = make_pool(poll_interval_s=30.0)  # a poll would take 30 s: only the wake-up can be fast
     pool.start()
-    time.sleep(0.2)  # let the pool go idle
+    qtbot.waitUntil(lambda: first_pass_done(queue, pool.worker_id), timeout=5_000)  # it idles now
     task = queue.enqueue("echo", {"hello": 1})
     qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.COMPLETED, timeout=5_000)
 
@@ -137,7 +141,7 @@ def test_pausing_stops_new_claims_and_resuming_restarts_them(
     task = queue.enqueue("echo")
     pool = make_pool()
     pool.start()
-    time.sleep(0.5)
+    qtbot.waitUntil(lambda: first_pass_done(queue, pool.worker_id), timeout=5_000)  # it looked, paused
     assert _status(queue, task.id) is TaskStatus.PENDING
     queue.resume()
     pool.wake()
@@ -185,16 +189,15 @@ def test_burst_mode_announces_when_the_queue_is_drained(
 
 
 def test_cancelling_a_running_command_kills_it_within_a_second(
-    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool], tmp_path: Path
 ) -> None:
-    import sys
-
-    queue.add_agent("long", "command", {"argv": [sys.executable, "-c", "import time; time.sleep(60)"]})
+    started_file = tmp_path / "started"
+    code = f"open({str(started_file)!r}, 'w').close(); import time; time.sleep(60)"
+    queue.add_agent("long", "command", {"argv": [sys.executable, "-c", code]})
     task = queue.enqueue("long")
     pool = make_pool()
     pool.start()
-    qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.RUNNING, timeout=5_000)
-    time.sleep(0.3)  # let the process start
+    qtbot.waitUntil(started_file.exists, timeout=10_000)  # the program runs
     started = time.monotonic()
     queue.cancel(task.id)
     qtbot.waitUntil(lambda: _status(queue, task.id) is TaskStatus.CANCELLED, timeout=5_000)
@@ -228,24 +231,23 @@ def test_progress_reaches_the_database_with_heartbeats(
 
 
 def test_maintenance_runs_at_start_on_a_machine_booted_a_second_ago(
-    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+    qtbot: QtBot, clocked_queue: TaskQueueService, clock: FakeClock, make_pool: Callable[..., WorkerPool]
 ) -> None:
     """The dispatcher's clock reads 1.0 and never moves: recovery and retention must still run
     on the first pass instead of waiting until an hour (or 15 s) after boot."""
+    queue = clocked_queue
     queue.add_agent("echo", "echo")
     old = queue.enqueue("echo")
     claimed = queue.dequeue("w")
     assert claimed is not None
     queue.complete(claimed.id, claimed.token)
-    finished = queue.get(old.id).finished_at
-    assert finished is not None
     crashed = queue.enqueue("echo", {"crashed": True}, max_retries=0)
     lost = queue.dequeue("dead-worker", lease_s=0.01)  # its worker dies: the lease lapses
     assert lost is not None
     # `old` is then 3 s old and past the 1.5 s retention period, while `crashed` fails on the
-    # pool's first pass and is younger than the period even on a loaded machine.
-    qtbot.waitUntil(lambda: time.time() > finished.timestamp() + 3.0, timeout=10_000)
-    pool = make_pool(retention_days=1.5 / 86_400, monotonic=lambda: 1.0)
+    # pool's first pass (the clock stands still from here) and is younger than the period.
+    clock.advance(3.0)
+    pool = make_pool(queue, retention_days=1.5 / 86_400, monotonic=lambda: 1.0)
     pool.start()
     qtbot.waitUntil(lambda: queue.get(crashed.id).status is TaskStatus.FAILED, timeout=5_000)
     assert [a.outcome for a in queue.attempts(crashed.id)] == ["lost"]
@@ -253,17 +255,16 @@ def test_maintenance_runs_at_start_on_a_machine_booted_a_second_ago(
 
 
 def test_the_pool_applies_the_retention_period_by_itself(
-    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+    qtbot: QtBot, clocked_queue: TaskQueueService, clock: FakeClock, make_pool: Callable[..., WorkerPool]
 ) -> None:
+    queue = clocked_queue
     queue.add_agent("echo", "echo")
     old = queue.enqueue("echo")
     claimed = queue.dequeue("w")
     assert claimed is not None
     queue.complete(claimed.id, claimed.token)
-    finished = queue.get(old.id).finished_at
-    assert finished is not None
-    qtbot.waitUntil(lambda: time.time() > finished.timestamp() + 0.2)
-    pool = make_pool(retention_days=0.1 / 86_400)  # 0.1 s
+    clock.advance(0.2)
+    pool = make_pool(queue, retention_days=0.1 / 86_400)  # 0.1 s
     pool.start()
     qtbot.waitUntil(lambda: queue.count_tasks() == 0, timeout=5_000)
     assert old.id not in [t.id for t in queue.list_tasks()]

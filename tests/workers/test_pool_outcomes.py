@@ -13,6 +13,7 @@ from desktop.queue import TaskQueueService, TaskStatus
 from desktop.workers import execution
 from desktop.workers import pool as pool_module
 from desktop.workers.pool import WorkerPool
+from tests.workers import helpers
 
 
 def test_a_usage_limit_parks_the_task_until_the_reset_without_using_a_retry(
@@ -59,7 +60,9 @@ def test_an_action_that_ignores_its_timeout_is_given_up_once_and_its_slot_handed
     monkeypatch.setattr(pool_module, "GIVE_UP_AFTER_S", 0.1)
     queue.add_agent("stuck", "python", {"target": "tests.workers.helpers:stubborn"})
     queue.add_agent("slow", "sleep", concurrency=5)
-    stuck = queue.enqueue("stuck", {"seconds": 1.5}, timeout_s=0.1, max_retries=0)
+    helpers.STUBBORN_RELEASE.clear()
+    helpers.STUBBORN_RETURNED.clear()
+    stuck = queue.enqueue("stuck", {"seconds": 10}, timeout_s=0.1, max_retries=0)
     pool = make_pool(concurrency=1)
     peak = {"now": 0, "max": 0}
 
@@ -73,7 +76,8 @@ def test_an_action_that_ignores_its_timeout_is_given_up_once_and_its_slot_handed
     # The stuck thread still sleeps; its slot went to new work.
     first = queue.enqueue("slow", {"seconds": 0.01})
     qtbot.waitUntil(lambda: queue.get(first.id).status is TaskStatus.COMPLETED, timeout=5_000)
-    time.sleep(1.6)  # the stuck action returns now: its late outcome is dropped, its slot not freed again
+    helpers.STUBBORN_RELEASE.set()  # the stuck action returns now: its late outcome is dropped, its slot not freed again
+    assert helpers.STUBBORN_RETURNED.wait(10)
     pool.task_started.connect(started)
     later = [queue.enqueue("slow", {"seconds": 0.2}) for _ in range(3)]
     qtbot.waitUntil(lambda: all(queue.get(t.id).status is TaskStatus.COMPLETED for t in later), timeout=10_000)
