@@ -581,6 +581,12 @@ class WorkerPool(QObject):
         ctx.on_progress = on_progress
         ctx.on_process = on_process
 
+    @staticmethod
+    def _disconnect(running: RunningTask) -> None:
+        """The action has returned: drop the callbacks, which refer back to the running task, so
+        that it is freed as soon as the pool forgets it instead of waiting for the collector."""
+        running.ctx.on_progress = running.ctx.on_process = None
+
     def _heartbeat(self, beat_every: float) -> None:
         """Renew the leases of the tasks claimed at least `beat_every` ago (younger ones are still
         well within the lease they were claimed with: run-ahead claims many short ones)."""
@@ -751,6 +757,8 @@ class WorkerPool(QObject):
             except Exception:  # noqa: BLE001 - execute catches the action's errors; this is a bug
                 log.exception("task %s: the worker failed around its action", running.task.id)
                 settlement = None
+            finally:
+                self._disconnect(running)
             with running.lock:
                 given_up = running.given_up
             if given_up:  # the dispatcher failed it and handed this slot on meanwhile
