@@ -6,6 +6,7 @@ Every call is one short read transaction; nothing here writes.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -205,15 +206,14 @@ class Reads:
 
 def backlogged_counts(conn: Connection, agents: Iterable[str] | None = None) -> list[tuple[str, str, int]]:
     """("backlogged", agent, count) per agent with backlogged tasks. task_counts keeps the other
-    statuses; the backlog is counted here, from ix_tasks_status_id (it is rarely long)."""
-    query = (
-        select(T.c.agent, func.count())
-        .where(T.c.status == TaskStatus.BACKLOGGED.value, text(NOT_RUNNING))
-        .group_by(T.c.agent)
-    )
+    statuses; the backlog is counted here, from ix_tasks_status_id (it is rarely long). Counted
+    here, not by a GROUP BY: for that, a SQLite planner with statistics (after ANALYZE) walks
+    ix_tasks_agent_id, every row of the table, for its order (90 ms at 1,000,000 finished rows)."""
+    query = select(T.c.agent).where(T.c.status == TaskStatus.BACKLOGGED.value, text(NOT_RUNNING))
     if agents is not None:
         query = query.where(T.c.agent.in_(list(agents)))
-    return [(TaskStatus.BACKLOGGED.value, agent, int(count)) for agent, count in conn.execute(query)]
+    counts = Counter(conn.execute(query).scalars())
+    return [(TaskStatus.BACKLOGGED.value, agent, count) for agent, count in sorted(counts.items())]
 
 
 def get_task(conn: Connection, task_id: int) -> Task:

@@ -544,20 +544,30 @@ class WorkerPool(QObject):
         return seconds
 
     def _prepare(self, claim: Claim) -> tuple[RunningTask, AgentKind | None, dict[str, Any], str]:
+        """A claimed task's running state, its agent kind (None: it cannot run here, and why)."""
         task = claim.task
         agent: Agent | None
+        error = ""
         try:
             agent = self._agent(task.agent)
         except AgentQueueError as exc:
             agent, kind, error = None, None, str(exc)
         else:
             kind = self.kinds.get(agent.kind)
-            error = f"agent kind {agent.kind!r} is not installed on worker {self.worker_id}"
+            if kind is None:
+                error = f"agent kind {agent.kind!r} is not installed on worker {self.worker_id}"
         timeout = self._timeout(task, agent, kind)
-        # The folder is made 0700 at start; TaskContext.log creates the file 0600 on its first line.
-        log_path = None if self.output_dir is None else self.output_dir / f"task-{task.id}.log"
-        ctx = TaskContext(task=task, timeout_s=timeout, log_path=log_path)
+        ctx = TaskContext(task=task, timeout_s=timeout)
         running = RunningTask(task=task, token=claim.token, ctx=ctx, timeout_s=timeout)
+        return running, kind, (agent.config if agent else {}), error
+
+    def _connect(self, running: RunningTask) -> None:
+        """Connect the context of a task about to run to the pool (its log file, progress and
+        programs): done by the slot that runs it, so the dispatcher hands out claims sooner."""
+        task, ctx = running.task, running.ctx
+        # The folder is made 0700 at start; TaskContext.log creates the file 0600 on its first line.
+        if self.output_dir is not None:
+            ctx.log_path = self.output_dir / f"task-{task.id}.log"
 
         def on_progress(percent: int, message: str | None) -> None:
             running.progress = (percent, message)  # saved with the next heartbeat
@@ -570,7 +580,12 @@ class WorkerPool(QObject):
 
         ctx.on_progress = on_progress
         ctx.on_process = on_process
-        return running, kind, (agent.config if agent else {}), error
+
+    @staticmethod
+    def _disconnect(running: RunningTask) -> None:
+        """The action has returned: drop the callbacks, which refer back to the running task, so
+        that it is freed as soon as the pool forgets it instead of waiting for the collector."""
+        running.ctx.on_progress = running.ctx.on_process = None
 
     def _heartbeat(self, beat_every: float) -> None:
         """Renew the leases of the tasks claimed at least `beat_every` ago (younger ones are still
@@ -737,10 +752,13 @@ class WorkerPool(QObject):
             running = work.running
             running.started = started = time.monotonic()  # its timeout counts from now, not from its claim
             try:
+                self._connect(running)
                 settlement = execute(running, work.kind, work.config, self.workspaces)
             except Exception:  # noqa: BLE001 - execute catches the action's errors; this is a bug
                 log.exception("task %s: the worker failed around its action", running.task.id)
                 settlement = None
+            finally:
+                self._disconnect(running)
             with running.lock:
                 given_up = running.given_up
             if given_up:  # the dispatcher failed it and handed this slot on meanwhile
