@@ -67,8 +67,9 @@ class Cli(ApiCommands, CodingCommands, QueueCommands):
     def cmd_list(self) -> int:
         a = self.args
         tasks = self.service.list_tasks(status=a.status, agent=a.agent, search=a.search, limit=a.limit)
-        self.emit(tasks, lambda: formatting.task_table(tasks, self.service.wait_reasons(tasks), wide=a.wide)
-                  if tasks else "no tasks")
+        waiting = self.service.wait_reasons(tasks)
+        listed = [{**formatting.to_jsonable(t), "waiting": waiting.get(t.id)} for t in tasks]
+        self.emit(listed, lambda: formatting.task_table(tasks, waiting, wide=a.wide) if tasks else "no tasks")
         return 0
 
     def cmd_show(self) -> int:

@@ -19,6 +19,9 @@ def test_list_and_show_say_why_tasks_wait(env: dict[str, str]) -> None:
     shown = agentq(env, "show", str(child)).stdout
     assert f"  waiting    waiting for task #{first} (pending); agent slow is paused" in shown
     assert json.loads(agentq(env, "show", str(first), "--json").stdout)["waiting"] == "agent slow is paused"
+    listed = {t["id"]: t for t in json.loads(agentq(env, "list", "--json").stdout)}
+    assert listed[first]["waiting"] == "agent slow is paused" and listed[first]["status"] == "pending"
+    assert listed[child]["waiting"] == f"waiting for task #{first} (pending); agent slow is paused"
 
 
 def test_stats_count_each_attempt_and_keep_them_after_cleanup(env: dict[str, str]) -> None:
