@@ -166,6 +166,21 @@ class WorkerPool(QObject):
         self.failure: str | None = None  # why the pool gave up on the database (see `failed`)
         self._started_signal = QMetaMethod.fromSignal(self.task_started)
         self._finished_signal = QMetaMethod.fromSignal(self.task_finished)
+        self._started_heard = self._finished_heard = False  # see connectNotify
+
+    def connectNotify(self, signal: QMetaMethod) -> None:
+        """Note that someone listens to task_started or task_finished, so that the dispatcher
+        builds and announces tasks only then (an unheard signal still costs microseconds).
+
+        The dispatcher reads these flags rather than asking Qt's isSignalConnected: that call
+        takes a Qt lock from the dispatcher thread, and a full test run deadlocked there, the
+        dispatcher inside it and the GUI thread waiting for Python's GIL. Never unset: a signal
+        nobody hears any more is only a wasted emit.
+        """
+        if signal == self._started_signal:
+            self._started_heard = True
+        elif signal == self._finished_signal:
+            self._finished_heard = True
 
     # -- control ----------------------------------------------------------------------------
 
@@ -365,7 +380,7 @@ class WorkerPool(QObject):
             results, claims = self.service.settle_and_claim(
                 batch, self.worker_id, max(free, 0), agents=self.agents, task_types=self.task_types,
                 lease_s=self.settings.lease_s,
-                tasks=self.isSignalConnected(self._finished_signal),  # no one listens: no Task to build
+                tasks=self._finished_heard,  # no one listens: no Task to build
             )
         except Exception:  # the database failed: settle them at the next pass
             with self._lock:
@@ -514,7 +529,7 @@ class WorkerPool(QObject):
             self._end(running, Settlement.fail(running.task.id, running.token, error))
         for _ in range(new_slots):
             self._threads.start(_Slot(self))
-        if self.isSignalConnected(self._started_signal):  # a signal costs microseconds even unheard
+        if self._started_heard:
             for running, kind, _config, _error in prepared:
                 if kind is not None:
                     self.task_started.emit(running.task)
@@ -690,7 +705,7 @@ class WorkerPool(QObject):
                     self._completed += settlement.outcome == "completed"
                     self._failed += settlement.outcome == "failed"
             self._ended.extend(refused)
-        announce = self.isSignalConnected(self._finished_signal)
+        announce = self._finished_heard
         for settlement, result in settled:
             task_id = settlement.task_id
             if isinstance(result, LeaseLostError):
