@@ -38,6 +38,24 @@ def test_pool_runs_tasks_to_completion_and_logs_each_attempt(
         assert attempt.duration_ms is not None
 
 
+def test_a_listener_connected_while_the_pool_runs_hears_the_next_tasks(
+    qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
+) -> None:
+    """The pool announces tasks only once someone listens (connectNotify), so one that connects
+    late, as the window's dialogs and the tests do, hears every task after it connected."""
+    queue.add_agent("echo", "echo")
+    pool = make_pool()
+    pool.start()
+    unheard = queue.enqueue("echo", {"n": 0})
+    qtbot.waitUntil(lambda: _status(queue, unheard.id) is TaskStatus.COMPLETED, timeout=5_000)
+    started: list[int] = []
+    pool.task_started.connect(lambda task: started.append(task.id))
+    with qtbot.waitSignal(pool.task_finished, timeout=5_000) as finished:
+        heard = queue.enqueue("echo", {"n": 1})
+    assert finished.args[0].id == heard.id and finished.args[0].status is TaskStatus.COMPLETED
+    qtbot.waitUntil(lambda: started == [heard.id], timeout=5_000)
+
+
 def test_a_task_enqueued_in_process_starts_without_waiting_for_a_poll(
     qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool]
 ) -> None:
