@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -164,11 +163,8 @@ class Agents:
     def _forget_secrets(self, name: str, config: dict[str, Any]) -> None:
         """Delete the stored secrets of agent `name` that `config` referred to and no agent's config
         refers to now (another agent's config may have been copied with its references)."""
-        if self.keep_secrets is None:
-            return
-        with self.store.read() as conn:
-            in_use = [json.loads(config) for config in conn.execute(select(G.c.config)).scalars()]
-        self.keep_secrets.forget(name, config, in_use)
+        if self.keep_secrets is not None:
+            self.keep_secrets.forget(name, config, [agent.config for agent in self.list_agents()])
 
     def move_secrets_out(self) -> list[str]:
         """Agents saved with their secrets in the config (by a version before `keep_secrets`):
@@ -191,8 +187,8 @@ class Agents:
         """
         with self.store.write() as conn:
             # The agent's row first: enqueues of it wait, or see it gone (they lock it to share).
-            config = conn.execute(select(G.c.config).where(G.c.name == name).with_for_update()).scalar()
-            if config is None:
+            row = conn.execute(select(G).where(G.c.name == name).with_for_update()).first()
+            if row is None:
                 raise NotFoundError(f"agent: there is no agent named {name!r}")
             statuses = conn.execute(
                 select(T.c.id, T.c.status)
@@ -214,4 +210,4 @@ class Agents:
             for task_id in unfinished:
                 self.settler.cancel_now(conn, task_id, "cancelled: its agent was removed", self.store.clock())
             conn.execute(delete(G).where(G.c.name == name))
-        self._forget_secrets(name, json.loads(config))
+        self._forget_secrets(name, agent_from_row(row._mapping).config)
