@@ -21,7 +21,6 @@ from sqlalchemy import select, update
 from desktop.errors import AgentQueueError, LeaseLostError, TaskValidationError
 from desktop.queue import validation as check
 from desktop.queue.backends import ClaimRace, ClaimRequest
-from desktop.queue.rows import claim_from_row
 from desktop.queue.settling import MAX_OUTPUT_TAIL_CHARS, AttemptEnd, Settler, tail
 from desktop.queue.store import Store
 from desktop.queue.tables import T
@@ -206,10 +205,10 @@ class Leases:
                             results[index] = done.get(completion["id"]) or lease_lost(completion["id"])
                     if others:
                         self._settle_others(conn, settlements, others, results, now, tasks)
-                    rows = self.store.backend.claim(conn, request) if wanted else []
+                    claims = self.store.backend.claim(conn, request) if wanted else []
             except ClaimRace:
                 continue
-            return self._done(results), [claim_from_row(row) for row in rows]
+            return self._done(results), claims
         raise AssertionError("unreachable: the last attempt claims nothing, so it cannot race")
 
     @staticmethod

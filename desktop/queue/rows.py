@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
@@ -24,63 +24,59 @@ def _json(text: str | None) -> Any:
     return None if text is None or text == "null" else json.loads(text)
 
 
-# Building a Task is the costliest Python on a worker's hot path (two per task: claimed and
-# settled). A frozen dataclass's generated __init__ calls object.__setattr__ once per field; setting
-# the slots through their descriptors does the same in about half the time. Task has no
-# __post_init__, so the object is the one its __init__ would make (tests compare the two).
-_TASK_FIELDS = (  # the order of the values below
+# Building a Task is the costliest Python on a worker's hot path. A frozen dataclass's generated
+# __init__ calls object.__setattr__ once per field; setting the slots through their descriptors does
+# the same in about half the time. Task has no __post_init__, so the object is the one its __init__
+# would make (tests compare the two).
+TASK_COLUMNS = (  # Task's fields, in order: the columns a claim returns (see task_from_values)
     "id", "agent", "payload", "priority", "status", "scheduled_for", "created_at", "attempts", "max_retries",
     "retry_base_s", "retry_cap_s", "task_type", "lock_key", "unique_key", "timeout_s", "result", "last_error",
     "progress", "progress_message", "started_at", "finished_at", "lease_owner", "lease_expires_at",
     "cancel_requested", "created_by", "notify_url", "repo", "follow_up_of", "sort_order",
 )
-if tuple(f.name for f in fields(Task)) != _TASK_FIELDS:  # a field added to Task must be added here too
-    raise ImportError("desktop.queue.rows: _TASK_FIELDS no longer matches desktop.queue.types.Task")
-_TASK_SLOTS = tuple(getattr(Task, name).__set__ for name in _TASK_FIELDS)
+if tuple(f.name for f in fields(Task)) != TASK_COLUMNS:  # a field added to Task must be added here too
+    raise ImportError("desktop.queue.rows: TASK_COLUMNS no longer matches desktop.queue.types.Task")
+_TASK_SLOTS = tuple(getattr(Task, name).__set__ for name in TASK_COLUMNS)
 _new_task = object.__new__
 
 
-def task_from_row(row: Row) -> Task:
-    started, finished, expires = row["started_at"], row["finished_at"], row["lease_expires_at"]
-    values = (
-        row["id"],
-        row["agent"],
-        _json(row["payload"]),
-        row["priority"],
-        _STATUS[row["status"]],
-        _at(row["scheduled_for"], UTC),
-        _at(row["created_at"], UTC),
-        row["attempts"],
-        row["max_retries"],
-        row["retry_base_s"],
-        row["retry_cap_s"],
-        row["task_type"],
-        row["lock_key"],
-        row["unique_key"],
-        row["timeout_s"],
-        _json(row["result"]),
-        row["last_error"],
-        row["progress"],
-        row["progress_message"],
-        None if started is None else _at(started, UTC),
-        None if finished is None else _at(finished, UTC),
-        row["lease_owner"],
-        None if expires is None else _at(expires, UTC),
-        bool(row["cancel_requested"]),
-        row["created_by"],
-        row["notify_url"],
-        row["repo"],
-        row["follow_up_of"],
-        row["sort_order"],
+def _utc(value: float) -> datetime:
+    return _at(value, UTC)
+
+
+def _utc_or_none(value: float | None) -> datetime | None:
+    return None if value is None else _at(value, UTC)
+
+
+# The columns stored otherwise than Task holds them, by position, and how to convert each.
+_CONVERSIONS = tuple(
+    (TASK_COLUMNS.index(name), convert)
+    for name, convert in (
+        ("payload", _json), ("status", _STATUS.__getitem__), ("scheduled_for", _utc), ("created_at", _utc),
+        ("result", _json), ("started_at", _utc_or_none), ("finished_at", _utc_or_none),
+        ("lease_expires_at", _utc_or_none), ("cancel_requested", bool),
     )
+)
+
+
+def task_from_values(values: Sequence[Any]) -> Task:
+    """The Task of a row's values in TASK_COLUMNS order (any values after those are ignored)."""
+    converted = list(values)
+    for index, convert in _CONVERSIONS:
+        converted[index] = convert(converted[index])
     task = _new_task(Task)
-    for set_slot, value in zip(_TASK_SLOTS, values, strict=True):
+    for set_slot, value in zip(_TASK_SLOTS, converted):  # noqa: B905 - `values` may go on (see claim_from_values)
         set_slot(task, value)
     return task
 
 
-def claim_from_row(row: Row) -> Claim:
-    return Claim(task_from_row(row), row["lease_token"])
+def task_from_row(row: Row) -> Task:
+    return task_from_values([row[name] for name in TASK_COLUMNS])
+
+
+def claim_from_values(values: Sequence[Any]) -> Claim:
+    """The Claim of a claimed row's values: TASK_COLUMNS, then the lease token."""
+    return Claim(task_from_values(values), values[-1])
 
 
 def agent_from_row(row: Row) -> Agent:

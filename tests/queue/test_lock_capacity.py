@@ -150,6 +150,10 @@ def _run_with_threads(url: str, worker: str, threads: int, ready: mp.Queue, go: 
             service.complete(claimed.id, claimed.token)
             with lock:
                 intervals.append((claimed.task.lock_key or "", began, ended))
+            # Poll before claiming again, as between two tasks of its own: otherwise the thread that
+            # freed a slot takes it back at once, and a process that started late (a loaded
+            # machine) never gets one.
+            time.sleep(0.005)
 
     pool = [threading.Thread(target=claimer, args=(n,)) for n in range(threads)]
     for thread in pool:

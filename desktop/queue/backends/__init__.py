@@ -20,6 +20,9 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.sql.elements import ColumnElement
 
+from desktop.queue.rows import TASK_COLUMNS, claim_from_values
+from desktop.queue.types import Claim
+
 WRITE = "agentq_write"  # execution option: a transaction SQLAlchemy begins is a write (BEGIN IMMEDIATE)
 
 
@@ -130,8 +133,8 @@ class Backend(abc.ABC):
         """Insert task rows (all with the same keys); return their new ids in the order given."""
 
     @abc.abstractmethod
-    def claim(self, conn: Connection, request: ClaimRequest) -> list[dict[str, Any]]:
-        """Claim up to `request.limit` runnable tasks, in claim order, and return their rows.
+    def claim(self, conn: Connection, request: ClaimRequest) -> list[Claim]:
+        """Claim up to `request.limit` runnable tasks and return them, in claim order.
 
         Claim order is priority (5 first), then sort_order (the manual order), then scheduled_for, then id. A task is runnable when it
         is pending or retrying and due, the queue and its agent are not paused, and claiming it
@@ -207,6 +210,8 @@ ATTEMPT_COLUMNS = (
 )
 
 
+CLAIMED = f"RETURNING {', '.join(TASK_COLUMNS)}, lease_token"  # a claim's UPDATE, for claim_from_values
+
 HOUR_S = 3600  # attempt_totals' bucket
 # The columns attempt_totals adds up, and each one's value for one attempt row `a` (SQL).
 ATTEMPT_SUMS = {
@@ -252,6 +257,18 @@ def fetch_all(conn: Connection, sql: str, params: Mapping[str, Any] | Sequence[A
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     finally:
         cursor.close()
+
+
+def fetch_claims(conn: Connection, sql: str, params: Mapping[str, Any], ids: Sequence[int]) -> list[Claim]:
+    """Run the UPDATE that claims the tasks `ids` (its RETURNING clause is CLAIMED); the claims in
+    the order of `ids`. Rows stay tuples: no dict per row on the hot path."""
+    cursor = driver(conn).cursor()
+    try:
+        cursor.execute(sql, params)
+        claimed = {values[0]: values for values in cursor.fetchall()}
+    finally:
+        cursor.close()
+    return [claim_from_values(claimed[task_id]) for task_id in ids]
 
 
 def execute(conn: Connection, sql: str, params: Mapping[str, Any] | Sequence[Any]) -> int:

@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from desktop.queue.backends import (
     ATTEMPT_COLUMNS,
     ATTEMPT_SUMS,
+    CLAIMED,
     COMPLETE_FIELDS,
     HOUR_S,
     SETTLED_COLUMNS,
@@ -34,8 +35,10 @@ from desktop.queue.backends import (
     execute,
     execute_many,
     fetch_all,
+    fetch_claims,
 )
 from desktop.queue.tables import T
+from desktop.queue.types import Claim
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,6 @@ _TAKE = """
         lease_token = %(secret)s || id, lease_expires_at = %(expires)s, lease_host = %(host)s, lease_pid = NULL,
         progress = 0, progress_message = NULL, output_tail = NULL
     WHERE id = ANY(%(ids)s::bigint[])
-    RETURNING *
 """
 # Completing a batch: the rows are locked first (a rescuer or a cancel made meanwhile waits, or
 # is waited for), then one statement writes the attempts and the rows: its parts see the rows as
@@ -337,12 +339,12 @@ class PostgresBackend(Backend):
         result = conn.execute(insert(T).returning(T.c.id, sort_by_parameter_order=True), list(rows))
         return [r[0] for r in result]
 
-    def claim(self, conn: Connection, request: ClaimRequest) -> list[dict[str, Any]]:
+    def claim(self, conn: Connection, request: ClaimRequest) -> list[Claim]:
         params: dict[str, Any] = {
             "now": request.now, "worker": request.worker, "host": request.host, "expires": request.expires,
             "secret": request.secret, "agents": request.agents, "types": request.types,
         }
-        claimed: list[dict[str, Any]] = []
+        claimed: list[Claim] = []
         try:
             while len(claimed) < request.limit:
                 wanted = request.limit - len(claimed)
@@ -361,8 +363,7 @@ class PostgresBackend(Backend):
                 ids = admit(candidates, wanted)
                 if not ids:
                     break
-                rows = {row["id"]: row for row in fetch_all(conn, _TAKE, {**params, "ids": ids})}
-                claimed.extend(rows[i] for i in ids)
+                claimed.extend(fetch_claims(conn, _TAKE + CLAIMED, {**params, "ids": ids}, ids))
                 if len(candidates) < wanted + CANDIDATE_SLACK:
                     break
         except self._races(conn) as exc:  # a deadlock detected, or a count changed under us

@@ -31,6 +31,7 @@ from desktop.private_files import private_database_file, private_dir
 from desktop.queue.backends import (
     ATTEMPT_COLUMNS,
     ATTEMPT_SUMS,
+    CLAIMED,
     COMPLETE_FIELDS,
     HOUR_S,
     SETTLED_COLUMNS,
@@ -44,9 +45,11 @@ from desktop.queue.backends import (
     execute,
     execute_many,
     fetch_all,
+    fetch_claims,
 )
 from desktop.queue.disk import disk_error
 from desktop.queue.revisions import refuse_unknown
+from desktop.queue.types import Claim
 
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 BUSY_TIMEOUT_MS = 30_000
@@ -83,7 +86,6 @@ _TAKE = """
         lease_token = :secret || id, lease_expires_at = :expires, lease_host = :host, lease_pid = NULL,
         progress = 0, progress_message = NULL, output_tail = NULL
     WHERE id IN (SELECT value FROM json_each(:ids))
-    RETURNING *
 """
 # Completing a batch: items go in as one JSON array of arrays (COMPLETE_FIELDS, in order). The
 # attempts are written first, from the rows as they still are, then the rows themselves.
@@ -298,7 +300,7 @@ class SqliteBackend(Backend):
         finally:
             cursor.close()
 
-    def claim(self, conn: Connection, request: ClaimRequest) -> list[dict[str, Any]]:
+    def claim(self, conn: Connection, request: ClaimRequest) -> list[Claim]:
         """Under the database-wide write lock the counts read are exact: no retries needed. A page
         of candidates yields at least one claim (its first fits), and each round's claims update
         the counts the next round filters on, so claims go on until the limit or no candidate."""
@@ -308,15 +310,14 @@ class SqliteBackend(Backend):
             "agents": None if request.agents is None else json.dumps(request.agents),
             "types": None if request.types is None else json.dumps(request.types),
         }
-        claimed: list[dict[str, Any]] = []
+        claimed: list[Claim] = []
         while len(claimed) < request.limit:
             wanted = request.limit - len(claimed)
             candidates = fetch_all(conn, _CANDIDATES, {**params, "limit": wanted + CANDIDATE_SLACK})
             ids = admit(candidates, wanted)
             if not ids:
                 break
-            rows = {row["id"]: row for row in fetch_all(conn, _TAKE, {**params, "ids": json.dumps(ids)})}
-            claimed.extend(rows[i] for i in ids)
+            claimed.extend(fetch_claims(conn, _TAKE + CLAIMED, {**params, "ids": json.dumps(ids)}, ids))
             if len(candidates) < wanted + CANDIDATE_SLACK:
                 break  # there were no more
         return claimed
