@@ -275,7 +275,7 @@ class WorkerPool(QObject):
                 log.exception("dispatcher: unexpected error; retrying at the next poll")
             else:
                 outage.passed(now)
-            if self.burst and emptied and self._idle_now():
+            if self.burst and emptied and self._slots.busy == 0 and not self._completer.pending():
                 self.drained.emit()
                 return
             if self._completer.pending():
@@ -330,9 +330,6 @@ class WorkerPool(QObject):
             if changed and self._slots.busy < self.settings.concurrency:
                 return
             self._wake.wait(min(WATCH_EVERY_S, left))
-
-    def _idle_now(self) -> bool:
-        return self._slots.busy == 0 and not self._completer.pending()
 
     def _hand_out(self, claims: list[Claim]) -> None:
         """Queue claimed tasks for the slots (starting slots as needed), in one go; fail those
