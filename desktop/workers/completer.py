@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 LINGER_S = 0.002  # how long ended tasks wait for the running ones, to share a commit
 
-Settled = Callable[[list[int], list[Task]], None]  # the tasks a batch settled, and those to announce
+OnSettled = Callable[[list[int], list[Task]], None]  # the tasks a batch settled, and those to announce
 
 
 class Completer:
@@ -38,7 +38,7 @@ class Completer:
 
     def __init__(
         self, service: TaskQueueService, *, wake: threading.Event, stopping: threading.Event,
-        busy: Callable[[], int], settled: Settled,
+        busy: Callable[[], int], settled: OnSettled,
     ) -> None:
         self.service = service
         self._wake, self._stopping, self._busy, self._settled = wake, stopping, busy, settled
