@@ -10,8 +10,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.queue import TaskQueueService, TaskStatus
-from desktop.workers import execution
-from desktop.workers import pool as pool_module
+from desktop.workers import execution, task_watch
 from desktop.workers.pool import WorkerPool
 from tests.workers import helpers
 
@@ -56,8 +55,8 @@ def test_what_an_action_reports_is_saved_with_its_attempt(
 def test_an_action_that_ignores_its_timeout_is_given_up_once_and_its_slot_handed_on_once(
     qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pool_module, "TIMEOUT_GRACE_S", 0.05)
-    monkeypatch.setattr(pool_module, "GIVE_UP_AFTER_S", 0.1)
+    monkeypatch.setattr(task_watch, "TIMEOUT_GRACE_S", 0.05)
+    monkeypatch.setattr(task_watch, "GIVE_UP_AFTER_S", 0.1)
     queue.add_agent("stuck", "python", {"target": "tests.workers.helpers:stubborn"})
     queue.add_agent("slow", "sleep", concurrency=5)
     helpers.STUBBORN_RELEASE.clear()

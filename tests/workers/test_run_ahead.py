@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.queue import Task, TaskQueueService, TaskStatus
-from desktop.workers import pool as pool_module
+from desktop.workers import run_ahead
 from desktop.workers.pool import WorkerPool
 
 
@@ -42,7 +42,7 @@ def test_tasks_that_take_longer_are_claimed_one_per_free_slot(
 ) -> None:
     queue.add_agent("slow", "sleep", concurrency=100)
     for _ in range(8):
-        queue.enqueue("slow", {"seconds": 2 * pool_module.RUN_AHEAD_S})
+        queue.enqueue("slow", {"seconds": 2 * run_ahead.RUN_AHEAD_S})
     pool = make_pool(concurrency=2)
     peak = {"running": 0}
 
@@ -58,7 +58,7 @@ def test_tasks_that_take_longer_are_claimed_one_per_free_slot(
 def test_tasks_claimed_ahead_that_wait_behind_a_long_one_are_given_back(
     qtbot: QtBot, queue: TaskQueueService, make_pool: Callable[..., WorkerPool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pool_module, "GIVE_BACK_AFTER_S", 0.3)
+    monkeypatch.setattr(run_ahead, "GIVE_BACK_AFTER_S", 0.3)
     queue.add_agent("echo", "echo", concurrency=1000)
     queue.add_agent("slow", "sleep", concurrency=10)
     queue.enqueue_many([{"agent": "echo", "priority": 5} for _ in range(40)])  # short: run-ahead starts
