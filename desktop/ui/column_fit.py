@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QHeaderView, QTableView
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtWidgets import QHeaderView, QStyledItemDelegate, QStyleOptionViewItem, QTableView
 
 SHORT_MAX = 160  # a short column (a name, a status) never gets wider than this
 LONG_MIN = 80  # nor a long one narrower, however narrow the table (it scrolls then)
@@ -33,15 +33,26 @@ def column_widths(room: int, needs: Mapping[int, int], long: Collection[int]) ->
     return widths
 
 
+class _ElideRight(QStyledItemDelegate):
+    """Cells that keep their start (a branch name), where the table elides in the middle."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideRight  # type: ignore[attr-defined]
+
+
 class ColumnFit(QObject):
     """Keeps `table`'s columns fitted to its width: on every resize, and when fit() is called
-    after its rows changed. The columns are not dragged by hand (they would not stay)."""
+    after its rows changed. The columns are not dragged by hand (they would not stay). Cells are
+    elided in the middle, those of the columns in `elide_right` at their end."""
 
-    def __init__(self, table: QTableView, long: Collection[int]) -> None:
+    def __init__(self, table: QTableView, long: Collection[int], *, elide_right: Collection[int] = ()) -> None:
         super().__init__(table)
         self.table = table
         self.long = frozenset(long)
         table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        for column in elide_right:
+            table.setItemDelegateForColumn(column, _ElideRight(table))
         header = table.horizontalHeader()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)

@@ -32,7 +32,9 @@ from desktop.workspaces.overview import RepoLine, WorktreeLine, repo_overview
 REPO_HEADERS = ("Repository", "Mode", "At once", "Base", "Worktrees", "Running", "Waiting", "Source")
 WORKTREE_HEADERS = ("Task", "Status", "Changes", "Held by", "Age", "Branch", "Folder")  # the short ones first
 REPO_LONG = (0, 7)  # the columns that share what the short ones leave, elided in the middle
-WORKTREE_LONG = (5, 6)
+WORKTREE_LONG = (5, 6)  # the branch shows its start (agentq/<task>-<the prompt's words>), the folder its end
+CHANGES = {None: ("folder gone", "the folder is gone"), True: ("uncommitted", "uncommitted changes"),
+           False: ("clean", "no uncommitted changes")}  # shown, tooltip
 REFRESH_EVERY_S = 5.0  # the snapshot asks often; git status of every worktree is read at most this often
 
 
@@ -87,7 +89,7 @@ class ReposPanel(QWidget):
         self.repos = _table(self, REPO_HEADERS, "reposTable")
         self.worktrees = _table(self, WORKTREE_HEADERS, "worktreesTable")
         self.repos_fit = ColumnFit(self.repos, REPO_LONG)
-        self.worktrees_fit = ColumnFit(self.worktrees, WORKTREE_LONG)
+        self.worktrees_fit = ColumnFit(self.worktrees, WORKTREE_LONG, elide_right=(5,))
         self.refresh_button = QPushButton("Refresh", self)
         self.refresh_button.clicked.connect(lambda: self.refresh())
         self.prune_button = QPushButton("Prune…", self)
@@ -167,13 +169,14 @@ class ReposPanel(QWidget):
         now = datetime.now(UTC)
         self.worktrees.setRowCount(len(worktrees))
         for row, tree in enumerate(worktrees):
-            changes = {None: "folder gone", True: "uncommitted changes", False: "clean"}[tree.dirty]
+            changes, changes_tip = CHANGES[tree.dirty]
             holder = f"task {tree.holder}" if tree.holder else "-"
             cells = (str(tree.task_id), tree.status, changes, holder, age_text(tree.created_at, now), tree.branch or "-",
                      tree.path + ("" if tree.made_by_app else "  (not made by Agent Queue)"))
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text if column != 0 else "tasks: " + ", ".join(map(str, tree.tasks)))
+                tips = {0: "tasks: " + ", ".join(map(str, tree.tasks)), 2: changes_tip}
+                item.setToolTip(tips.get(column, text))
                 colour = status_colour(tree.status, self.palette()) if column == 1 else None
                 if colour is not None:
                     item.setForeground(colour)

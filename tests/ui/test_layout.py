@@ -6,7 +6,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QHeaderView, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QHeaderView, QStyleOptionViewItem, QWidget
 from review_helpers import make_repo, setup_coder, wait_status
 
 from desktop.queue import Ledger, LedgerLine, TaskQueueService, TaskStatus
@@ -115,6 +116,10 @@ def test_the_repositories_and_workers_tabs_fit_1024_wide_and_stretch_at_1920(
         assert _fits(window.workers.table)
     header = panel.repos.horizontalHeader()
     assert header.sectionSize(7) > panel.repos.sizeHintForColumn(7) // 2  # at 1920 the path has room
+    branch, option = panel.worktrees.model().index(0, 5), QStyleOptionViewItem()
+    panel.worktrees.itemDelegateForIndex(branch).initStyleOption(option, branch)
+    assert option.textElideMode == Qt.TextElideMode.ElideRight  # a branch keeps its start, a path its end
+    assert panel.worktrees.textElideMode() == Qt.TextElideMode.ElideMiddle
     assert header.sectionSize(0) >= panel.repos.sizeHintForColumn(0)  # and the name all it needs
 
 
