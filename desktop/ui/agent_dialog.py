@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox, QWidget
 
 from desktop.agents.registry import load_kinds, validate_agent
 from desktop.errors import TaskValidationError
 from desktop.queue import Agent, TaskQueueService
+from desktop.queue import validation as check
 from desktop.ui.duration_edit import DAY, DurationEdit
 from desktop.ui.form_dialog import FormDialog
 from desktop.ui.jobs import Jobs
@@ -33,8 +34,20 @@ def _seconds(box: DurationEdit) -> float | None:
     return None if box.value() < 0 else box.value()
 
 
+def _typed_number(text: str) -> int | str | None:
+    """None when empty, the whole number typed, or else the text itself (for the check to refuse)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 class AgentDialog(FormDialog):
-    """Name, kind, config (JSON), concurrency, timeout, retries and webhook of an agent.
+    """Name, kind, config (JSON), concurrency, timeout, retries (and whether they escalate the
+    priority), the limit of waiting tasks and the webhook of an agent.
 
     Signals:
         saved(Agent): the agent was added or changed.
@@ -81,6 +94,15 @@ class AgentDialog(FormDialog):
         self.add_field("retry_base_s", "Retry &base delay:", self.retry_base)
         self.retry_cap = _seconds_box(self, 7 * DAY, "app default")
         self.add_field("retry_cap_s", "Retry dela&y cap:", self.retry_cap)
+        self.escalate_priority = QCheckBox("Each automatic retry one priority level higher (up to 5)", self)
+        self.add_field("escalate_priority", "&Escalate priority:", self.escalate_priority)
+
+        self.max_pending = QLineEdit(self)
+        self.max_pending.setPlaceholderText("no limit")
+        self.max_pending.setMaximumWidth(self.fontMetrics().horizontalAdvance("0" * 12) + 16)
+        self.max_pending.setToolTip("Pending, blocked, retrying and backlogged tasks count")
+        self.add_field("max_pending", "Max &pending:", self.max_pending,
+                       "Waiting tasks at most; enqueueing more is refused. Empty: no limit.")
 
         self.notify_url = QLineEdit(self)
         self.notify_url.setPlaceholderText("optional: https://… told when a task ends for good")
@@ -105,6 +127,8 @@ class AgentDialog(FormDialog):
         self.max_retries.setValue(-1 if agent.max_retries is None else agent.max_retries)
         self.retry_base.setValue(-1.0 if agent.retry_base_s is None else agent.retry_base_s)
         self.retry_cap.setValue(-1.0 if agent.retry_cap_s is None else agent.retry_cap_s)
+        self.escalate_priority.setChecked(agent.escalate_priority)
+        self.max_pending.setText("" if agent.max_pending is None else str(agent.max_pending))
         self.notify_url.setText(agent.notify_url or "")
 
     def _kind_changed(self, kind: str) -> None:
@@ -137,6 +161,8 @@ class AgentDialog(FormDialog):
             "max_retries": None if self.max_retries.value() < 0 else self.max_retries.value(),
             "retry_base_s": _seconds(self.retry_base),
             "retry_cap_s": _seconds(self.retry_cap),
+            "escalate_priority": self.escalate_priority.isChecked(),
+            "max_pending": check.max_pending("max_pending", _typed_number(self.max_pending.text())),
             "notify_url": self.notify_url.text().strip() or None,
         }
         service = self.service

@@ -23,18 +23,21 @@ TOOLTIPS = (
     "", "", "running: tasks running now; paused: no new tasks start (this agent, or the whole queue)",
     "running now / concurrency", "pending and retrying tasks", "tasks that failed for good",
 )
+WAITING = ("pending", "blocked", "retrying", "backlogged")  # what an agent's max_pending counts
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(frozen=True, slots=True)
 class AgentLine:
-    """One row: the agent and its counts from the queue statistics."""
+    """One row: the agent and its counts from the queue statistics (`waiting`: as its
+    max_pending counts them)."""
 
     agent: Agent
     running: int
     pending: int
     failed: int
     queue_paused: bool = False
+    waiting: int = 0
 
     @property
     def state(self) -> str:
@@ -49,6 +52,20 @@ class AgentLine:
         if self.queue_paused:
             return "The whole queue is paused: running tasks finish, no new ones start"
         return "Running tasks now" if self.running else "Waiting for tasks"
+
+    @property
+    def name_tip(self) -> str:
+        """The whole name (the column may be too narrow for it) and how retries go."""
+        escalates = "\nEach automatic retry one priority level higher (up to 5)"
+        return self.agent.name + (escalates if self.agent.escalate_priority else "")
+
+    @property
+    def pending_tip(self) -> str:
+        limit = self.agent.max_pending
+        if limit is None:
+            return f"{self.pending:,} pending or retrying; no limit of waiting tasks"
+        return (f"{self.waiting:,} of at most {limit:,} waiting tasks (pending, blocked, retrying or "
+                "backlogged): enqueueing past the limit is refused")
 
     def cells(self) -> tuple[str, ...]:
         return (
@@ -70,6 +87,7 @@ def agent_lines(
                 counts.get("pending", 0) + counts.get("retrying", 0),
                 counts.get("failed", 0),
                 queue_paused,
+                sum(counts.get(status, 0) for status in WAITING),
             )
         )
     return lines
@@ -117,11 +135,13 @@ class AgentTableModel(QAbstractTableModel):
             if index.column() == 5 and line.failed:
                 return status_colour("failed")
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
-            return line.agent.name  # the whole name, where the column is too narrow for it
+            return line.name_tip
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 1:
             return "config: " + str(line.agent.config)
         if role == Qt.ItemDataRole.ToolTipRole and index.column() == 2:
             return line.state_tip
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 4:
+            return line.pending_tip
         if role == AGENT_ROLE:
             return line.agent
         return None

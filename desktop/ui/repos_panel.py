@@ -12,7 +12,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QSplitter,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.queue import TaskQueueService
+from desktop.ui.column_fit import ColumnFit
 from desktop.ui.jobs import Jobs
 from desktop.ui.status_style import plural, status_colour
 from desktop.ui.task_actions import TaskActions
@@ -31,6 +31,10 @@ from desktop.workspaces.overview import RepoLine, WorktreeLine, repo_overview
 
 REPO_HEADERS = ("Repository", "Mode", "At once", "Base", "Worktrees", "Running", "Waiting", "Source")
 WORKTREE_HEADERS = ("Task", "Status", "Changes", "Held by", "Age", "Branch", "Folder")  # the short ones first
+REPO_LONG = (0, 7)  # the columns that share what the short ones leave, elided in the middle
+WORKTREE_LONG = (5, 6)  # the branch shows its start (agentq/<task>-<the prompt's words>), the folder its end
+CHANGES = {None: ("folder gone", "the folder is gone"), True: ("uncommitted", "uncommitted changes"),
+           False: ("clean", "no uncommitted changes")}  # shown, tooltip
 REFRESH_EVERY_S = 5.0  # the snapshot asks often; git status of every worktree is read at most this often
 
 
@@ -43,6 +47,7 @@ def age_text(then: datetime, now: datetime) -> str:
 
 
 def _table(parent: QWidget, headers: Sequence[str], name: str) -> QTableWidget:
+    """A read-only, row-selecting table (a ColumnFit sizes its columns)."""
     table = QTableWidget(0, len(headers), parent)
     table.setObjectName(name)
     table.setHorizontalHeaderLabels(list(headers))
@@ -53,8 +58,6 @@ def _table(parent: QWidget, headers: Sequence[str], name: str) -> QTableWidget:
     table.setShowGrid(False)
     table.setWordWrap(False)
     table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
-    table.horizontalHeader().setStretchLastSection(True)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     return table
 
 
@@ -85,6 +88,8 @@ class ReposPanel(QWidget):
         self._read_at = -REFRESH_EVERY_S
         self.repos = _table(self, REPO_HEADERS, "reposTable")
         self.worktrees = _table(self, WORKTREE_HEADERS, "worktreesTable")
+        self.repos_fit = ColumnFit(self.repos, REPO_LONG)
+        self.worktrees_fit = ColumnFit(self.worktrees, WORKTREE_LONG, elide_right=(5,))
         self.refresh_button = QPushButton("Refresh", self)
         self.refresh_button.clicked.connect(lambda: self.refresh())
         self.prune_button = QPushButton("Prune…", self)
@@ -146,10 +151,12 @@ class ReposPanel(QWidget):
             repo = line.repo
             cells = (repo.name, repo.mode, str(repo.capacity), repo.base_branch or "-", str(len(line.worktrees)),
                      str(line.running), str(line.waiting), repo.source)
+            cloned = "" if repo.local_path == repo.source else f"\ncloned to {repo.local_path}"
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(repo.local_path if column == 7 else text)
+                item.setToolTip(text + cloned if column == 7 else text)
                 self.repos.setItem(row, column, item)
+        self.repos_fit.fit()
         names = [line.repo.name for line in lines]
         if lines:
             self.repos.selectRow(names.index(chosen.repo.name) if chosen and chosen.repo.name in names else 0)
@@ -162,17 +169,19 @@ class ReposPanel(QWidget):
         now = datetime.now(UTC)
         self.worktrees.setRowCount(len(worktrees))
         for row, tree in enumerate(worktrees):
-            changes = {None: "folder gone", True: "uncommitted changes", False: "clean"}[tree.dirty]
+            changes, changes_tip = CHANGES[tree.dirty]
             holder = f"task {tree.holder}" if tree.holder else "-"
             cells = (str(tree.task_id), tree.status, changes, holder, age_text(tree.created_at, now), tree.branch or "-",
                      tree.path + ("" if tree.made_by_app else "  (not made by Agent Queue)"))
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text if column != 0 else "tasks: " + ", ".join(map(str, tree.tasks)))
+                tips = {0: "tasks: " + ", ".join(map(str, tree.tasks)), 2: changes_tip}
+                item.setToolTip(tips.get(column, text))
                 colour = status_colour(tree.status, self.palette()) if column == 1 else None
                 if colour is not None:
                     item.setForeground(colour)
                 self.worktrees.setItem(row, column, item)
+        self.worktrees_fit.fit()
         self._update_buttons()
 
     def _update_buttons(self) -> None:

@@ -4,15 +4,19 @@ other hosts'), live, gone or stopped, read on a read thread every few seconds wh
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from desktop import formatting
 from desktop.queue import TaskQueueService, Worker
+from desktop.ui.column_fit import ColumnFit
 from desktop.ui.jobs import Jobs
 from desktop.ui.status_style import status_colour
 
 REFRESH_MS = 2_000
-COLUMNS = ("Worker", "State", "Host", "PID", "Started", "Last seen", "Concurrency", "Running", "Completed", "Failed")
+# The process id is in the worker cell's tooltip (and in a pool's id); the times are ages, the
+# moment in their tooltips: so the table fits a 1024 px window.
+COLUMNS = ("Worker", "State", "Host", "Started", "Last seen", "At once", "Running", "Completed", "Failed")
+COLUMN_TIPS = {5: "Concurrency: the tasks this worker runs at once"}
 _STATE_COLOURS = {"live": "running", "gone": "failed", "stopped": "cancelled"}
 
 
@@ -33,8 +37,10 @@ class WorkersPanel(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setWordWrap(False)
+        for column, tip in COLUMN_TIPS.items():
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
+        self.fit = ColumnFit(self.table, (0,))  # the worker id: the rest of the width
         self.note = QLabel(
             "A worker is gone when it has not been seen for three lease periods (it died or hangs; its "
             "tasks go back to the queue when their leases expire).", self,
@@ -58,16 +64,20 @@ class WorkersPanel(QWidget):
         self.table.setRowCount(len(workers))
         for row, worker in enumerate(workers):
             cells = (
-                worker.id, worker.state, worker.host, str(worker.pid), formatting.when(worker.started_at),
+                worker.id, worker.state, worker.host, f"{formatting.age(worker.started_at)} ago",
                 f"{formatting.age(worker.last_seen_at)} ago", str(worker.concurrency), str(worker.running),
                 str(worker.completed), str(worker.failed),
             )
+            tips = {0: f"{worker.id}\nprocess {worker.pid} on {worker.host}",
+                    3: f"started {formatting.when(worker.started_at)}", 4: f"seen {formatting.when(worker.last_seen_at)}"}
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if column >= 6 or column == 3:
+                item.setToolTip(tips.get(column, text))
+                if column >= 5:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 colour = status_colour(_STATE_COLOURS[worker.state]) if column == 1 else None
                 if colour is not None:
                     item.setForeground(colour)
                 self.table.setItem(row, column, item)
+        self.fit.fit()
         self.live_changed.emit(sum(w.state == "live" for w in workers))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from desktop.config import load_settings
-from desktop.queue import TaskQueueService, TaskStatus
+from desktop.queue import TaskQueueService, TaskStatus, TaskValidationError
 
 
 def _ok(dialog) -> None:
@@ -170,3 +172,53 @@ def test_a_pool_that_gave_up_on_the_database_shows_why_and_the_workers_as_stoppe
     qtbot.waitUntil(lambda: window.worker_state() == "stopped")
     [box] = [b for b in window.findChildren(QMessageBox) if b.objectName() == "errorBox"]
     assert box.windowTitle() == "Workers stopped" and box.text().startswith("The database kept failing for 301 s")
+
+
+def test_the_agent_dialog_sets_escalation_and_the_limit_of_waiting_tasks(
+    make_window, queue: TaskQueueService, qtbot
+) -> None:
+    window = make_window()
+    dialog = window.agents.add_agent()
+    dialog.name.setText("limited")
+    assert not dialog.escalate_priority.isChecked() and dialog.max_pending.text() == ""
+    for typed, shown in (("0", "Must be a whole number, 1 or more (got 0)"),
+                         ("many", "Must be a whole number, 1 or more (got 'many')")):
+        dialog.max_pending.setText(typed)
+        _ok(dialog)
+        assert dialog.errors.message("max_pending") == shown  # the engine's rule, at the field
+    assert queue.list_agents() == []
+
+    dialog.escalate_priority.setChecked(True)
+    dialog.max_pending.setText(" 2 ")
+    with qtbot.waitSignal(dialog.saved, timeout=5000):
+        _ok(dialog)
+    agent = queue.get_agent("limited")
+    assert (agent.escalate_priority, agent.max_pending) == (True, 2)
+    queue.pause("limited")
+    queue.enqueue("limited", None)
+    queue.enqueue("limited", None)
+    with pytest.raises(TaskValidationError, match="max_pending"):  # the limit the dialog set holds
+        queue.enqueue("limited", None)
+
+    qtbot.waitUntil(lambda: window.agents.agent_names() == ["limited"])
+    model = window.agents.model
+    qtbot.waitUntil(lambda: model.lines[0].waiting == 2)
+    assert model.index(0, 4).data(Qt.ItemDataRole.ToolTipRole).startswith("2 of at most 2 waiting tasks")
+    assert "one priority level higher" in model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+
+    window.agents.table.selectRow(0)
+    dialog = window.agents.edit_agent()
+    assert dialog.escalate_priority.isChecked() and dialog.max_pending.text() == "2"
+    dialog.max_pending.setText("-5")
+    _ok(dialog)
+    assert dialog.errors.message("max_pending") == "Must be a whole number, 1 or more (got -5)"
+    assert queue.get_agent("limited").max_pending == 2
+    dialog.escalate_priority.setChecked(False)
+    dialog.max_pending.setText("")  # no limit
+    with qtbot.waitSignal(dialog.saved, timeout=5000):
+        _ok(dialog)
+    agent = queue.get_agent("limited")
+    assert (agent.escalate_priority, agent.max_pending) == (False, None)
+    queue.enqueue("limited", None)  # taken now
+    qtbot.waitUntil(lambda: "no limit" in model.index(0, 4).data(Qt.ItemDataRole.ToolTipRole))
+    assert model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole) == "limited"

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QHeaderView, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QComboBox, QHeaderView, QStyleOptionViewItem, QWidget
+from review_helpers import make_repo, setup_coder, wait_status
 
-from desktop.queue import Ledger, LedgerLine, TaskQueueService
+from desktop.queue import Ledger, LedgerLine, TaskQueueService, TaskStatus
+from desktop.ui.column_fit import LONG_MIN, SHORT_MAX, column_widths
 from desktop.ui.main_window import MainWindow
 from desktop.ui.task_queries import CHART_RANGES
 from desktop.ui.task_view import LAST_COLUMN_MIN
+from desktop.workspaces.registration import register_repo
+from desktop.workspaces.task_runs import clones_dir
 
 
 def _too_narrow(window: MainWindow) -> list[str]:
@@ -73,3 +79,53 @@ def test_statistics_and_tab_counts_move_nothing(make_window, queue: TaskQueueSer
         assert window.splitter.sizes() == splitter
         assert window.minimumSizeHint() == minimum
         assert [window.tabs.tabBar().tabRect(i) for i in range(3)] == tabs  # no tab slides under the mouse
+
+
+def _fits(table) -> bool:
+    """No sideways scrolling: the columns shown fill the table's width, no more."""
+    header = table.horizontalHeader()
+    shown = sum(header.sectionSize(c) for c in range(header.count()) if not header.isSectionHidden(c))
+    return not table.horizontalScrollBar().isVisible() and shown == table.viewport().width()
+
+
+def test_the_repositories_and_workers_tabs_fit_1024_wide_and_stretch_at_1920(
+    make_window, queue: TaskQueueService, qtbot, repo: Path, tmp_path: Path
+) -> None:
+    setup_coder(queue, repo)
+    deep = tmp_path / "home" / "a-developer-with-a-long-name" / "projects" / "clients"
+    for n in range(2):
+        register_repo(queue, str(make_repo(deep / f"a-rather-long-project-name-{n}")), clones_dir())
+    window = make_window()
+    task = queue.enqueue("coder", {"prompt": "Add a --version flag that prints the version and exits"}, repo="repo")
+    wait_status(qtbot, queue, task.id, TaskStatus.COMPLETED)
+    panel = window.repositories
+    for width, height in ((1024, 700), (1920, 1200)):
+        window.resize(width, height)
+        window.tabs.setCurrentWidget(panel)
+        panel.refresh()
+        qtbot.waitUntil(lambda: panel.repos.rowCount() == 3)
+        panel.repos.selectRow(next(r for r in range(3) if panel.repos.item(r, 0).text() == "repo"))
+        qtbot.waitUntil(lambda: panel.worktrees.rowCount() == 1)  # the coding task's, with its long branch
+        QApplication.processEvents()
+        assert _fits(panel.repos) and _fits(panel.worktrees)
+        source = panel.repos.item(0, 7)
+        assert source.toolTip() == source.text() and source.text().startswith(str(deep))  # the whole path
+        window.tabs.setCurrentWidget(window.workers)
+        qtbot.waitUntil(lambda: window.workers.table.rowCount() == 1)
+        QApplication.processEvents()
+        assert _fits(window.workers.table)
+    header = panel.repos.horizontalHeader()
+    assert header.sectionSize(7) > panel.repos.sizeHintForColumn(7) // 2  # at 1920 the path has room
+    branch, option = panel.worktrees.model().index(0, 5), QStyleOptionViewItem()
+    panel.worktrees.itemDelegateForIndex(branch).initStyleOption(option, branch)
+    assert option.textElideMode == Qt.TextElideMode.ElideRight  # a branch keeps its start, a path its end
+    assert panel.worktrees.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert header.sectionSize(0) >= panel.repos.sizeHintForColumn(0)  # and the name all it needs
+
+
+def test_long_columns_share_fairly_and_the_right_most_takes_what_is_left() -> None:
+    short = {0: 40, 1: 400}  # a short column wider than SHORT_MAX is capped
+    assert column_widths(1000, {**short, 2: 100, 3: 900}, long=(2, 3)) == {0: 40, 1: SHORT_MAX, 2: 100, 3: 700}
+    assert column_widths(500, {**short, 2: 200, 3: 900}, long=(2, 3)) == {0: 40, 1: SHORT_MAX, 2: 150, 3: 150}
+    assert column_widths(300, {**short, 2: 200, 3: 900}, long=(2, 3)) == {0: 40, 1: SHORT_MAX, 2: LONG_MIN,
+                                                                         3: LONG_MIN}  # too narrow: it scrolls

@@ -65,8 +65,10 @@ def test_the_workers_tab_lists_this_windows_pool_and_other_workers(make_window, 
     rows = {table.item(r, 0).text(): [table.item(r, c).text() for c in range(table.columnCount())]
             for r in range(table.rowCount())}
     mine = rows[window.pool.worker_id]
-    assert mine[1] == "live" and mine[6] == str(window.pool.settings.concurrency)
-    assert rows["far-away:1"][1:4] == ["live", "far-away", "1"] and rows["far-away:1"][8] == "12"
+    assert mine[1] == "live" and mine[5] == str(window.pool.settings.concurrency)
+    assert rows["far-away:1"][1:3] == ["live", "far-away"] and rows["far-away:1"][7] == "12"
+    far = next(r for r in range(table.rowCount()) if table.item(r, 0).text() == "far-away:1")
+    assert table.item(far, 0).toolTip().endswith("process 1 on far-away")  # the process id: in the tooltip
     qtbot.waitUntil(lambda: window.tabs.tabText(window.tabs.indexOf(window.workers)) == "Workers (2 live)")
 
 

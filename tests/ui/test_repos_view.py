@@ -43,7 +43,7 @@ def test_the_repositories_tab_shows_worktrees_holders_and_waiting_tasks_and_prun
     qtbot.waitUntil(lambda: panel.repos.rowCount() == 1 and panel.worktrees.rowCount() == 3)
     assert _cells(panel.repos, 0)[:7] == ["repo", "worktree", "1", "main", "3", "1", "1"]
     rows = {int(_cells(panel.worktrees, r)[0]): _cells(panel.worktrees, r) for r in range(3)}
-    assert rows[dirty.id][1:4] == ["completed", "uncommitted changes", "-"]
+    assert rows[dirty.id][1:4] == ["completed", "uncommitted", "-"]
     assert rows[dirty.id][5] == f"agentq/{dirty.id}-leave-changes"
     assert rows[pushed.id][2] == "clean"
     assert rows[busy.id][1] == "running" and rows[busy.id][3] == f"task {busy.id}"
