@@ -6,8 +6,10 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
+from json.scanner import make_scanner
 from typing import Any
 
+from desktop.queue.builders import slot_builder
 from desktop.queue.types import Agent, Attempt, Claim, Repo, Schedule, Task, TaskStatus, WorkspaceRecord
 
 Row = Mapping[Any, Any]  # a row by column name: a dict from the driver, or SQLAlchemy's RowMapping
@@ -19,15 +21,23 @@ def to_datetime(value: float | None) -> datetime | None:
     return None if value is None else _at(value, UTC)
 
 
+# json.loads without its Python wrappers and whitespace regexes (typeshed mistypes the decoder argument)
+_scan = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
 def _json(text: str | None) -> Any:
-    # Most results and many payloads are null: skip the parser for them (a worker's hot path).
-    return None if text is None or text == "null" else json.loads(text)
+    """Stored JSON text as a value. On a worker's hot path: most results and many payloads are
+    null, and the rest are compact JSON as json_text wrote them, which the scanner reads whole;
+    anything else (spaces around it, a broken text) goes through json.loads and its errors."""
+    if text is None or text == "null":
+        return None
+    try:
+        value, end = _scan(text, 0)
+    except (StopIteration, ValueError):
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
-# Building a Task is the costliest Python on a worker's hot path. A frozen dataclass's generated
-# __init__ calls object.__setattr__ once per field; setting the slots through their descriptors does
-# the same in about half the time. Task has no __post_init__, so the object is the one its __init__
-# would make (tests compare the two).
 TASK_COLUMNS = (  # Task's fields, in order: the columns a claim returns (see task_from_values)
     "id", "agent", "payload", "priority", "status", "scheduled_for", "created_at", "attempts", "max_retries",
     "retry_base_s", "retry_cap_s", "task_type", "lock_key", "unique_key", "timeout_s", "result", "last_error",
@@ -36,38 +46,28 @@ TASK_COLUMNS = (  # Task's fields, in order: the columns a claim returns (see ta
 )
 if tuple(f.name for f in fields(Task)) != TASK_COLUMNS:  # a field added to Task must be added here too
     raise ImportError("desktop.queue.rows: TASK_COLUMNS no longer matches desktop.queue.types.Task")
-_TASK_SLOTS = tuple(getattr(Task, name).__set__ for name in TASK_COLUMNS)
-_new_task = object.__new__
-
-
-def _utc(value: float) -> datetime:
-    return _at(value, UTC)
-
-
-def _utc_or_none(value: float | None) -> datetime | None:
-    return None if value is None else _at(value, UTC)
-
-
-# The columns stored otherwise than Task holds them, by position, and how to convert each.
-_CONVERSIONS = tuple(
-    (TASK_COLUMNS.index(name), convert)
-    for name, convert in (
-        ("payload", _json), ("status", _STATUS.__getitem__), ("scheduled_for", _utc), ("created_at", _utc),
-        ("result", _json), ("started_at", _utc_or_none), ("finished_at", _utc_or_none),
-        ("lease_expires_at", _utc_or_none), ("cancel_requested", bool),
-    )
-)
+_TASK_WIDTH = len(TASK_COLUMNS)
+_build_task = slot_builder(Task)  # building a Task is the costliest Python on a worker's hot path
 
 
 def task_from_values(values: Sequence[Any]) -> Task:
     """The Task of a row's values in TASK_COLUMNS order (any values after those are ignored)."""
-    converted = list(values)
-    for index, convert in _CONVERSIONS:
-        converted[index] = convert(converted[index])
-    task = _new_task(Task)
-    for set_slot, value in zip(_TASK_SLOTS, converted):  # noqa: B905 - `values` may go on (see claim_from_values)
-        set_slot(task, value)
-    return task
+    (
+        id_, agent, payload, priority, status, scheduled_for, created_at, attempts, max_retries, retry_base_s,
+        retry_cap_s, task_type, lock_key, unique_key, timeout_s, result, last_error, progress, progress_message,
+        started_at, finished_at, lease_owner, lease_expires_at, cancel_requested, created_by, notify_url, repo,
+        follow_up_of, sort_order,
+    ) = values[:_TASK_WIDTH]
+    return _build_task(
+        id_, agent, _json(payload), priority, _STATUS[status], _at(scheduled_for, UTC), _at(created_at, UTC),
+        attempts, max_retries, retry_base_s, retry_cap_s, task_type, lock_key, unique_key, timeout_s, _json(result),
+        last_error, progress, progress_message,
+        None if started_at is None else _at(started_at, UTC),
+        None if finished_at is None else _at(finished_at, UTC),
+        lease_owner,
+        None if lease_expires_at is None else _at(lease_expires_at, UTC),
+        bool(cancel_requested), created_by, notify_url, repo, follow_up_of, sort_order,
+    )
 
 
 def task_from_row(row: Row) -> Task:

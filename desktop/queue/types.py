@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from desktop.queue.builders import slot_builder
+
 
 class TaskStatus(str, enum.Enum):
     """Where a task is in its life; the values are what the database stores."""
@@ -143,7 +145,8 @@ class Settlement:
         cls, task_id: int, token: str, result: Any = None, *, output_tail: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> Settlement:
-        return cls(task_id, token, "completed", result=result, output_tail=output_tail, details=details)
+        # The one settlement per task of a worker's hot path: built without the frozen __init__.
+        return _build_settlement(task_id, token, "completed", result, None, None, True, output_tail, None, details)
 
     @classmethod
     def fail(
@@ -172,6 +175,9 @@ class Settlement:
         details: Mapping[str, Any] | None = None,
     ) -> Settlement:
         return cls(task_id, token, "parked", error=message, until=until, output_tail=output_tail, details=details)
+
+
+_build_settlement = slot_builder(Settlement)
 
 
 @dataclass(frozen=True, slots=True)
