@@ -1,6 +1,6 @@
 """Queue engine benchmark: throughput and latency, each beside a bare sqlite3 peer run the same way.
 
-Run: `make bench` or `.venv/bin/python benchmarks/engine.py [--tasks 20000] [--rounds 3]
+Run: `make bench` or `.venv/bin/python benchmarks/engine.py [--tasks 20000] [--rounds 5]
 [--big-rows 1000000] [--postgres URL | --no-postgres]`. This machine's absolute speed varies from
 run to run (and with the load of whatever else runs), so every figure is printed as a ratio to a
 peer measured in the same run, and the throughput pairs run in rounds, ours and the peer back to
@@ -462,7 +462,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=20_000, help="tasks per throughput run")
     parser.add_argument("--batch", type=int, default=100, help="tasks per claim and per settle")
-    parser.add_argument("--rounds", type=int, default=3, help="ours and the peer back to back, this many times")
+    parser.add_argument("--rounds", type=int, default=5, help="ours and the peer back to back, this many times")
     parser.add_argument("--big-rows", type=int, default=1_000_000, help="finished rows for the latency run")
     parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server to benchmark too (user needs CREATEDB)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL section")
